@@ -1,0 +1,1 @@
+"""dicomweb-conformance: a pytest conformance suite for DICOMweb servers."""
