@@ -1,0 +1,323 @@
+"""Microsoft's article "Use DICOMweb Standard APIs with Python", step by step, as checks.
+
+Each check asserts what the article says must hold (status codes, instance counts, UIDs) and
+verifies by reading back: a 200 from a store proves nothing until retrieve and search return the
+data. Steps needing a feature the server lacks (change feed, single-part STOW, DELETE) are skipped
+as NOT-IMPLEMENTED with the server's answer; they never pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conformance import expect
+from conformance.client import Client
+from conformance.dicomweb import (
+    ACCEPT_DICOM_ANY_TS,
+    ACCEPT_FRAMES_ANY_TS,
+    DICOM_JSON,
+    FAILED_SOP_SEQUENCE,
+    SERIES_UID,
+    SOP_UID,
+    STUDY_UID,
+    instance_path,
+    json_array,
+    json_body,
+    parts,
+    read_dicom,
+    referenced_sop_uids,
+    search,
+    stow,
+    stow_single,
+    uids,
+    values,
+)
+from conformance.samples import Instance, SampleStudy
+
+NewStudy = Callable[[], SampleStudy]
+FRAME_BYTES = 979 * 985 * 3  # one RGB frame of the article's samples: 2,892,945 bytes
+
+
+def assert_store_response(response_json: object, stored: list[Instance]) -> None:
+    """The STOW response references every instance sent and reports no failure (Annex I)."""
+    assert isinstance(response_json, dict), "the store response is not a DICOM JSON object"
+    failed = values(response_json, FAILED_SOP_SEQUENCE)
+    assert not failed, f"the store response lists failed instances: {failed}"
+    referenced = referenced_sop_uids(response_json)
+    assert sorted(referenced) == sorted(i.sop_uid for i in stored), (
+        f"ReferencedSOPSequence names {referenced}, expected {[i.sop_uid for i in stored]}"
+    )
+
+
+# Step 1: authentication, checked the way the article does, with the change feed ---------------
+
+
+def test_changefeed_answers_200(dicomweb: Client) -> None:
+    """GET {base}/changefeed "returns a 200 if authentication is successful"."""
+    response = dicomweb.get("changefeed", headers={"Accept": "application/json"})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no change feed: GET changefeed answered {response.status_code}")
+    expect.status(response, 200)
+    assert isinstance(json_body(response), list), "the change feed is not a JSON array"
+
+
+# Step 2: store (STOW-RS) ------------------------------------------------------------------------
+
+
+def test_store_one_instance_multipart(dicomweb: Client, new_study: NewStudy) -> None:
+    """POST /studies with blue-circle.dcm as multipart/related stores it."""
+    study = new_study()
+    response = stow(dicomweb, [study.blue])
+    expect.status(response, 200)
+    assert_store_response(json_body(response), [study.blue])
+    expect.stored_and_retrievable(dicomweb, [study.blue])
+
+
+def test_store_two_instances_in_one_request(dicomweb: Client, new_study: NewStudy) -> None:
+    """POST /studies with red-triangle.dcm and green-square.dcm in one request stores both."""
+    study = new_study()
+    response = stow(dicomweb, [study.red, study.green])
+    expect.status(response, 200)
+    assert_store_response(json_body(response), [study.red, study.green])
+    expect.stored_and_retrievable(dicomweb, [study.red, study.green])
+
+
+def test_store_to_study_path(dicomweb: Client, new_study: NewStudy) -> None:
+    """POST /studies/{study} with an instance of that study stores it."""
+    study = new_study()
+    response = stow(dicomweb, [study.blue], study_uid=study.study_uid)
+    expect.status(response, 200)
+    assert_store_response(json_body(response), [study.blue])
+    expect.stored_and_retrievable(dicomweb, [study.blue])
+
+
+# Step 3: a single-part store of an instance already stored -------------------------------------
+
+
+def test_single_part_store_of_stored_instance_conflicts(
+    dicomweb: Client, new_study: NewStudy
+) -> None:
+    """POST /studies with Content-Type application/dicom of a stored instance: 409 Conflict."""
+    study = new_study()
+    expect.precondition(stow(dicomweb, [study.blue]), 200)
+    response = stow_single(dicomweb, study.blue)
+    if response.status_code == 415 or response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(
+            f"no single-part application/dicom STOW: it answered {response.status_code}"
+        )
+    expect.status(response, 409)
+    expect.stored_and_retrievable(dicomweb, [study.blue])
+
+
+# Step 4: retrieve (WADO-RS) ---------------------------------------------------------------------
+
+
+def test_study_retrieve_returns_the_three_instances(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    response = dicomweb.get(
+        f"studies/{stored_study.study_uid}", headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
+    )
+    expect.status(response, 200)
+    expect.same_instances(expect.dicom_parts(dicomweb, response), list(stored_study))
+
+
+def test_series_retrieve_returns_only_that_series(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = dicomweb.get(
+        f"studies/{red.study_uid}/series/{red.series_uid}",
+        headers={"Accept": ACCEPT_DICOM_ANY_TS},
+        stream=True,
+    )
+    expect.status(response, 200)
+    expect.same_instances(
+        expect.dicom_parts(dicomweb, response), stored_study.in_series(red.series_uid)
+    )
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        pytest.param("application/dicom; transfer-syntax=*", id="accept=application/dicom"),
+        pytest.param(ACCEPT_DICOM_ANY_TS, id='accept=multipart/related; type="application/dicom"'),
+    ],
+)
+def test_instance_retrieve_returns_red_triangle(
+    dicomweb: Client, stored_study: SampleStudy, accept: str
+) -> None:
+    """The article asks for the instance single-part; multipart is the form every server has."""
+    red = stored_study.red
+    response = dicomweb.get(instance_path(red), headers={"Accept": accept}, stream=True)
+    if response.status_code == 406 and not accept.startswith("multipart/"):
+        expect.not_implemented("no single-part application/dicom retrieve: it answered 406")
+    expect.status(
+        response,
+        200,
+        why="a server that cannot send the media type asked for answers 406 (PS3.18 8.7.8)",
+    )
+    if response.headers.get("Content-Type", "").lower().startswith("multipart/"):
+        datasets = expect.dicom_parts(dicomweb, response)
+    else:
+        datasets = [read_dicom(response.content, "the response body")]
+    expect.same_instances(datasets, [red])
+
+
+# Step 5: metadata -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["study", "series", "instance"])
+def test_metadata_describes_each_instance(
+    dicomweb: Client, stored_study: SampleStudy, level: str
+) -> None:
+    red = stored_study.red
+    path, expected = {
+        "study": (f"studies/{red.study_uid}", list(stored_study)),
+        "series": (
+            f"studies/{red.study_uid}/series/{red.series_uid}",
+            stored_study.in_series(red.series_uid),
+        ),
+        "instance": (instance_path(red), [red]),
+    }[level]
+    response = dicomweb.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    expect.status(response, 200)
+    objects = json_array(response)
+    assert sorted(uids(objects, SOP_UID)) == sorted(i.sop_uid for i in expected), (
+        f"{level} metadata describes SOP instances {uids(objects, SOP_UID)}, "
+        f"expected {[i.sop_uid for i in expected]}"
+    )
+    assert set(uids(objects, STUDY_UID)) == {red.study_uid}, "wrong StudyInstanceUID"
+    assert sorted(uids(objects, SERIES_UID)) == sorted(i.series_uid for i in expected), (
+        "wrong SeriesInstanceUID"
+    )
+
+
+# Step 6: frames ---------------------------------------------------------------------------------
+
+
+def test_frame_1_of_red_triangle_is_its_pixel_data(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = dicomweb.get(
+        f"{instance_path(red)}/frames/1", headers={"Accept": ACCEPT_FRAMES_ANY_TS}, stream=True
+    )
+    expect.status(response, 200)
+    found = parts(dicomweb, response)
+    assert len(found) == 1, f"expected 1 part for one frame, got {len(found)}"
+    frame = found[0].body
+    # The PixelData element is padded to an even length; a server may send the pad byte along.
+    assert len(frame) in (FRAME_BYTES, FRAME_BYTES + 1), (
+        f"frame 1 has {len(frame)} bytes, expected 979 x 985 x 3 = {FRAME_BYTES}"
+    )
+    assert frame[:FRAME_BYTES] == red.dataset.PixelData[:FRAME_BYTES], (
+        "frame 1 is not the red triangle's pixel data"
+    )
+
+
+# Step 7: search (QIDO-RS) ----------------------------------------------------------------------
+
+SEARCHES = {
+    "studies?StudyInstanceUID": ("studies", "StudyInstanceUID", STUDY_UID),
+    "series?SeriesInstanceUID": ("series", "SeriesInstanceUID", SERIES_UID),
+    "studies/{study}/series?SeriesInstanceUID": (
+        "studies/{study}/series",
+        "SeriesInstanceUID",
+        SERIES_UID,
+    ),
+    "instances?SOPInstanceUID": ("instances", "SOPInstanceUID", SOP_UID),
+    "studies/{study}/instances?SOPInstanceUID": (
+        "studies/{study}/instances",
+        "SOPInstanceUID",
+        SOP_UID,
+    ),
+    "studies/{study}/series/{series}/instances?SOPInstanceUID": (
+        "studies/{study}/series/{series}/instances",
+        "SOPInstanceUID",
+        SOP_UID,
+    ),
+}
+
+
+@pytest.mark.parametrize("resource", SEARCHES)
+def test_search_finds_exactly_the_one_by_uid(
+    dicomweb: Client, stored_study: SampleStudy, resource: str
+) -> None:
+    path, key, tag = SEARCHES[resource]
+    red = stored_study.red
+    wanted = {
+        "StudyInstanceUID": red.study_uid,
+        "SeriesInstanceUID": red.series_uid,
+        "SOPInstanceUID": red.sop_uid,
+    }[key]
+    response = search(
+        dicomweb, path.format(study=red.study_uid, series=red.series_uid), **{key: wanted}
+    )
+    expect.status(response, 200)
+    found = uids(json_array(response), tag)
+    assert found == [wanted], f"expected exactly [{wanted}], the search returned {found}"
+
+
+# Step 8: delete (an Azure extension) and what must follow it -----------------------------------
+
+
+def _delete(dicomweb: Client, path: str, still_there: Callable[[], bool]) -> None:
+    """DELETE that must answer 204; a server without DELETE is NOT-IMPLEMENTED, not failed."""
+    response = dicomweb.delete(path)
+    if response.status_code in (405, 501) or (response.status_code == 404 and still_there()):
+        expect.not_implemented(f"no DELETE: it answered {response.status_code}")
+    expect.status(response, 204)
+
+
+def _gone(dicomweb: Client, path: str) -> None:
+    expect.status(dicomweb.get(path, headers={"Accept": ACCEPT_DICOM_ANY_TS}), 404)
+    expect.status(dicomweb.delete(path), 404)
+
+
+def _metadata_sop_uids(dicomweb: Client, study_uid: str) -> list[str]:
+    response = dicomweb.get(f"studies/{study_uid}/metadata", headers={"Accept": DICOM_JSON})
+    return uids(json_array(response), SOP_UID) if response.status_code == 200 else []
+
+
+def test_delete_instance_removes_only_that_instance(dicomweb: Client, new_study: NewStudy) -> None:
+    study = new_study()
+    expect.precondition(stow(dicomweb, list(study)), 200)
+    red = instance_path(study.red)
+    _delete(
+        dicomweb, red, lambda: study.red.sop_uid in _metadata_sop_uids(dicomweb, study.study_uid)
+    )
+    _gone(dicomweb, red)
+    remaining = _metadata_sop_uids(dicomweb, study.study_uid)
+    assert sorted(remaining) == sorted([study.blue.sop_uid, study.green.sop_uid]), (
+        f"after deleting red-triangle the study holds {remaining}"
+    )
+
+
+def test_delete_series_removes_its_instances(dicomweb: Client, new_study: NewStudy) -> None:
+    study = new_study()
+    expect.precondition(stow(dicomweb, list(study)), 200)
+    series = f"studies/{study.study_uid}/series/{study.red.series_uid}"
+    _delete(dicomweb, series, lambda: bool(_metadata_sop_uids(dicomweb, study.study_uid)))
+    _gone(dicomweb, series)
+    for instance in (study.red, study.green):
+        expect.status(dicomweb.get(instance_path(instance)), 404)
+    remaining = _metadata_sop_uids(dicomweb, study.study_uid)
+    assert remaining == [study.blue.sop_uid], (
+        f"after deleting the series the study holds {remaining}"
+    )
+
+
+def test_delete_study_removes_everything(dicomweb: Client, new_study: NewStudy) -> None:
+    study = new_study()
+    expect.precondition(stow(dicomweb, list(study)), 200)
+    path = f"studies/{study.study_uid}"
+    _delete(dicomweb, path, lambda: bool(_metadata_sop_uids(dicomweb, study.study_uid)))
+    _gone(dicomweb, path)
+    for instance in study:
+        expect.status(dicomweb.get(instance_path(instance)), 404)
+    response = search(dicomweb, "studies", StudyInstanceUID=study.study_uid)
+    expect.status(response, 200, 204)
+    assert json_array(response) == [], "a search still finds the deleted study"

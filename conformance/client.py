@@ -1,0 +1,247 @@
+"""The HTTP client: one requests.Session, a timeout on every call, bounded retries, evidence.
+
+Every exchange (method, URL, status, headers, body excerpt) is recorded, secrets redacted, so a
+failing check can show exactly what it sent and what came back. The client knows nothing of pytest.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.auth import AuthBase
+
+from . import multipart
+from .settings import REDACTED
+
+RETRY_STATUSES = (429, 503)
+EXCERPT_CHARS = 1500
+SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key")
+_TEXTUAL = re.compile(r"json|xml|text|html|javascript", re.IGNORECASE)
+_BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+class Redactor:
+    """Removes secrets from anything the suite shows or stores."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {
+            k: REDACTED if k.lower() in SECRET_HEADERS else self.text(v) for k, v in headers.items()
+        }
+
+
+@dataclass
+class Exchange:
+    """One request and its answer (or the error that replaced the answer), redacted."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str
+    status: int | None = None
+    reason: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    error: str | None = None
+    elapsed: float = 0.0
+
+    def render(self) -> str:
+        lines = [f"> {self.method} {self.url}"]
+        lines += [f"> {k}: {v}" for k, v in self.request_headers.items()]
+        if self.request_body:
+            lines.append(f"> {self.request_body}")
+        if self.error:
+            lines.append(f"< no answer: {self.error}")
+        else:
+            lines.append(f"< {self.status} {self.reason}  ({self.elapsed:.3f} s)")
+            lines += [f"< {k}: {v}" for k, v in self.response_headers.items()]
+            if self.response_body:
+                lines.append(f"< {self.response_body}")
+        return "\n".join(lines)
+
+
+def describe_body(body: bytes | None, content_type: str | None) -> str:
+    """A short, safe description of a body: text excerpts for text, sizes for binary."""
+    if not body:
+        return ""
+    head = body[:EXCERPT_CHARS]
+    textual = _TEXTUAL.search(content_type) if content_type else _looks_like_text(head)
+    if textual:
+        text = head.decode("utf-8", "replace")
+        more = f" … ({len(body)} bytes)" if len(body) > EXCERPT_CHARS else ""
+        return text + more
+    return f"[{len(body)} bytes of {content_type or 'unknown type'}]"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """For answers without a Content-Type (Orthanc's errors): is this readable text?"""
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in decoded)
+
+
+def build_query(params: Sequence[tuple[str, str]]) -> str:
+    """Percent-encode a query exactly as a check means it.
+
+    Keys and values are encoded byte by byte from UTF-8, except the characters DICOM gives a
+    meaning to in query values (`*` and `?` wildcards, `,` lists, `-` ranges, `.` in UIDs and
+    dotted sequence paths), which go on the wire as they are.
+    """
+    return "&".join(f"{quote(k, safe='.')}={quote(v, safe='*?,-.')}" for k, v in params)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class Client:
+    """A DICOMweb HTTP client bound to one base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: AuthBase | None = None,
+        timeout: float = 60.0,
+        retries: int = 2,
+        verify: bool = True,
+        redactor: Redactor | None = None,
+        max_retry_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.verify = verify
+        self.timeout = timeout
+        self.retries = retries
+        self.redactor = redactor or Redactor()
+        self.max_retry_wait = max_retry_wait
+        self._sleep = sleep
+        self.exchanges: list[Exchange] = []
+
+    def url(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
+        """The absolute URL for a path under the base URL (absolute URLs pass through)."""
+        url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+        return f"{url}?{build_query(query)}" if query else url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send a request, retrying 429/503 a bounded number of times; record every attempt."""
+        url = self.url(path, query)
+        for attempt in range(self.retries + 1):
+            exchange = self._begin(method, url, headers or {}, body)
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    data=body,
+                    timeout=self.timeout,
+                    stream=stream,
+                )
+            except requests.RequestException as exc:
+                exchange.error = self.redactor.text(f"{type(exc).__name__}: {exc}")
+                exchange.elapsed = time.monotonic() - started
+                raise
+            exchange.elapsed = time.monotonic() - started
+            self._finish(exchange, response, stream)
+            if response.status_code not in RETRY_STATUSES or attempt == self.retries:
+                return response
+            wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+            response.close()
+            self._sleep(min(self.max_retry_wait, wait if wait is not None else 2.0**attempt))
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def iter_parts(self, response: requests.Response) -> Iterator[multipart.Part]:
+        """Stream the parts of a multipart response, noting in the evidence what arrived."""
+        exchange = self._exchange_for(response)
+        summary: list[str] = []
+        try:
+            for part in multipart.iter_parts(
+                response.iter_content(chunk_size=1 << 16),
+                response.headers.get("Content-Type", ""),
+            ):
+                summary.append(f"{part.content_type or 'no Content-Type'} {len(part.body)} B")
+                if exchange is not None:
+                    exchange.response_body = f"[{len(summary)} part(s): {'; '.join(summary)}]"
+                yield part
+        finally:
+            response.close()
+
+    def _begin(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Exchange:
+        shown = dict(headers)
+        if self.session.auth is not None:
+            shown["Authorization"] = REDACTED
+        exchange = Exchange(
+            method=method,
+            url=self.redactor.text(url),
+            request_headers=self.redactor.headers(shown),
+            request_body=self.redactor.text(describe_body(body, headers.get("Content-Type"))),
+        )
+        self.exchanges.append(exchange)
+        return exchange
+
+    def _finish(self, exchange: Exchange, response: requests.Response, stream: bool) -> None:
+        exchange.status = response.status_code
+        exchange.reason = response.reason or ""
+        exchange.response_headers = self.redactor.headers(dict(response.headers))
+        if stream and response.ok:
+            exchange.response_body = "[streamed]"
+        else:
+            # An error answer is small and is the evidence a person needs: read it even when
+            # the caller asked to stream.
+            exchange.response_body = self.redactor.text(
+                describe_body(response.content, response.headers.get("Content-Type"))
+            )
+        response.__dict__["_dicomweb_exchange"] = exchange
+
+    def _exchange_for(self, response: requests.Response) -> Exchange | None:
+        found = response.__dict__.get("_dicomweb_exchange")
+        return found if isinstance(found, Exchange) else None

@@ -1,0 +1,131 @@
+"""DICOMweb transactions over the client: store, retrieve, search, delete. No pytest here."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pydicom
+import requests
+from pydicom.dataset import Dataset
+
+from . import multipart
+from .client import Client
+from .samples import Instance
+
+DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
+OCTET_STREAM = "application/octet-stream"
+ACCEPT_DICOM_ANY_TS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+ACCEPT_FRAMES_ANY_TS = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+# DICOM JSON tags (PS3.18 Annex F) the walkthrough reads.
+STUDY_UID = "0020000D"
+SERIES_UID = "0020000E"
+SOP_UID = "00080018"
+REFERENCED_SOP_SEQUENCE = "00081199"
+FAILED_SOP_SEQUENCE = "00081198"
+REFERENCED_SOP_INSTANCE_UID = "00081155"
+
+
+class ProtocolError(AssertionError):
+    """The server's answer breaks the protocol (not JSON, not multipart, not DICOM, ...).
+
+    An AssertionError, so pytest reports it as a failed check with its evidence, never as a crash
+    of the suite.
+    """
+
+
+def stow(
+    client: Client,
+    instances: Iterable[Instance],
+    study_uid: str | None = None,
+    root_type: str | None = DICOM,
+) -> requests.Response:
+    """STOW-RS: POST the instances as one multipart/related request."""
+    body, content_type = multipart.encode_related([i.data for i in instances], root_type=root_type)
+    path = f"studies/{study_uid}" if study_uid else "studies"
+    return client.post(
+        path, body=body, headers={"Content-Type": content_type, "Accept": DICOM_JSON}
+    )
+
+
+def stow_single(client: Client, instance: Instance) -> requests.Response:
+    """The Azure extension: POST one file as an application/dicom body (not multipart)."""
+    return client.post(
+        "studies", body=instance.data, headers={"Content-Type": DICOM, "Accept": DICOM_JSON}
+    )
+
+
+def instance_path(instance: Instance) -> str:
+    return f"studies/{instance.study_uid}/series/{instance.series_uid}/instances/{instance.sop_uid}"
+
+
+def parts(client: Client, response: requests.Response) -> list[multipart.Part]:
+    """All parts of a multipart response; a malformed body is a protocol error."""
+    try:
+        return list(client.iter_parts(response))
+    except multipart.MultipartError as exc:
+        raise ProtocolError(f"malformed multipart response: {exc}") from None
+
+
+def read_dicom(body: bytes, what: str = "part") -> Dataset:
+    try:
+        return pydicom.dcmread(io.BytesIO(body))
+    except Exception as exc:  # pydicom raises many types for garbage; all mean "not DICOM"
+        raise ProtocolError(f"{what} is not a readable DICOM file: {exc}") from None
+
+
+def json_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        excerpt = response.content[:200]
+        raise ProtocolError(f"response body is not JSON: {excerpt!r}") from None
+
+
+def json_array(response: requests.Response) -> list[dict[str, Any]]:
+    """A DICOM JSON array of objects (an empty body counts as an empty array)."""
+    if not response.content.strip():
+        return []
+    value = json_body(response)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ProtocolError(f"expected a JSON array of objects, got {type(value).__name__}")
+    return value
+
+
+def values(obj: dict[str, Any], tag: str) -> list[Any]:
+    """The Value list of one attribute in a DICOM JSON object ([] when absent or empty)."""
+    attribute = obj.get(tag)
+    if attribute is None:
+        return []
+    if not isinstance(attribute, dict):
+        raise ProtocolError(f"attribute {tag} is not a JSON object: {attribute!r}")
+    found = attribute.get("Value", [])
+    if not isinstance(found, list):
+        raise ProtocolError(f"attribute {tag} has a Value that is not an array: {found!r}")
+    return found
+
+
+def first_value(obj: dict[str, Any], tag: str) -> Any:
+    found = values(obj, tag)
+    return found[0] if found else None
+
+
+def uids(objects: Sequence[dict[str, Any]], tag: str) -> list[str]:
+    """The first value of ``tag`` in each object, in order (None where missing)."""
+    return [first_value(o, tag) for o in objects]
+
+
+def referenced_sop_uids(store_response: dict[str, Any]) -> list[str]:
+    """SOP Instance UIDs in a STOW response's ReferencedSOPSequence (PS3.18 Annex I)."""
+    return [
+        first_value(item, REFERENCED_SOP_INSTANCE_UID)
+        for item in values(store_response, REFERENCED_SOP_SEQUENCE)
+    ]
+
+
+def search(client: Client, path: str, **params: str) -> requests.Response:
+    """QIDO-RS: GET a search resource with the given matching keys."""
+    return client.get(path, query=list(params.items()), headers={"Accept": DICOM_JSON})

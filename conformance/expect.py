@@ -1,0 +1,100 @@
+"""Assertions for checks: each failure says what was expected and what the server did.
+
+The request/response evidence itself is attached to the report by the plugin; these messages say
+which rule broke, in one line a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NoReturn
+
+import pytest
+import requests
+from pydicom.dataset import Dataset
+
+from . import multipart
+from .client import Client
+from .dicomweb import ACCEPT_DICOM_ANY_TS, DICOM, ProtocolError, instance_path, parts, read_dicom
+from .samples import Instance
+
+# Answers PS3.18 and HTTP sanction for "this server does not have that resource or method".
+ROUTE_ABSENT = (404, 405, 501)
+
+
+def not_implemented(what: str) -> NoReturn:
+    """The server lacks an optional feature: a skip with the reason, never a pass."""
+    pytest.skip(f"NOT-IMPLEMENTED: {what}")
+
+
+def _request_line(response: requests.Response) -> str:
+    return f"{response.request.method} {response.request.path_url}"
+
+
+def status(response: requests.Response, *expected: int, why: str = "") -> None:
+    """The answer has one of the expected status codes; ``why`` says which rule asks for them."""
+    if response.status_code not in expected:
+        wanted = " or ".join(str(code) for code in expected)
+        raise AssertionError(
+            f"{_request_line(response)}: expected HTTP {wanted}, got "
+            f"{response.status_code} {response.reason}" + (f" ({why})" if why else "")
+        )
+
+
+def precondition(response: requests.Response, *expected: int) -> None:
+    """A step the check needs before it can test its rule (e.g. storing the study first)."""
+    if response.status_code not in expected:
+        pytest.fail(
+            f"precondition failed: {_request_line(response)} answered {response.status_code} "
+            f"{response.reason}, so the rule under test could not be reached",
+        )
+
+
+def dicom_parts(client: Client, response: requests.Response) -> list[Dataset]:
+    """The parts of a WADO multipart response, each an application/dicom file, parsed."""
+    found = parts(client, response)
+    root = multipart.parse_media_type(response.headers.get("Content-Type", ""))[1].get("type")
+    datasets = []
+    for number, part in enumerate(found, 1):
+        part_type = part.content_type or root or ""
+        if multipart.parse_media_type(part_type)[0] != DICOM:
+            raise ProtocolError(f"part {number} has Content-Type {part_type!r}, not {DICOM}")
+        datasets.append(read_dicom(part.body, f"part {number}"))
+    return datasets
+
+
+def differences(got: Dataset, stored: Dataset) -> list[str]:
+    """Tags whose values differ between a retrieved dataset and the stored one (group 0002, the
+    file meta information, may be rewritten by a server and is not compared)."""
+    tags = {e.tag for e in got if e.tag.group != 2} | {e.tag for e in stored if e.tag.group != 2}
+    diff = []
+    for tag in sorted(tags):
+        a, b = got.get(tag), stored.get(tag)
+        if a is None or b is None or a.VR != b.VR or a.value != b.value:
+            diff.append((a or b).keyword or str(tag))
+    return diff
+
+
+def same_instances(got: Iterable[Dataset], stored: Iterable[Instance]) -> None:
+    """The retrieved datasets are exactly the stored instances, element for element."""
+    by_uid = {i.sop_uid: i for i in stored}
+    got = list(got)
+    got_uids = [str(ds.get("SOPInstanceUID", "<no SOPInstanceUID>")) for ds in got]
+    assert sorted(got_uids) == sorted(by_uid), (
+        f"expected instances {sorted(by_uid)}, got {got_uids}"
+    )
+    for ds in got:
+        diff = differences(ds, by_uid[str(ds.SOPInstanceUID)].dataset)
+        assert not diff, f"instance {ds.SOPInstanceUID} differs from what was stored in: {diff}"
+
+
+def stored_and_retrievable(client: Client, instances: Iterable[Instance]) -> None:
+    """Read back: each instance can be retrieved and equals what was sent."""
+    for instance in instances:
+        response = client.get(
+            instance_path(instance),
+            headers={"Accept": ACCEPT_DICOM_ANY_TS},
+            stream=True,
+        )
+        status(response, 200)
+        same_instances(dicom_parts(client, response), [instance])

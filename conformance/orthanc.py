@@ -1,0 +1,401 @@
+"""A throwaway local Orthanc with its DICOMweb plugin, for tests and for running the suite.
+
+Orthanc runs as our own child process with a config file, database and log in a fresh temporary
+directory, so it never touches a packaged service or a previous run's data, and ``stop()`` removes
+every trace. Used from Python as a context manager::
+
+    with LocalOrthanc() as orthanc:
+        requests.get(f"{orthanc.dicomweb_url}/studies")
+
+or from the shell: ``python -m conformance.orthanc -- pytest`` (see ``--help``).
+
+Orthanc 1.10 has no bind-address option: it listens on all interfaces, and
+``RemoteAccessAllowed: false`` makes it refuse every client that is not on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import requests
+
+ORTHANC_BINARY = "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+# The packaged service's default port: never pick it, a system Orthanc may be there.
+PACKAGED_PORT = 8042
+POLL_INTERVAL = 0.1
+STOP_GRACE = 10.0
+LOG_TAIL_LINES = 25
+# Orthanc's log line when its HTTP port is taken; with an automatically chosen port that is a
+# race lost to another process, worth another try with a new port.
+PORT_IN_USE = "already in use"
+PORT_ATTEMPTS = 3
+
+
+class OrthancError(RuntimeError):
+    """Orthanc could not be started, or answered in a way the launcher cannot work with."""
+
+
+def is_installed(binary: str = ORTHANC_BINARY, plugin: str = DICOMWEB_PLUGIN) -> bool:
+    """Whether the Orthanc binary and its DICOMweb plugin are present."""
+    return os.access(binary, os.X_OK) and os.path.isfile(plugin)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (it may be taken again before Orthanc binds it)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port != PACKAGED_PORT:
+            return port
+
+
+def orthanc_config(workdir: Path, port: int, plugin: str, users: Mapping[str, str]) -> dict[str, Any]:
+    """Orthanc's configuration: minimal, quiet, local-only, everything inside ``workdir``."""
+    storage = str(workdir / "db")
+    return {
+        # A name unique to this instance lets start() check that the server answering on the
+        # port is ours and not another Orthanc that got there first.
+        "Name": f"conformance-{workdir.name}",
+        "StorageDirectory": storage,
+        "IndexDirectory": storage,
+        "Plugins": [plugin],
+        "HttpServerEnabled": True,
+        "HttpPort": port,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": bool(users),
+        "RegisteredUsers": dict(users),
+        "HttpDescribeErrors": True,
+        "HttpCompressionEnabled": False,
+        "OrthancExplorerEnabled": False,
+        "WebDavEnabled": False,
+        "DicomServerEnabled": False,
+        "StableAge": 1,
+        "SaveJobs": False,
+        "DicomWeb": {
+            "Enable": True,
+            "Root": "/dicom-web/",
+            "EnableWado": True,
+            "WadoRoot": "/wado",
+            "Ssl": False,
+            "StudiesMetadata": "Full",
+            "SeriesMetadata": "Full",
+        },
+    }
+
+
+class LocalOrthanc:
+    """A local Orthanc with the DICOMweb plugin, in its own temporary directory."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        users: Mapping[str, str] | None = None,
+        binary: str = ORTHANC_BINARY,
+        plugin: str = DICOMWEB_PLUGIN,
+        *,
+        timeout: float = 20.0,
+    ) -> None:
+        self.requested_port = port
+        self.users = dict(users or {})
+        self.binary = binary
+        self.plugin = plugin
+        self.timeout = timeout
+        self._port: int | None = port
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+
+    # --- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> LocalOrthanc:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- properties ------------------------------------------------------------------------
+
+    is_installed = staticmethod(is_installed)
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise OrthancError("Orthanc has no port yet: call start() first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The server root, where Orthanc's native REST API is."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise OrthancError("Orthanc is not running: call start() first")
+        return self._process.pid
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """Credentials for the launcher's own requests: the first registered user, if any."""
+        return next(iter(self.users.items()), None)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalOrthanc:
+        """Launch Orthanc and return once it answers DICOMweb requests."""
+        if self._process is not None:
+            return self
+        for path, what in ((self.binary, "binary"), (self.plugin, "DICOMweb plugin")):
+            if not os.path.exists(path):
+                raise OrthancError(
+                    f"Orthanc is not installed: run scripts/bootstrap (no {what} at {path})"
+                )
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._launch()
+                return self
+            except OrthancError as error:
+                self.stop()
+                retry = self.requested_port is None and PORT_IN_USE in str(error)
+                if not retry or attempt == PORT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _launch(self) -> None:
+        self._port = self.requested_port or free_port()
+        self._workdir = Path(tempfile.mkdtemp(prefix="conformance-orthanc-"))
+        config_path = self._workdir / "orthanc.json"
+        config = orthanc_config(self._workdir, self._port, self.plugin, self.users)
+        config_path.write_text(json.dumps(config, indent=2))
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [self.binary, "--no-jobs", str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self._workdir,
+                # Its own session: a Ctrl-C in the terminal must not stop Orthanc behind our
+                # back; stop() does that, after the command using it has finished.
+                start_new_session=True,
+            )
+        atexit.register(self.stop)
+        self._wait_until_ready(config["Name"])
+
+    def _wait_until_ready(self, name: str) -> None:
+        assert self._process is not None
+        ready = {200, 401} if self.users else {200}
+        deadline = time.monotonic() + self.timeout
+        last = "no answer"
+        while True:
+            status = self._process.poll()
+            if status is not None:
+                raise OrthancError(
+                    f"Orthanc exited with status {status} before it was ready "
+                    f"on port {self._port}.\n{self.log_tail()}"
+                )
+            try:
+                response = requests.get(f"{self.dicomweb_url}/studies", timeout=1)
+                if response.status_code in ready:
+                    break
+                last = f"HTTP {response.status_code}"
+            except requests.RequestException as error:
+                last = type(error).__name__
+            if time.monotonic() > deadline:
+                raise OrthancError(
+                    f"Orthanc did not answer GET {self.dicomweb_url}/studies within "
+                    f"{self.timeout:g} s (last: {last}).\n{self.log_tail()}"
+                )
+            time.sleep(POLL_INTERVAL)
+        # Something answered, but on a port chosen in advance it may be another server.
+        system = self._native("GET", "/system")
+        if system.status_code != 200 or system.json().get("Name") != name:
+            raise OrthancError(
+                f"port {self._port} is answered by another server, not the Orthanc just "
+                f"started (GET /system: HTTP {system.status_code}).\n{self.log_tail()}"
+            )
+
+    def stop(self) -> None:
+        """Stop the process this object started and delete its directory; safe to repeat."""
+        process, self._process = self._process, None
+        if process is not None:
+            atexit.unregister(self.stop)
+            if process.poll() is None:
+                # Popen.terminate/kill signal exactly this PID, which cannot have been reused:
+                # it is our child and has not been reaped yet.
+                process.terminate()
+                try:
+                    process.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def wait(self) -> int:
+        """Block until Orthanc exits by itself; its exit status."""
+        if self._process is None:
+            raise OrthancError("Orthanc is not running: call start() first")
+        return self._process.wait()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        if self._workdir is None:
+            raise OrthancError("Orthanc has no working directory: call start() first")
+        return self._workdir / "orthanc.log"
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except (OrthancError, OSError):
+            return "(no Orthanc log)"
+        tail = "\n".join(text.splitlines()[-lines:])
+        return f"Last lines of Orthanc's log:\n{tail}"
+
+    def _native(self, method: str, path: str) -> requests.Response:
+        """A request to Orthanc's native REST API, with credentials when auth is on."""
+        return requests.request(method, f"{self.url}{path}", auth=self.auth, timeout=30)
+
+    def purge(self) -> None:
+        """Delete every patient (and so everything stored): a cheap reset between tests."""
+        patients = self._native("GET", "/patients")
+        patients.raise_for_status()
+        for patient_id in patients.json():
+            self._native("DELETE", f"/patients/{patient_id}").raise_for_status()
+
+
+# --- command line ----------------------------------------------------------------------------
+
+DESCRIPTION = """\
+Start a throwaway local Orthanc with its DICOMweb plugin (empty database in a temporary
+directory, loopback clients only), then either run COMMAND against it or serve until Ctrl-C.
+
+COMMAND runs with PYTEST_BASE_URL set to the DICOMweb root (http://127.0.0.1:PORT/dicom-web)
+and DICOMWEB_ORTHANC_URL set to the server root (Orthanc's native REST API). Orthanc is stopped
+and its directory deleted when COMMAND ends, fails or is interrupted; the exit status is
+COMMAND's.
+"""
+
+EPILOG = """\
+examples:
+  python -m conformance.orthanc -- pytest -q
+  python -m conformance.orthanc --user alice:s3cret -- pytest -q -k auth
+  python -m conformance.orthanc --port 18042      # serve until Ctrl-C
+"""
+
+
+def parse_user(value: str) -> tuple[str, str]:
+    name, sep, password = value.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {value!r}")
+    return name, password
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.orthanc",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port", type=int, help="HTTP port (default: a free one, never 8042)"
+    )
+    parser.add_argument(
+        "--user",
+        type=parse_user,
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="turn on HTTP Basic auth with this user (repeatable)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=20.0, help="seconds to wait for Orthanc to start"
+    )
+    # Everything after "--" is the command, options included (argparse drops the "--").
+    parser.add_argument("command", nargs="*", metavar="-- COMMAND [ARGS...]")
+    return parser
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so that the finally blocks stop Orthanc.
+    raise SystemExit(128 + signum)
+
+
+def run(command: Sequence[str], orthanc: LocalOrthanc) -> int:
+    env = dict(os.environ, PYTEST_BASE_URL=orthanc.dicomweb_url, DICOMWEB_ORTHANC_URL=orthanc.url)
+    print(f"Orthanc ready at {orthanc.dicomweb_url} (pid {orthanc.pid})", file=sys.stderr)
+    try:
+        child = subprocess.Popen(list(command), env=env)
+    except OSError as error:
+        print(f"cannot run {command[0]!r}: {error}", file=sys.stderr)
+        return 127
+    try:
+        status = child.wait()
+    except KeyboardInterrupt:
+        # The child got the same Ctrl-C from the terminal: let it finish its own cleanup.
+        status = child.wait()
+    # A command killed by a signal exits like a shell reports it: 128 + signal number.
+    return status if status >= 0 else 128 - status
+
+
+def serve(orthanc: LocalOrthanc) -> int:
+    print(f"Orthanc DICOMweb root: {orthanc.dicomweb_url}")
+    print(f"Orthanc REST API:      {orthanc.url}  (pid {orthanc.pid}); Ctrl-C to stop", flush=True)
+    try:
+        status = orthanc.wait()
+    except KeyboardInterrupt:
+        return 0
+    print(f"Orthanc exited by itself with status {status}.\n{orthanc.log_tail()}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    orthanc = LocalOrthanc(port=args.port, users=dict(args.user), timeout=args.timeout)
+    try:
+        orthanc.start()
+        return run(args.command, orthanc) if args.command else serve(orthanc)
+    except OrthancError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        orthanc.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""The pytest plugin: options, settings, the pre-flight check, fixtures, evidence and cleanup.
+
+Inert unless the DICOMweb checks run: installing the package must not disturb other test suites
+that also use pytest-base-url's ``--base-url`` (selenium, playwright).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from . import samples
+from .auth import build_auth
+from .cleanup import Cleaner, Registry
+from .client import Client, Redactor
+from .dicomweb import stow
+from .preflight import preflight
+from .samples import SampleStudy
+from .settings import OPTIONS, Settings, SettingsError, resolve
+
+CHECKS_DIR = Path(__file__).parent / "checks"
+EVIDENCE_EXCHANGES = 6
+
+settings_key = pytest.StashKey[Settings | None]()
+state_key = pytest.StashKey["RunState"]()
+cleanup_reports_key = pytest.StashKey[list[dict[str, Any]]]()
+exchange_mark_key = pytest.StashKey[int]()
+
+
+class RunState:
+    """What one process (the only one, or one xdist worker) shares between fixtures and hooks."""
+
+    def __init__(self, settings: Settings, label: str) -> None:
+        self.settings = settings
+        self.label = label  # "main" or the xdist worker id: keeps workers' UIDs apart
+        self.registry = Registry()
+        self._client: Client | None = None
+        self._templates: SampleStudy | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            s = self.settings
+            redactor = Redactor(s.secrets)
+            self._client = Client(
+                s.base_url,
+                auth=build_auth(s),
+                timeout=s.timeout,
+                retries=s.retries,
+                verify=not s.insecure,
+                redactor=redactor,
+            )
+        return self._client
+
+    @property
+    def templates(self) -> SampleStudy:
+        if self._templates is None:
+            self._templates = samples.load(self.settings.samples)
+        return self._templates
+
+    def new_study(self, label: str) -> SampleStudy:
+        """A copy of the samples with fresh UIDs, registered as created by this run."""
+        s = self.settings
+        study = (
+            self.templates
+            if s.article_uids
+            else samples.fresh_copy(self.templates, s.run_id, f"{self.label}/{label}")
+        )
+        if s.article_uids and study.study_uid in self.registry:
+            # The article's UIDs are reused by every step: remove the earlier step's copy first.
+            report = self.cleaner().run([study.study_uid])
+            if report.leftovers:
+                pytest.skip(
+                    "--dicomweb-article-uids needs a cleanup method to store the study again: "
+                    + "; ".join(report.leftovers.values())
+                )
+        self.registry.add(study.study_uid, label)
+        return study
+
+    def cleaner(self) -> Cleaner:
+        s = self.settings
+        return Cleaner(self.client, self.registry, s.cleanup, s.orthanc_url)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(
+        "dicomweb", "DICOMweb conformance (the server is given with --base-url)"
+    )
+    for option in OPTIONS:
+        help_text = f"{option.help} [env {option.env}, ini {option.ini}]"
+        parser.addini(option.ini, help=help_text, default=None)
+        if option.secret:
+            continue
+        if option.flag:
+            group.addoption(option.cli, action="store_true", default=False, help=help_text)
+        else:
+            group.addoption(
+                option.cli,
+                default=None,
+                help=help_text,
+                metavar=option.metavar,
+                choices=option.choices or None,
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dicomweb: a DICOMweb conformance check (added to every check automatically)"
+    )
+    config.stash[cleanup_reports_key] = []
+    base_url = config.getoption("base_url", None) or config.getini("base_url")
+    if not base_url:
+        config.stash[settings_key] = None
+        return
+    cli = {
+        o.name: config.getoption(o.cli.lstrip("-").replace("-", "_"), None)
+        for o in OPTIONS
+        if not o.secret
+    }
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        # Every worker marks its data with the controller's run id.
+        cli["run_id"] = workerinput["dicomweb_run_id"]
+    ini = {o.ini: config.getini(o.ini) for o in OPTIONS}
+    try:
+        settings = resolve(base_url, cli, ini=ini)
+        if settings.samples is not None or workerinput is None:
+            samples.load(settings.samples)  # fail now, not in two hundred fixtures
+    except (SettingsError, samples.SampleError) as exc:
+        raise pytest.UsageError(f"dicomweb: {exc}") from None
+    if settings.article_uids and (config.getoption("numprocesses", None) or 0):
+        raise pytest.UsageError(
+            "dicomweb: --dicomweb-article-uids stores one fixed study and so runs serially: "
+            "drop -n/--numprocesses"
+        )
+    config.stash[settings_key] = settings
+    label = workerinput["workerid"] if workerinput else "main"
+    config.stash[state_key] = RunState(settings, label)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(settings), "dicomweb-xdist")
+
+
+class XdistHooks:
+    """Hooks that only exist under pytest-xdist, registered only when it is there."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.run_id = settings.run_id
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["dicomweb_run_id"] = self.run_id
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        report = getattr(node, "workeroutput", {}).get("dicomweb_cleanup")
+        if report:
+            node.config.stash[cleanup_reports_key].append(report)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        return None
+    shown = settings.redacted()
+    samples_dir = shown["samples"] or "generated (conformance.fixtures)"
+    uids = "article's own" if settings.article_uids else "fresh per run"
+    return [
+        f"dicomweb: {settings.base_url} auth={settings.auth} run-id={settings.run_id} "
+        f"cleanup={settings.cleanup}",
+        f"dicomweb: samples {samples_dir}, UIDs {uids}",
+    ]
+
+
+def _is_check(item: pytest.Item) -> bool:
+    return CHECKS_DIR in Path(item.path).parents
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    checks = [item for item in items if _is_check(item)]
+    for item in checks:
+        item.add_marker("dicomweb")
+    if checks and config.stash.get(settings_key, None) is None:
+        raise pytest.UsageError(
+            "dicomweb: the checks need a server: pass --base-url=https://host/dicom-web "
+            "(or set PYTEST_BASE_URL); see pytest --help, section dicomweb"
+        )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    settings = config.stash.get(settings_key, None)
+    if settings is None or hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    problem = preflight(config.stash[state_key].client, settings)
+    if problem:
+        pytest.exit(f"dicomweb: {problem}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # tryfirst: on an xdist worker this must run before the worker reports that it finished.
+    config = session.config
+    state = config.stash.get(state_key, None)
+    if state is None or not state.registry.studies:
+        return
+    report = asdict(state.cleaner().run())
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["dicomweb_cleanup"] = report
+    else:
+        config.stash[cleanup_reports_key].append(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    reports = config.stash.get(cleanup_reports_key, [])
+    if not reports:
+        return
+    tr = terminalreporter
+    removed = sum(len(r["removed"]) for r in reports)
+    leftovers = {uid: why for r in reports for uid, why in r["leftovers"].items()}
+    methods = sorted({r["method"] for r in reports})
+    tr.section("dicomweb cleanup")
+    tr.line(f"removed {removed} stud{'y' if removed == 1 else 'ies'} ({', '.join(methods)})")
+    for uid, why in leftovers.items():
+        tr.line(f"left on the server: study {uid} — {why}", yellow=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the exchanges of a failing check to its report (terminal, JUnit, HTML)."""
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple):
+        # Point a NOT-IMPLEMENTED skip at the check, not at the helper that raised it.
+        reason = str(report.longrepr[2])
+        if reason.startswith(("Skipped: NOT-IMPLEMENTED", "NOT-IMPLEMENTED")):
+            path, line = item.reportinfo()[:2]
+            report.longrepr = (str(path), (line or 0) + 1, reason)
+    state = item.config.stash.get(state_key, None)
+    if state is None or state._client is None or not report.failed:
+        return report
+    exchanges = state.client.exchanges[item.stash.get(exchange_mark_key, 0) :]
+    if exchanges:
+        shown = exchanges[-EVIDENCE_EXCHANGES:]
+        skipped = len(exchanges) - len(shown)
+        text = "\n\n".join(e.render() for e in shown)
+        if skipped:
+            text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
+        report.sections.append(("dicomweb exchanges", text))
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash.get(state_key, None)
+    if state is not None:
+        item.stash[exchange_mark_key] = len(state.client.exchanges) if state._client else 0
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dicomweb_state(pytestconfig: pytest.Config) -> RunState:
+    """The run's settings, client, samples and registry of created studies."""
+    state = pytestconfig.stash.get(state_key, None)
+    if state is None:
+        raise pytest.UsageError("dicomweb: no --base-url given")
+    return state
+
+
+@pytest.fixture(scope="session")
+def dicomweb_settings(dicomweb_state: RunState) -> Settings:
+    """The validated settings (shown redacted)."""
+    return dicomweb_state.settings
+
+
+@pytest.fixture(scope="session")
+def dicomweb(dicomweb_state: RunState) -> Client:
+    """The HTTP client bound to the server's DICOMweb base URL."""
+    return dicomweb_state.client
+
+
+@pytest.fixture
+def new_study(
+    dicomweb_state: RunState, request: pytest.FixtureRequest
+) -> Callable[[], SampleStudy]:
+    """Make copies of the article's study with fresh UIDs (registered for cleanup)."""
+    counter = iter(range(1_000_000))
+
+    def make() -> SampleStudy:
+        return dicomweb_state.new_study(f"{request.node.nodeid}#{next(counter)}")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def stored_study(dicomweb_state: RunState) -> SampleStudy:
+    """The article's study, stored once per worker for the retrieve and search checks."""
+    study = dicomweb_state.new_study("stored")
+    client = dicomweb_state.client
+    try:
+        response = stow(client, study)
+    except requests.RequestException as exc:
+        pytest.fail(f"could not store the sample study: {exc}")
+    if response.status_code != 200:
+        pytest.fail(
+            f"could not store the sample study: POST studies answered {response.status_code}; "
+            "the retrieve and search checks need it"
+        )
+    return study

@@ -1,0 +1,84 @@
+"""One request before any check: is there a DICOMweb server at the URL, and does it let us in?
+
+A wrong URL, an unreachable host or refused credentials must give one clear message, not two
+hundred failed checks. The probe searches for a UID nobody has, so it reads no one's data.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from .client import Client
+from .dicomweb import DICOM_JSON, ProtocolError, json_array
+from .samples import derive_uid, load
+from .settings import Settings
+
+HINT_URL = (
+    "--base-url must be the DICOMweb root, e.g. http://host:8042/dicom-web (Orthanc) or "
+    "https://<workspace>-<service>.dicom.azurehealthcareapis.com/v2 (Azure)"
+)
+
+
+def _search_study(client: Client, study_uid: str) -> requests.Response:
+    return client.get(
+        "studies", query=[("StudyInstanceUID", study_uid)], headers={"Accept": DICOM_JSON}
+    )
+
+
+def preflight(client: Client, settings: Settings) -> str | None:
+    """None when the server answers like a DICOMweb server; else what is wrong and what to do."""
+    url = settings.base_url
+    try:
+        response = _search_study(client, derive_uid(settings.run_id, "preflight", "none"))
+    except requests.exceptions.SSLError as exc:
+        return (
+            f"TLS verification of {url} failed ({exc.__class__.__name__}); for a test server "
+            "with a self-signed certificate use --dicomweb-insecure or REQUESTS_CA_BUNDLE"
+        )
+    except requests.ConnectionError:
+        return f"cannot reach {url}: connection failed (is the server running, the host right?)"
+    except requests.Timeout:
+        return f"no answer from {url} within {settings.timeout:g} s (--dicomweb-timeout)"
+    except Exception as exc:
+        reason = client.redactor.text(f"{type(exc).__name__}: {exc}")
+        return f"could not send a request to {url}: {reason}"
+
+    status = response.status_code
+    if status in (401, 403):
+        who = (
+            "unauthenticated requests"
+            if settings.auth == "none"
+            else f"the {settings.auth} credentials"
+        )
+        return (
+            f"the server refused {who}: GET {response.url} answered {status}; "
+            "check DICOMWEB_AUTH and its credentials"
+        )
+    if status == 404:
+        return f"no DICOMweb service at {url}: a search for studies answered 404; {HINT_URL}"
+    if status not in (200, 204):
+        return (
+            f"the server answered a search for studies with {status} {response.reason}; {HINT_URL}"
+        )
+    if status == 200:
+        content_type = response.headers.get("Content-Type", "")
+        try:
+            if "json" not in content_type:
+                raise ProtocolError(content_type or "no Content-Type")
+            json_array(response)
+        except ProtocolError:
+            return (
+                f"{url} answered a search for studies with 200 but not DICOM JSON "
+                f"(Content-Type {content_type or 'missing'}); {HINT_URL}"
+            )
+
+    if settings.article_uids:
+        article_study = load(settings.samples).study_uid
+        found = _search_study(client, article_study)
+        if found.status_code == 200 and found.content.strip(b" []\r\n"):
+            return (
+                f"the article's study {article_study} is already on the server; this run did "
+                "not create it and never deletes what it did not create: remove it yourself, "
+                "or run without --dicomweb-article-uids"
+            )
+    return None

@@ -1,0 +1,286 @@
+"""Settings: one validated object, built once from command line, environment, config file and ini.
+
+Every setting is declared once in ``OPTIONS``; the same declaration gives its command-line flag
+(``--dicomweb-NAME``), environment variable (``DICOMWEB_NAME``), config-file key (``NAME`` in a
+TOML file's ``[dicomweb]`` table) and ini key (``dicomweb_NAME``). Precedence is in that order.
+Secrets (password, token) have no command-line flag: a flag would show in ``ps`` and shell history.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+AUTH_MODES = ("none", "basic", "bearer", "azure")
+CLEANUP_MODES = ("auto", "dicomweb", "orthanc", "none")
+AZURE_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
+REDACTED = "***"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError(f"must be > 0, got {value}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    return number
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting and how it is spelled in each source."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    flag: bool = False  # a boolean switch on the command line (store_true)
+    metavar: str | None = None
+
+    @property
+    def cli(self) -> str:
+        return "--dicomweb-" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "DICOMWEB_" + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        return "dicomweb_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "config",
+        "TOML file with a [dicomweb] table of these settings (keys as below, "
+        "without the dicomweb- prefix).",
+        metavar="FILE",
+    ),
+    Option(
+        "auth",
+        "How to authenticate: none, basic (DICOMWEB_USERNAME/DICOMWEB_PASSWORD), "
+        "bearer (DICOMWEB_TOKEN or --dicomweb-token-file) or azure (azure-identity "
+        "DefaultAzureCredential). Default: none.",
+        choices=AUTH_MODES,
+    ),
+    Option("username", "User name for basic auth.", metavar="NAME"),
+    Option("password", "Password for basic auth (environment or config file only).", secret=True),
+    Option("token", "Bearer token (environment or config file only).", secret=True),
+    Option("token_file", "File holding the bearer token.", metavar="FILE"),
+    Option("azure_scope", f"OAuth scope for azure auth. Default: {AZURE_SCOPE}.", metavar="SCOPE"),
+    Option(
+        "timeout",
+        "Seconds to wait for the server on each request. Default: 60.",
+        parse=_positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "retries",
+        "Retries on 429/503 (honouring Retry-After). Default: 2.",
+        parse=_non_negative_int,
+        metavar="N",
+    ),
+    Option(
+        "insecure",
+        "Do not verify the server's TLS certificate (only for test servers with "
+        "self-signed certificates).",
+        parse=_bool,
+        flag=True,
+    ),
+    Option(
+        "samples",
+        "Directory with your own copies of the article's blue-circle.dcm, "
+        "green-square.dcm and red-triangle.dcm. Default: the suite's generated files.",
+        metavar="DIR",
+    ),
+    Option(
+        "article_uids",
+        "Store the samples with the article's own UIDs instead of fresh "
+        "per-run UIDs (serial runs only; the study must not exist on the server yet).",
+        parse=_bool,
+        flag=True,
+    ),
+    Option(
+        "cleanup",
+        "How to remove what the run stored: auto (DICOMweb DELETE, else Orthanc's "
+        "REST API, else leave it and report), dicomweb, orthanc or none. Default: auto.",
+        choices=CLEANUP_MODES,
+    ),
+    Option(
+        "orthanc_url",
+        "Root of Orthanc's native REST API for cleanup. Default: the base URL "
+        "without its last path segment (e.g. /dicom-web).",
+        metavar="URL",
+    ),
+    Option(
+        "run_id", "Identifier marking this run's data. Default: a fresh random one.", metavar="ID"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the suite needs to know about the server and the run; built once, read-only."""
+
+    base_url: str
+    auth: str = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    token_file: Path | None = None
+    azure_scope: str = AZURE_SCOPE
+    timeout: float = 60.0
+    retries: int = 2
+    insecure: bool = False
+    samples: Path | None = None
+    article_uids: bool = False
+    cleanup: str = "auto"
+    orthanc_url: str | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in output, evidence or reports."""
+        return tuple(s for s in (self.password, self.token) if s)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as shown to people: secrets replaced, paths as strings."""
+        shown: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("password", "token") and value:
+                value = REDACTED
+            shown[f.name] = str(value) if isinstance(value, Path) else value
+        return shown
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
+        return f"Settings({body})"
+
+
+def _load_config_file(path: str) -> dict[str, str]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    table = data.get("dicomweb", data)
+    known = {o.name for o in OPTIONS} - {"config"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise SettingsError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    return {
+        k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in table.items()
+    }
+
+
+def resolve(
+    base_url: str | None,
+    cli: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    ini: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the sources (command line > environment > config file > ini) and validate.
+
+    ``cli`` maps option names to parsed command-line values (None or False when not given).
+    """
+    env = os.environ if env is None else env
+    ini = ini or {}
+
+    def raw(option: Option, file_values: Mapping[str, str]) -> tuple[Any, str] | None:
+        value = cli.get(option.name)
+        if value not in (None, False):
+            return value, option.cli
+        if env.get(option.env, "") != "":
+            return env[option.env], option.env
+        if option.name in file_values:
+            return file_values[option.name], f"config file key {option.name}"
+        if ini.get(option.ini, "") not in ("", None):
+            return ini[option.ini], f"ini {option.ini}"
+        return None
+
+    config_source = raw(OPTIONS[0], {})
+    file_values = _load_config_file(str(config_source[0])) if config_source else {}
+
+    values: dict[str, Any] = {}
+    for option in OPTIONS[1:]:
+        found = raw(option, file_values)
+        if found is None:
+            continue
+        value, source = found
+        if isinstance(value, str):
+            if option.choices and value not in option.choices:
+                raise SettingsError(
+                    f"{source}: {value!r} is not one of {', '.join(option.choices)}"
+                )
+            try:
+                value = option.parse(value)
+            except ValueError as exc:
+                raise SettingsError(f"{source}: {exc}") from None
+        values[option.name] = value
+
+    if not base_url:
+        raise SettingsError(
+            "no server given: pass --base-url=https://host/dicom-web (or set PYTEST_BASE_URL)"
+        )
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(
+            f"--base-url {base_url!r} is not an http(s) URL such as https://host/v2"
+        )
+    for key in ("samples", "token_file"):
+        if key in values:
+            values[key] = Path(values[key]).expanduser()
+    settings = Settings(base_url=base_url.rstrip("/"), **values)
+    _check_auth(settings)
+    if settings.samples is not None and not settings.samples.is_dir():
+        raise SettingsError(f"--dicomweb-samples: {settings.samples} is not a directory")
+    return settings
+
+
+def _check_auth(s: Settings) -> None:
+    if s.auth == "basic" and not (s.username and s.password):
+        raise SettingsError(
+            "auth=basic needs DICOMWEB_USERNAME (or --dicomweb-username) and DICOMWEB_PASSWORD"
+        )
+    if s.auth == "bearer":
+        if not s.token and not s.token_file:
+            raise SettingsError("auth=bearer needs DICOMWEB_TOKEN or DICOMWEB_TOKEN_FILE")
+        if s.token_file and not s.token and not s.token_file.is_file():
+            raise SettingsError(f"token file not found: {s.token_file}")
+    if s.auth == "none" and (s.password or s.token):
+        raise SettingsError(
+            "a password or token is set but auth is none: set DICOMWEB_AUTH=basic or bearer"
+        )
