@@ -250,7 +250,11 @@ def pytest_runtest_makereport(
         text = "\n\n".join(e.render() for e in shown)
         if skipped:
             text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
-        report.sections.append(("dicomweb exchanges", text))
+        if hasattr(report.longrepr, "addsection"):
+            # Inside the failure itself, so JUnit XML and HTML reports carry the evidence too.
+            report.longrepr.addsection("dicomweb exchanges", text)
+        else:
+            report.sections.append(("dicomweb exchanges", text))
     return report
 
 

@@ -1,0 +1,39 @@
+"""Running the conformance suite in a subprocess and reading its per-check outcomes."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass
+class SuiteRun:
+    """The outcome of one run of the conformance suite in a subprocess."""
+
+    ret: int
+    stdout: str
+    outcomes: dict[str, str]  # test name (with parameters) -> passed/failed/skipped/error
+    junit: str
+
+    def outcome(self, name: str) -> str:
+        return self.outcomes.get(name, "not run")
+
+    def named(self, outcome: str) -> set[str]:
+        return {name for name, got in self.outcomes.items() if got == outcome}
+
+
+class RunSuite(Protocol):
+    def __call__(
+        self, base_url: str, *args: str, env: dict[str, str] | None = None
+    ) -> SuiteRun: ...
+
+
+def parse_junit(path: Path) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        tags = {child.tag for child in case}
+        outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
+        outcomes[case.attrib["name"]] = {"failure": "failed"}.get(outcome, outcome)
+    return outcomes

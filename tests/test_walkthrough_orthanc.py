@@ -1,0 +1,153 @@
+"""The walkthrough against a real Orthanc: the outcome of every step, serial and in parallel, and
+the faults it must catch when a proxy breaks one rule at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from faultproxy import FaultProxy
+from suiterun import RunSuite
+
+from conformance import samples
+from conformance.client import Client
+from conformance.dicomweb import stow
+from conformance.orthanc import LocalOrthanc
+
+SEARCHES = [
+    "studies?StudyInstanceUID",
+    "series?SeriesInstanceUID",
+    "studies/{study}/series?SeriesInstanceUID",
+    "instances?SOPInstanceUID",
+    "studies/{study}/instances?SOPInstanceUID",
+    "studies/{study}/series/{series}/instances?SOPInstanceUID",
+]
+INSTANCE_MULTIPART = 'test_instance_retrieve_returns_red_triangle[accept=multipart/related; type="application/dicom"]'
+STORES = [
+    "test_store_one_instance_multipart",
+    "test_store_two_instances_in_one_request",
+    "test_store_to_study_path",
+]
+
+# What Orthanc 1.10 with DICOMweb plugin 1.7 does with each step of the article.
+ORTHANC_OUTCOMES = {
+    "test_changefeed_answers_200": "skipped",  # no change feed (404)
+    **dict.fromkeys(STORES, "passed"),
+    "test_single_part_store_of_stored_instance_conflicts": "skipped",  # 415: multipart only
+    "test_study_retrieve_returns_the_three_instances": "passed",
+    "test_series_retrieve_returns_only_that_series": "passed",
+    # Orthanc answers 400 to Accept: application/dicom, where the standard's answer is 406.
+    "test_instance_retrieve_returns_red_triangle[accept=application/dicom]": "failed",
+    INSTANCE_MULTIPART: "passed",
+    **{
+        f"test_metadata_describes_each_instance[{level}]": "passed"
+        for level in ("study", "series", "instance")
+    },
+    "test_frame_1_of_red_triangle_is_its_pixel_data": "passed",
+    **{f"test_search_finds_exactly_the_one_by_uid[{s}]": "passed" for s in SEARCHES},
+    "test_delete_instance_removes_only_that_instance": "skipped",  # no DELETE (405)
+    "test_delete_series_removes_its_instances": "skipped",
+    "test_delete_study_removes_everything": "skipped",
+}
+
+
+def orthanc_study_uids(orthanc: LocalOrthanc) -> set[str]:
+    studies = requests.get(f"{orthanc.url}/studies?expand", timeout=10).json()
+    return {s["MainDicomTags"]["StudyInstanceUID"] for s in studies}
+
+
+@pytest.fixture
+def other_users_study(orthanc: LocalOrthanc) -> Iterator[str]:
+    """A study someone else stored: searches must not find it, cleanup must not touch it."""
+    orthanc.purge()
+    study = samples.fresh_copy(samples.load(), "someone-else", "theirs")
+    assert stow(Client(orthanc.dicomweb_url), study).status_code == 200
+    yield study.study_uid
+    orthanc.purge()
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist-2"])
+def test_walkthrough_outcome_of_every_step_on_orthanc(
+    orthanc: LocalOrthanc, other_users_study: str, run_suite: RunSuite, workers: list[str]
+) -> None:
+    run = run_suite(orthanc.dicomweb_url, "-k", "walkthrough", *workers)
+    assert run.outcomes == ORTHANC_OUTCOMES, run.stdout
+    assert run.ret == pytest.ExitCode.TESTS_FAILED  # the one real deviation above
+    assert "NOT-IMPLEMENTED: no change feed" in run.stdout
+    # Cleanup removed everything this run stored, and nothing else.
+    assert orthanc_study_uids(orthanc) == {other_users_study}
+    assert "dicomweb cleanup" in run.stdout and "left on the server" not in run.stdout
+
+
+def test_failed_check_shows_the_request_and_the_response(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    run = run_suite(orthanc.dicomweb_url, "-k", "instance_retrieve and application/dicom]")
+    assert run.outcomes == {
+        "test_instance_retrieve_returns_red_triangle[accept=application/dicom]": "failed"
+    }
+    assert "> Accept: application/dicom; transfer-syntax=*" in run.stdout
+    assert "< 400 Bad Request" in run.stdout
+    assert "cannot generate the following content type" in run.stdout  # Orthanc's own words
+    assert "dicomweb exchanges" in run.junit  # the evidence reaches JUnit XML too
+
+
+def test_cleanup_none_reports_what_it_left(orthanc: LocalOrthanc, run_suite: RunSuite) -> None:
+    orthanc.purge()
+    run = run_suite(orthanc.dicomweb_url, "-k", "store_one_instance", "--dicomweb-cleanup=none")
+    assert run.outcomes == {"test_store_one_instance_multipart": "passed"}
+    left = orthanc_study_uids(orthanc)
+    assert len(left) == 1
+    assert f"left on the server: study {left.pop()} — cleanup is off" in run.stdout
+    orthanc.purge()
+
+
+def test_article_uids_run_stores_the_articles_own_study(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    orthanc.purge()
+    run = run_suite(
+        orthanc.dicomweb_url, "-k", "store or retrieve or search", "--dicomweb-article-uids"
+    )
+    assert run.named("failed") == {
+        "test_instance_retrieve_returns_red_triangle[accept=application/dicom]"
+    }, run.stdout
+    assert run.named("skipped") == {"test_single_part_store_of_stored_instance_conflicts"}
+    assert len(run.named("passed")) == 12, run.stdout
+    assert orthanc_study_uids(orthanc) == set()  # the article's study was removed again
+
+
+# --- faults: every one must make the walkthrough fail -------------------------------------------
+
+FAULT_CATCHERS = {
+    "stow-stores-nothing": set(STORES),
+    "retrieve-drops-instance": {
+        "test_study_retrieve_returns_the_three_instances",
+        "test_series_retrieve_returns_only_that_series",
+    },
+    "search-ignores-uid-filter": {
+        f"test_search_finds_exactly_the_one_by_uid[{s}]" for s in SEARCHES
+    },
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_CATCHERS))
+def test_walkthrough_catches_fault(
+    orthanc: LocalOrthanc, other_users_study: str, run_suite: RunSuite, fault: str
+) -> None:
+    with FaultProxy(orthanc.url, fault) as proxy:
+        run = run_suite(f"{proxy.url}/dicom-web", "-k", "walkthrough")
+    baseline_failures = {n for n, o in ORTHANC_OUTCOMES.items() if o == "failed"}
+    caught = run.named("failed") - baseline_failures
+    assert FAULT_CATCHERS[fault] <= caught, run.stdout
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_fault_proxy_without_fault_changes_nothing(
+    orthanc: LocalOrthanc, other_users_study: str, run_suite: RunSuite
+) -> None:
+    """The proxy itself is transparent: the same outcomes as a direct run."""
+    with FaultProxy(orthanc.url) as proxy:
+        run = run_suite(f"{proxy.url}/dicom-web", "-k", "walkthrough")
+    assert run.outcomes == ORTHANC_OUTCOMES, run.stdout
