@@ -65,7 +65,9 @@ def free_port() -> int:
             return port
 
 
-def orthanc_config(workdir: Path, port: int, plugin: str, users: Mapping[str, str]) -> dict[str, Any]:
+def orthanc_config(
+    workdir: Path, port: int, plugin: str, users: Mapping[str, str]
+) -> dict[str, Any]:
     """Orthanc's configuration: minimal, quiet, local-only, everything inside ``workdir``."""
     storage = str(workdir / "db")
     return {
@@ -170,25 +172,28 @@ class LocalOrthanc:
 
     # --- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> LocalOrthanc:
+    def start(self) -> None:
         """Launch Orthanc and return once it answers DICOMweb requests."""
         if self._process is not None:
-            return self
+            return
         for path, what in ((self.binary, "binary"), (self.plugin, "DICOMweb plugin")):
             if not os.path.exists(path):
                 raise OrthancError(
                     f"Orthanc is not installed: run scripts/bootstrap (no {what} at {path})"
                 )
-        for attempt in range(1, PORT_ATTEMPTS + 1):
+        attempts = PORT_ATTEMPTS if self.requested_port is None else 1
+        for attempt in range(1, attempts + 1):
             try:
                 self._launch()
-                return self
+                return
             except OrthancError as error:
                 self.stop()
-                retry = self.requested_port is None and PORT_IN_USE in str(error)
-                if not retry or attempt == PORT_ATTEMPTS:
+                if attempt == attempts or PORT_IN_USE not in str(error):
                     raise
-        raise AssertionError("unreachable")
+            except BaseException:
+                # Also on Ctrl-C: __exit__ does not run when __enter__ fails.
+                self.stop()
+                raise
 
     def _launch(self) -> None:
         self._port = self.requested_port or free_port()
@@ -237,7 +242,11 @@ class LocalOrthanc:
             time.sleep(POLL_INTERVAL)
         # Something answered, but on a port chosen in advance it may be another server.
         system = self._native("GET", "/system")
-        if system.status_code != 200 or system.json().get("Name") != name:
+        try:
+            answered_name = system.json().get("Name")
+        except ValueError:
+            answered_name = None
+        if system.status_code != 200 or answered_name != name:
             raise OrthancError(
                 f"port {self._port} is answered by another server, not the Orthanc just "
                 f"started (GET /system: HTTP {system.status_code}).\n{self.log_tail()}"
@@ -325,12 +334,13 @@ def parse_user(value: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m conformance.orthanc",
+        usage="%(prog)s [--port N] [--user NAME:PASSWORD] [--timeout S] [-- COMMAND [ARGS...]]",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--port", type=int, help="HTTP port (default: a free one, never 8042)"
+        "--port", type=int, metavar="N", help="HTTP port (default: a free one, never 8042)"
     )
     parser.add_argument(
         "--user",
@@ -341,10 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn on HTTP Basic auth with this user (repeatable)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=20.0, help="seconds to wait for Orthanc to start"
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="seconds to wait for Orthanc to start",
     )
     # Everything after "--" is the command, options included (argparse drops the "--").
-    parser.add_argument("command", nargs="*", metavar="-- COMMAND [ARGS...]")
+    parser.add_argument(
+        "command",
+        nargs="*",
+        metavar="COMMAND",
+        help="command to run, after --; without one, serve until Ctrl-C",
+    )
     return parser
 
 
@@ -366,6 +385,11 @@ def run(command: Sequence[str], orthanc: LocalOrthanc) -> int:
     except KeyboardInterrupt:
         # The child got the same Ctrl-C from the terminal: let it finish its own cleanup.
         status = child.wait()
+    except SystemExit:
+        # We were sent SIGTERM: pass it on, so the command does not outlive its server.
+        child.terminate()
+        child.wait()
+        raise
     # A command killed by a signal exits like a shell reports it: 128 + signal number.
     return status if status >= 0 else 128 - status
 

@@ -23,7 +23,8 @@ SEARCHES = [
     "studies/{study}/instances?SOPInstanceUID",
     "studies/{study}/series/{series}/instances?SOPInstanceUID",
 ]
-INSTANCE_MULTIPART = 'test_instance_retrieve_returns_red_triangle[accept=multipart/related; type="application/dicom"]'
+MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
+INSTANCE_MULTIPART = f"test_instance_retrieve_returns_red_triangle[accept={MULTIPART_DICOM}]"
 STORES = [
     "test_store_one_instance_multipart",
     "test_store_two_instances_in_one_request",
