@@ -6,6 +6,7 @@ that also use pytest-base-url's ``--base-url`` (selenium, playwright).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Generator
 from dataclasses import asdict
 from pathlib import Path
@@ -189,14 +190,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
+def _arg_path(config: pytest.Config, arg: str) -> Path | None:
+    arg = arg.split("::")[0]
+    if config.option.pyargs and not Path(arg).exists():
+        spec = importlib.util.find_spec(arg) if arg.isidentifier() or "." in arg else None
+        origin = spec.origin if spec else None
+        return Path(origin).parent if origin else None
+    return Path(config.invocation_params.dir, arg).resolve()
+
+
+def _targets_checks(config: pytest.Config) -> bool:
+    """Will this run collect the DICOMweb checks? Decided from the arguments, before collection,
+    so that the controller can stop a doomed run before xdist starts its workers."""
+    for arg in config.args:
+        path = _arg_path(config, arg)
+        if path is not None and (
+            path == CHECKS_DIR or CHECKS_DIR in path.parents or path in CHECKS_DIR.parents
+        ):
+            return True
+    return False
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     settings = config.stash.get(settings_key, None)
     if settings is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
+    if not _targets_checks(config):
+        return  # --base-url is someone else's (selenium, playwright): stay out of the way
     problem = preflight(config.stash[state_key].client, settings)
     if problem:
-        pytest.exit(f"dicomweb: {problem}", returncode=pytest.ExitCode.USAGE_ERROR)
+        raise pytest.UsageError(f"dicomweb: {problem}")
 
 
 @pytest.hookimpl(tryfirst=True)
