@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from _pytest._code.code import ExceptionRepr
 
 from . import samples
 from .auth import build_auth
@@ -274,7 +275,7 @@ def pytest_runtest_makereport(
         text = "\n\n".join(e.render() for e in shown)
         if skipped:
             text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
-        if hasattr(report.longrepr, "addsection"):
+        if isinstance(report.longrepr, ExceptionRepr):
             # Inside the failure itself, so JUnit XML and HTML reports carry the evidence too.
             report.longrepr.addsection("dicomweb exchanges", text)
         else:
