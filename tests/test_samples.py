@@ -1,0 +1,77 @@
+"""Per-run copies of the samples: fresh UIDs, the article's structure, the run's marker."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conformance import samples
+from conformance.cleanup import Registry, UnsafeDeleteError, orthanc_root
+
+ARTICLE_STUDY = "1.2.826.0.1.3680043.8.498.13230779778012324449356534479549187420"
+
+
+def test_default_samples_are_the_articles_study() -> None:
+    study = samples.load()
+    assert study.study_uid == ARTICLE_STUDY
+    assert [i.name for i in study] == list(samples.SAMPLE_NAMES)
+    assert study.red.series_uid == study.green.series_uid != study.blue.series_uid
+
+
+def test_fresh_copy_keeps_the_structure_with_new_uids_and_the_run_marker() -> None:
+    template = samples.load()
+    copy = samples.fresh_copy(template, "run1", "label")
+    assert len({i.study_uid for i in copy}) == 1
+    assert copy.red.series_uid == copy.green.series_uid != copy.blue.series_uid
+    old = {i.study_uid for i in template} | {i.series_uid for i in template} | template.sop_uids
+    new = {i.study_uid for i in copy} | {i.series_uid for i in copy} | copy.sop_uids
+    assert not old & new
+    for instance in copy:
+        ds = instance.dataset
+        assert all(
+            len(uid) <= 64 and uid.startswith("2.25.")
+            for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        )
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.PatientID == "DWC-run1"
+        assert "run1" in ds.StudyDescription
+        assert ds.PatientName == "Anony Mous"  # everything else is the article's
+        assert ds.PixelData == template[instance.name].dataset.PixelData
+
+
+def test_copies_differ_by_run_and_label_and_repeat_for_the_same_pair() -> None:
+    template = samples.load()
+    a = samples.fresh_copy(template, "run1", "x")
+    assert samples.fresh_copy(template, "run1", "x").sop_uids == a.sop_uids
+    assert not samples.fresh_copy(template, "run1", "y").sop_uids & a.sop_uids
+    assert not samples.fresh_copy(template, "run2", "x").sop_uids & a.sop_uids
+
+
+def test_load_rejects_missing_or_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(samples.SampleError, match="sample file missing"):
+        samples.load(tmp_path)
+    source = samples.default_directory()
+    for name in samples.SAMPLE_NAMES:
+        shutil.copy(source / f"{name}.dcm", tmp_path / f"{name}.dcm")
+    samples.load(tmp_path)  # the user's own copies of the article's files are fine
+    shutil.copy(source / "blue-circle.dcm", tmp_path / "red-triangle.dcm")
+    with pytest.raises(samples.SampleError, match="not the article's study"):
+        samples.load(tmp_path)
+    (tmp_path / "red-triangle.dcm").write_bytes(b"not dicom")
+    with pytest.raises(samples.SampleError, match="not readable DICOM"):
+        samples.load(tmp_path)
+
+
+def test_registry_refuses_to_delete_what_the_run_did_not_create() -> None:
+    registry = Registry()
+    registry.add("2.25.1", "mine")
+    registry.require("2.25.1")
+    with pytest.raises(UnsafeDeleteError, match="did not create"):
+        registry.require("2.25.2")
+
+
+def test_orthanc_root_drops_the_dicomweb_segment() -> None:
+    assert orthanc_root("http://h:8042/dicom-web") == "http://h:8042"
+    assert orthanc_root("http://h:8042/orthanc/dicom-web/") == "http://h:8042/orthanc"
