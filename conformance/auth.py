@@ -49,7 +49,9 @@ class AzureAuth(AuthBase):
         credential: TokenCredential,
         scope: str,
         clock: Callable[[], float] = time.time,
+        on_token: Callable[[str], None] = lambda token: None,
     ) -> None:
+        self._on_token = on_token
         self._credential = credential
         self._scope = scope
         self._clock = clock
@@ -60,6 +62,7 @@ class AzureAuth(AuthBase):
         with self._lock:
             if self._token is None or self._token.expires_on - self._clock() < REFRESH_MARGIN:
                 self._token = self._credential.get_token(self._scope)
+                self._on_token(self._token.token)
             return self._token.token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -77,15 +80,20 @@ def _default_azure_credential() -> TokenCredential:
 def build_auth(
     settings: Settings,
     azure_credential: Callable[[], TokenCredential] = _default_azure_credential,
+    on_token: Callable[[str], None] = lambda token: None,
 ) -> AuthBase | None:
-    """The requests auth object for the settings (None for auth=none)."""
+    """The requests auth object for the settings (None for auth=none).
+
+    ``on_token`` learns every token the auth will send, so the evidence can hide it.
+    """
     if settings.auth == "basic":
-        assert settings.username is not None and settings.password is not None
-        return HTTPBasicAuth(settings.username, settings.password)
+        return HTTPBasicAuth(settings.username or "", settings.password or "")
     if settings.auth == "bearer":
-        return BearerAuth(read_token(settings))
+        token = read_token(settings)
+        on_token(token)
+        return BearerAuth(token)
     if settings.auth == "azure":
-        return AzureAuth(azure_credential(), settings.azure_scope)
+        return AzureAuth(azure_credential(), settings.azure_scope, on_token=on_token)
     return None
 
 

@@ -6,6 +6,7 @@ failing check can show exactly what it sent and what came back. The client knows
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import re
 import time
@@ -31,8 +32,15 @@ class Redactor:
     """Removes secrets from anything the suite shows or stores."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret containing another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Also hide this value (tokens read from files or fetched from Azure during the run)."""
+        if secret and secret not in self._secrets:
+            # Longest first, so a secret containing another is replaced whole.
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
@@ -91,7 +99,8 @@ def describe_body(body: bytes | None, content_type: str | None) -> str:
 def _looks_like_text(head: bytes) -> bool:
     """For answers without a Content-Type (Orthanc's errors): is this readable text?"""
     try:
-        decoded = head.decode("utf-8")
+        # Incremental: a character cut in two at the excerpt's end is not a decoding error.
+        decoded = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         return False
     return all(c.isprintable() or c in "\r\n\t" for c in decoded)
@@ -112,7 +121,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

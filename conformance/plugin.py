@@ -51,7 +51,7 @@ class RunState:
             redactor = Redactor(s.secrets)
             self._client = Client(
                 s.base_url,
-                auth=build_auth(s),
+                auth=build_auth(s, on_token=redactor.add),
                 timeout=s.timeout,
                 retries=s.retries,
                 verify=not s.insecure,

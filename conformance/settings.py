@@ -8,6 +8,7 @@ Secrets (password, token) have no command-line flag: a flag would show in ``ps``
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 import uuid
@@ -38,7 +39,7 @@ def _bool(value: str) -> bool:
 
 def _positive_float(value: str) -> float:
     number = float(value)
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         raise ValueError(f"must be > 0, got {value}")
     return number
 
@@ -192,7 +193,9 @@ def _load_config_file(path: str) -> dict[str, str]:
         raise SettingsError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
-    table = data.get("dicomweb", data)
+    table = data.get("dicomweb")
+    if not isinstance(table, dict):
+        raise SettingsError(f"config file {path} has no [dicomweb] table")
     known = {o.name for o in OPTIONS} - {"config"}
     unknown = sorted(set(table) - known)
     if unknown:
@@ -220,7 +223,7 @@ def resolve(
     ini = ini or {}
 
     def raw(option: Option, file_values: Mapping[str, str]) -> tuple[Any, str] | None:
-        value = cli.get(option.name)
+        value = None if option.secret else cli.get(option.name)
         if value not in (None, False):
             return value, option.cli
         if env.get(option.env, "") != "":

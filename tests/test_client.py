@@ -1,0 +1,513 @@
+"""Tests for conformance.client: redaction, evidence, query encoding, and retries over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
+
+import pytest
+import requests
+from requests.auth import AuthBase
+
+from conformance.auth import build_auth
+from conformance.client import (
+    EXCERPT_CHARS,
+    Client,
+    Redactor,
+    build_query,
+    describe_body,
+    retry_after_seconds,
+)
+from conformance.multipart import encode_related
+from conformance.settings import REDACTED, Settings
+
+PASSWORD = "s3cret-pw"
+
+# --- Redactor --------------------------------------------------------------------------------
+
+
+def test_a_secret_is_replaced_wherever_it_appears() -> None:
+    redactor = Redactor([PASSWORD])
+    text = f"pw={PASSWORD}&again={PASSWORD}, and inside:x{PASSWORD}y"
+    assert redactor.text(text) == "pw=***&again=***, and inside:x***y"
+
+
+def test_the_longest_secret_is_replaced_first() -> None:
+    # Were "abc" replaced first, "abcdef" would leave "def" behind.
+    assert Redactor(["abc", "abcdef"]).text("token abcdef") == "token ***"
+    assert Redactor(["abcdef", "abc"]).text("token abcdef") == "token ***"
+
+
+def test_empty_secrets_are_ignored() -> None:
+    assert Redactor(["", PASSWORD]).text("plain text") == "plain text"
+
+
+def test_text_without_secrets_is_unchanged() -> None:
+    assert Redactor([PASSWORD]).text('{"status": "ok"}') == '{"status": "ok"}'
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Authorization", "authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key"],
+)
+def test_secret_headers_are_replaced_whole(name: str) -> None:
+    assert Redactor().headers({name: "anything at all"}) == {name: REDACTED}
+
+
+def test_other_headers_keep_their_value_but_lose_secrets() -> None:
+    headers = {"Content-Type": "application/json", "X-Note": f"user alice pw {PASSWORD}"}
+    assert Redactor([PASSWORD]).headers(headers) == {
+        "Content-Type": "application/json",
+        "X-Note": "user alice pw ***",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("token was Bearer eyJhbGciOi.J9-x_y~z+/= end", "token was Bearer *** end"),
+        ("bearer xyz", "bearer ***"),
+        ("BEARER xyz", "BEARER ***"),
+        ("Basic YWxpY2U6czNjcmV0LXB3", "Basic ***"),
+        ('{"auth": "Bearer  abc123"}', '{"auth": "Bearer ***"}'),
+    ],
+)
+def test_bearer_and_basic_credentials_are_scrubbed_without_being_known(
+    text: str, expected: str
+) -> None:
+    assert Redactor().text(text) == expected
+
+
+# --- describe_body ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [None, b""])
+def test_no_body_is_described_as_nothing(body: bytes | None) -> None:
+    assert describe_body(body, "application/json") == ""
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/dicom+json",
+        "application/dicom+xml; charset=utf-8",
+        "text/plain",
+        "text/html",
+    ],
+)
+def test_a_text_body_is_shown_as_text(content_type: str) -> None:
+    assert describe_body(b'{"error": "no such study"}', content_type) == (
+        '{"error": "no such study"}'
+    )
+
+
+def test_a_long_text_body_is_cut_and_its_size_given() -> None:
+    body = b"x" * (EXCERPT_CHARS + 10)
+    assert describe_body(body, "text/plain") == "x" * EXCERPT_CHARS + f" … ({len(body)} bytes)"
+
+
+def test_a_binary_body_is_described_by_its_size_and_type() -> None:
+    body = b"\x00DICM" * 100
+    assert describe_body(body, "application/dicom") == "[500 bytes of application/dicom]"
+
+
+def test_a_text_body_without_content_type_is_shown_as_text() -> None:
+    assert describe_body(b"Unknown resource\r\n", None) == "Unknown resource\r\n"
+    assert describe_body("Étude inconnue".encode(), None) == "Étude inconnue"
+
+
+def test_a_binary_body_without_content_type_is_described_by_its_size() -> None:
+    assert describe_body(b"\x00\x01\x02\xff", None) == "[4 bytes of unknown type]"
+
+
+def test_a_long_text_body_without_content_type_is_text_wherever_the_cut_falls() -> None:
+    body = ("a" * (EXCERPT_CHARS - 1) + "é and more").encode()
+    assert describe_body(body, None).startswith("a" * (EXCERPT_CHARS - 1))
+
+
+# --- build_query -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "wire"),
+    [
+        ([("PatientName", "Doe^John")], "PatientName=Doe%5EJohn"),
+        ([("PatientName", "Doe John")], "PatientName=Doe%20John"),
+        ([("PatientName", "Müller")], "PatientName=M%C3%BCller"),
+        ([("PatientName", "山田")], "PatientName=%E5%B1%B1%E7%94%B0"),
+        ([("PatientName", "Do*?")], "PatientName=Do*?"),
+        ([("ModalitiesInStudy", "CT,MR")], "ModalitiesInStudy=CT,MR"),
+        ([("StudyDate", "20200101-20201231")], "StudyDate=20200101-20201231"),
+        ([("StudyInstanceUID", "1.2.840.10008.1")], "StudyInstanceUID=1.2.840.10008.1"),
+        (
+            [("00081115.0020000E", "1.2.3")],
+            "00081115.0020000E=1.2.3",
+        ),
+        ([("PatientID", "a&b=c+d/e#f")], "PatientID=a%26b%3Dc%2Bd%2Fe%23f"),
+        (
+            [("includefield", "PatientName"), ("includefield", "StudyDate"), ("limit", "5")],
+            "includefield=PatientName&includefield=StudyDate&limit=5",
+        ),
+        ([], ""),
+    ],
+    ids=[
+        "caret",
+        "space",
+        "latin",
+        "cjk",
+        "wildcards",
+        "list",
+        "range",
+        "uid",
+        "dotted-key",
+        "reserved",
+        "order-and-repeats",
+        "empty",
+    ],
+)
+def test_a_query_goes_on_the_wire_exactly_so(params: list[tuple[str, str]], wire: str) -> None:
+    assert build_query(params) == wire
+
+
+def test_a_key_keeps_its_dots_but_not_other_reserved_characters() -> None:
+    assert build_query([("a.b c&d", "x")]) == "a.b%20c%26d=x"
+
+
+# --- retry_after_seconds ---------------------------------------------------------------------
+
+NOW = datetime(2015, 10, 21, 7, 27, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("1", 1.0), ("0", 0.0), (" 120 ", 120.0)])
+def test_retry_after_in_delta_seconds(value: str, seconds: float) -> None:
+    assert retry_after_seconds(value, NOW) == seconds
+
+
+def test_retry_after_as_an_http_date_counts_from_now() -> None:
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", NOW) == 60.0
+
+
+def test_retry_after_as_a_past_http_date_means_now() -> None:
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:00:00 GMT", NOW) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "1.5", "-1", "Someday, 99 Foo 20xx"])
+def test_retry_after_that_means_nothing_is_none(value: str | None) -> None:
+    assert retry_after_seconds(value, NOW) is None
+
+
+def test_retry_after_with_a_superscript_digit_is_none() -> None:
+    assert retry_after_seconds("²", NOW) is None
+
+
+# --- Client.url ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline_client() -> Iterator[Client]:
+    client = Client("https://pacs.example/dicom-web/")
+    yield client
+    client.session.close()
+
+
+def test_the_client_base_url_loses_its_trailing_slash(offline_client: Client) -> None:
+    assert offline_client.base_url == "https://pacs.example/dicom-web"
+
+
+@pytest.mark.parametrize("path", ["studies", "/studies"])
+def test_a_path_is_put_under_the_base_url(offline_client: Client, path: str) -> None:
+    assert offline_client.url(path) == "https://pacs.example/dicom-web/studies"
+
+
+def test_an_absolute_url_passes_through(offline_client: Client) -> None:
+    assert offline_client.url("http://orthanc.example:8042/system") == (
+        "http://orthanc.example:8042/system"
+    )
+
+
+def test_a_query_is_appended_in_wire_form(offline_client: Client) -> None:
+    url = offline_client.url("studies", [("PatientName", "Doe^J*"), ("limit", "1")])
+    assert url == "https://pacs.example/dicom-web/studies?PatientName=Doe%5EJ*&limit=1"
+
+
+# --- a real HTTP server with scripted answers ------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What the server sends for one request."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    hang: bool = False  # never answer (until the fixture's teardown)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    """Answers requests in turn from a script; the last answer repeats once the script ends."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answers: list[Answer] = [Answer()]
+        self.received: list[Received] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/dicom-web"
+
+    def script(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+
+    def next_answer(self, received: Received) -> Answer:
+        with self._lock:
+            self.received.append(received)
+            return self.answers[min(len(self.received), len(self.answers)) - 1]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        server = cast(ScriptedServer, self.server)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        answer = server.next_answer(Received(self.command, self.path, dict(self.headers), body))
+        if answer.hang:
+            server.released.wait(10)
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep the test output clean
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    httpd = ScriptedServer()
+    # A short poll interval: shutdown() waits for the serving loop to look at its flag.
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield httpd
+    httpd.released.set()
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+@dataclass
+class Clients:
+    """Makes clients for the scripted server and closes their sessions afterwards."""
+
+    server: ScriptedServer
+    sleeps: list[float] = field(default_factory=list)
+    made: list[Client] = field(default_factory=list)
+
+    def __call__(
+        self,
+        *,
+        auth: AuthBase | None = None,
+        redactor: Redactor | None = None,
+        timeout: float = 5.0,
+        retries: int = 2,
+        max_retry_wait: float = 30.0,
+    ) -> Client:
+        client = Client(
+            self.server.url,
+            auth=auth,
+            redactor=redactor,
+            timeout=timeout,
+            retries=retries,
+            max_retry_wait=max_retry_wait,
+            sleep=self.sleeps.append,
+        )
+        self.made.append(client)
+        return client
+
+
+@pytest.fixture
+def clients(server: ScriptedServer) -> Iterator[Clients]:
+    made = Clients(server)
+    yield made
+    for client in made.made:
+        client.session.close()
+
+
+def test_a_503_with_retry_after_is_retried_once_after_that_wait(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(
+        Answer(503, {"Retry-After": "1"}, b"busy"),
+        Answer(200, {"Content-Type": "application/json"}, b"[]"),
+    )
+    client = clients(retries=2)
+    response = client.get("studies")
+    assert response.status_code == 200
+    assert clients.sleeps == [1.0]
+    assert [e.status for e in client.exchanges] == [503, 200]
+    assert len(server.received) == 2
+
+
+def test_a_429_that_never_ends_is_tried_retries_plus_one_times_then_returned(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(429, {"Retry-After": "0"}, b"slow down"))
+    client = clients(retries=3)
+    response = client.get("studies")
+    assert response.status_code == 429
+    assert len(server.received) == 4
+    assert len(client.exchanges) == 4
+    assert clients.sleeps == [0.0, 0.0, 0.0]
+
+
+def test_without_retry_after_the_client_backs_off_exponentially(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(503))
+    clients(retries=3).get("studies")
+    assert clients.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_no_retries_means_a_single_attempt(server: ScriptedServer, clients: Clients) -> None:
+    server.script(Answer(503, {"Retry-After": "1"}))
+    assert clients(retries=0).get("studies").status_code == 503
+    assert len(server.received) == 1
+    assert clients.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["120", format_datetime(datetime.fromtimestamp(time.time() + 3600, UTC), usegmt=True)],
+    ids=["seconds", "http-date"],
+)
+def test_a_long_retry_after_is_capped_at_max_retry_wait(
+    server: ScriptedServer, clients: Clients, retry_after: str
+) -> None:
+    server.script(Answer(503, {"Retry-After": retry_after}), Answer(200))
+    assert clients(retries=1, max_retry_wait=5.0).get("studies").status_code == 200
+    assert clients.sleeps == [5.0]
+
+
+def test_a_500_is_not_retried(server: ScriptedServer, clients: Clients) -> None:
+    server.script(Answer(500, {}, b"boom"), Answer(200))
+    client = clients(retries=2)
+    assert client.get("studies").status_code == 500
+    assert len(server.received) == 1
+    assert clients.sleeps == []
+    assert len(client.exchanges) == 1
+
+
+def test_every_request_is_bounded_by_the_timeout(server: ScriptedServer, clients: Clients) -> None:
+    server.script(Answer(hang=True))
+    client = clients(timeout=0.3, retries=2)
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        client.get("studies")
+    assert time.monotonic() - started < 3.0
+    assert len(client.exchanges) == 1  # a timeout is not retried
+    exchange = client.exchanges[0]
+    assert exchange.status is None
+    assert exchange.error is not None and "Timeout" in exchange.error
+    assert "< no answer: " in exchange.render()
+
+
+def test_a_request_is_recorded_as_sent(server: ScriptedServer, clients: Clients) -> None:
+    server.script(Answer(200, {"Content-Type": "application/json"}, b'{"ok": true}'))
+    client = clients()
+    client.post(
+        "studies",
+        query=[("PatientName", "Doe^J")],
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        body=b'{"q": 1}',
+    )
+    assert server.received[0].path == "/dicom-web/studies?PatientName=Doe%5EJ"
+    assert server.received[0].body == b'{"q": 1}'
+    exchange = client.exchanges[0]
+    assert (exchange.method, exchange.url) == ("POST", server.url + "/studies?PatientName=Doe%5EJ")
+    assert exchange.request_headers["Accept"] == "application/json"
+    assert exchange.request_body == '{"q": 1}'
+    assert (exchange.status, exchange.reason) == (200, "OK")
+    assert exchange.response_body == '{"ok": true}'
+
+
+def test_basic_auth_is_sent_but_never_shown(server: ScriptedServer, clients: Clients) -> None:
+    settings = Settings(base_url=server.url, auth="basic", username="alice", password=PASSWORD)
+    credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    server.script(
+        Answer(
+            401,
+            {
+                "Content-Type": "application/json",
+                "X-Echo-Authorization": f"Basic {credentials}",
+                "X-Echo-Password": PASSWORD,
+            },
+            f'{{"error": "wrong password {PASSWORD} for alice"}}'.encode(),
+        )
+    )
+    client = clients(auth=build_auth(settings), redactor=Redactor(settings.secrets), retries=0)
+    client.get("studies", query=[("note", PASSWORD)])
+    assert server.received[0].headers["Authorization"] == f"Basic {credentials}"
+    exchange = client.exchanges[0]
+    assert exchange.request_headers["Authorization"] == REDACTED
+    rendered = exchange.render()
+    assert "> Authorization: ***" in rendered
+    assert PASSWORD not in rendered
+    assert credentials not in rendered
+    assert "wrong password *** for alice" in rendered
+
+
+def test_a_streamed_error_answer_still_records_its_body(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(404, {"Content-Type": "application/json"}, b'{"message": "no study"}'))
+    client = clients()
+    response = client.get("studies/1.2.3", stream=True)
+    assert response.status_code == 404
+    assert client.exchanges[0].response_body == '{"message": "no study"}'
+
+
+def test_a_streamed_success_is_left_for_the_caller_to_read(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(200, {"Content-Type": "application/dicom"}, b"\x00" * 64))
+    client = clients()
+    response = client.get("studies/1.2.3", stream=True)
+    assert client.exchanges[0].response_body == "[streamed]"
+    assert response.content == b"\x00" * 64
+
+
+def test_iter_parts_records_what_arrived(server: ScriptedServer, clients: Clients) -> None:
+    body, content_type = encode_related([b"DICM1", b"DICM-two"])
+    server.script(Answer(200, {"Content-Type": content_type}, body))
+    client = clients()
+    response = client.get("studies/1.2.3", stream=True)
+    parts = list(client.iter_parts(response))
+    assert [p.body for p in parts] == [b"DICM1", b"DICM-two"]
+    assert client.exchanges[0].response_body == (
+        "[2 part(s): application/dicom 5 B; application/dicom 8 B]"
+    )
