@@ -4,6 +4,7 @@ the faults it must catch when a proxy breaks one rule at a time."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -152,3 +153,30 @@ def test_fault_proxy_without_fault_changes_nothing(
     with FaultProxy(orthanc.url) as proxy:
         run = run_suite(f"{proxy.url}/dicom-web", "-k", "walkthrough")
     assert run.outcomes == ORTHANC_OUTCOMES, run.stdout
+
+
+def test_users_own_copies_of_the_samples_are_used(
+    orthanc: LocalOrthanc, run_suite: RunSuite, tmp_path: Path
+) -> None:
+    """--dicomweb-samples DIR: the run stores copies of the user's files, not ours."""
+    orthanc.purge()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for instance in samples.load():
+        ds = instance.dataset
+        ds.ImageComments = f"{ds.ImageComments} (user copy)"
+        ds.save_as(mine / f"{instance.name}.dcm", enforce_file_format=True)
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "store_one_instance",
+        f"--dicomweb-samples={mine}",
+        "--dicomweb-cleanup=none",
+    )
+    assert run.outcomes == {"test_store_one_instance_multipart": "passed"}, run.stdout
+    stored = requests.get(f"{orthanc.url}/instances?expand", timeout=10).json()
+    comments = requests.get(
+        f"{orthanc.url}/instances/{stored[0]['ID']}/content/0020-4000", timeout=10
+    ).text
+    assert comments.strip("\0 ") == "Fake DICOM - Blue Circle (user copy)"
+    orthanc.purge()
