@@ -73,7 +73,7 @@ def orthanc_config(
     return {
         # A name unique to this instance lets start() check that the server answering on the
         # port is ours and not another Orthanc that got there first.
-        "Name": f"conformance-{workdir.name}",
+        "Name": workdir.name,
         "StorageDirectory": storage,
         "IndexDirectory": storage,
         "Plugins": [plugin],

@@ -1,0 +1,169 @@
+"""The local Orthanc launcher starts, isolates, authenticates and stops real Orthanc processes.
+
+Every stop costs Orthanc about 1-3 s, so one module-wide instance serves the tests that need any
+Orthanc, and only the tests about a second instance, auth or the CLI start their own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from conformance.orthanc import PACKAGED_PORT, LocalOrthanc, OrthancError, is_installed
+
+pytestmark = pytest.mark.skipif(
+    not is_installed(),
+    reason="Orthanc and its DICOMweb plugin are not installed: run scripts/bootstrap",
+)
+
+PROJECT = Path(__file__).resolve().parents[1]
+SAMPLE = PROJECT / "fixtures" / "red-triangle.dcm"
+
+
+# Its own instance rather than conftest's session-wide one: this module tests the launcher, and
+# must not depend on the fixture built from it.
+@pytest.fixture(scope="module")
+def orthanc_here() -> Iterator[LocalOrthanc]:
+    with LocalOrthanc() as server:
+        yield server
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a new server could listen on the port now, as Orthanc does (all interfaces)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Closed connections linger in TIME_WAIT; a server ignores them with SO_REUSEADDR, and
+        # bind still fails while anything listens on the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+            sock.listen()
+        except OSError:
+            return False
+    return True
+
+
+def test_starts_and_answers_dicomweb(orthanc_here: LocalOrthanc) -> None:
+    assert orthanc_here.url == f"http://127.0.0.1:{orthanc_here.port}"
+    assert orthanc_here.dicomweb_url == f"{orthanc_here.url}/dicom-web"
+    assert orthanc_here.port != PACKAGED_PORT
+    assert pid_exists(orthanc_here.pid)
+
+    response = requests.get(f"{orthanc_here.dicomweb_url}/studies", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/dicom+json")
+    assert response.json() == []
+
+
+def test_purge_deletes_everything_stored(orthanc_here: LocalOrthanc) -> None:
+    stored = requests.post(f"{orthanc_here.url}/instances", data=SAMPLE.read_bytes(), timeout=30)
+    stored.raise_for_status()
+    assert requests.get(f"{orthanc_here.url}/patients", timeout=10).json() != []
+
+    orthanc_here.purge()
+
+    assert requests.get(f"{orthanc_here.url}/patients", timeout=10).json() == []
+    assert requests.get(f"{orthanc_here.dicomweb_url}/studies", timeout=10).json() == []
+
+
+def test_second_instance_has_its_own_port_and_stop_ends_only_it(orthanc_here: LocalOrthanc) -> None:
+    second = LocalOrthanc()
+    second.start()
+    try:
+        pid, port, workdir = second.pid, second.port, second.log_path.parent
+        assert port != orthanc_here.port
+        assert pid != orthanc_here.pid
+        assert requests.get(f"{second.dicomweb_url}/studies", timeout=10).status_code == 200
+    finally:
+        second.stop()
+
+    assert not pid_exists(pid)
+    assert port_is_free(port)
+    assert not workdir.exists()
+    second.stop()  # a second stop is harmless
+    assert pid_exists(orthanc_here.pid)
+    assert requests.get(f"{orthanc_here.dicomweb_url}/studies", timeout=10).status_code == 200
+
+
+def test_basic_auth_mode() -> None:
+    with LocalOrthanc(users={"alice": "s3cret"}) as server:
+        studies = f"{server.dicomweb_url}/studies"
+        anonymous = requests.get(studies, timeout=10)
+        wrong = requests.get(studies, auth=("alice", "wrong"), timeout=10)
+        right = requests.get(studies, auth=("alice", "s3cret"), timeout=10)
+        server.purge()  # the launcher's own requests carry the credentials
+
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+
+
+def test_cli_runs_command_with_urls_and_returns_its_status() -> None:
+    check = (
+        "import os, sys, requests\n"
+        "base = os.environ['PYTEST_BASE_URL']\n"
+        "root = os.environ['DICOMWEB_ORTHANC_URL']\n"
+        "assert base == root + '/dicom-web', (base, root)\n"
+        "assert requests.get(base + '/studies', timeout=10).status_code == 200\n"
+        "sys.exit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance.orthanc", "--", sys.executable, "-c", check],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 3, result.stderr
+    started = re.search(r"\(pid (\d+)\)", result.stderr)
+    assert started, result.stderr
+    assert not pid_exists(int(started.group(1)))
+
+
+def test_cli_rejects_a_malformed_user() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance.orthanc", "--user", "nopassword", "--", "true"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert "NAME:PASSWORD" in result.stderr
+
+
+def test_missing_binary_says_how_to_install() -> None:
+    with pytest.raises(OrthancError, match=r"not installed: run scripts/bootstrap"):
+        LocalOrthanc(binary="/nonexistent/Orthanc").start()
+
+
+def test_process_that_exits_early_is_reported_with_its_log(tmp_path: Path) -> None:
+    fake = tmp_path / "Orthanc"
+    fake.write_text("#!/bin/sh\necho 'E1124 something went wrong' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    server = LocalOrthanc(binary=str(fake))
+
+    with pytest.raises(OrthancError, match=r"exited with status 1") as raised:
+        server.start()
+
+    assert "something went wrong" in str(raised.value)
+    assert not server.running
