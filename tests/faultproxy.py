@@ -97,7 +97,53 @@ def search_ignores_uid_filter(request: Exchange, forward: Forward) -> Answer:
     return forward(request)
 
 
+def _rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
+    """The same multipart answer, each part's body passed through ``change``."""
+    content_type = answer.headers.get("Content-Type", "")
+    media_type, params = multipart.parse_media_type(content_type)
+    if answer.status != 200 or media_type != "multipart/related":
+        return answer
+    parts = multipart.decode(answer.body, content_type)
+    root_type = params.get("type")
+    part_type = parts[0].content_type or root_type or "application/octet-stream"
+    body, _ = multipart.encode_related(
+        [change(p.body) for p in parts],
+        part_type=part_type,
+        boundary=params["boundary"],
+        root_type=root_type,
+    )
+    return Answer(200, answer.headers, body)
+
+
+def retrieve_corrupts_pixels(request: Exchange, forward: Forward) -> Answer:
+    """Retrieved instances whose last pixel bytes are flipped (a storage or transcoding bug)."""
+    answer = forward(request)
+    if request.method != "GET" or "/frames/" in request.path or request.path.endswith("metadata"):
+        return answer
+    return _rewrite_parts(answer, lambda body: body[:-8] + bytes(b ^ 0xFF for b in body[-8:]))
+
+
+def frame_truncated(request: Exchange, forward: Forward) -> Answer:
+    """Frames cut short by 1000 bytes."""
+    answer = forward(request)
+    if request.method != "GET" or "/frames/" not in request.path:
+        return answer
+    return _rewrite_parts(answer, lambda body: body[:-1000])
+
+
+def metadata_drops_instance(request: Exchange, forward: Forward) -> Answer:
+    """Metadata that leaves out its last instance."""
+    answer = forward(request)
+    if request.method != "GET" or not request.path.endswith("/metadata") or answer.status != 200:
+        return answer
+    objects = json.loads(answer.body)
+    return Answer(200, answer.headers, json.dumps(objects[:-1]).encode())
+
+
 FAULTS: dict[str, Fault] = {
+    "frame-truncated": frame_truncated,
+    "metadata-drops-instance": metadata_drops_instance,
+    "retrieve-corrupts-pixels": retrieve_corrupts_pixels,
     "stow-stores-nothing": stow_stores_nothing,
     "retrieve-drops-instance": retrieve_drops_instance,
     "search-ignores-uid-filter": search_ignores_uid_filter,

@@ -122,7 +122,18 @@ def test_article_uids_run_stores_the_articles_own_study(
 
 # --- faults: every one must make the walkthrough fail -------------------------------------------
 
+METADATA = {
+    f"test_metadata_describes_each_instance[{level}]" for level in ("study", "series", "instance")
+}
 FAULT_CATCHERS = {
+    "frame-truncated": {"test_frame_1_of_red_triangle_is_its_pixel_data"},
+    "metadata-drops-instance": METADATA,
+    "retrieve-corrupts-pixels": {
+        *STORES,
+        "test_study_retrieve_returns_the_three_instances",
+        "test_series_retrieve_returns_only_that_series",
+        INSTANCE_MULTIPART,
+    },
     "stow-stores-nothing": set(STORES),
     "retrieve-drops-instance": {
         "test_study_retrieve_returns_the_three_instances",
