@@ -21,25 +21,24 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import requests
+
+from conformance import localserver
+from conformance.localserver import LOG_TAIL_LINES, POLL_INTERVAL, STOP_GRACE
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 # The packaged service's default port: never pick it, a system Orthanc may be there.
 PACKAGED_PORT = 8042
-POLL_INTERVAL = 0.1
-STOP_GRACE = 10.0
-LOG_TAIL_LINES = 25
 # Orthanc's log line when its HTTP port is taken; with an automatically chosen port that is a
 # race lost to another process, worth another try with a new port.
 PORT_IN_USE = "already in use"
@@ -57,12 +56,7 @@ def is_installed(binary: str = ORTHANC_BINARY, plugin: str = DICOMWEB_PLUGIN) ->
 
 def free_port() -> int:
     """A loopback port nobody listens on now (it may be taken again before Orthanc binds it)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port != PACKAGED_PORT:
-            return port
+    return localserver.free_port(avoid={PACKAGED_PORT})
 
 
 def orthanc_config(
@@ -257,15 +251,7 @@ class LocalOrthanc:
         process, self._process = self._process, None
         if process is not None:
             atexit.unregister(self.stop)
-            if process.poll() is None:
-                # Popen.terminate/kill signal exactly this PID, which cannot have been reused:
-                # it is our child and has not been reaped yet.
-                process.terminate()
-                try:
-                    process.wait(STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            localserver.stop_process(process, STOP_GRACE)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -285,11 +271,9 @@ class LocalOrthanc:
         return self._workdir / "orthanc.log"
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except (OrthancError, OSError):
+        tail = None if self._workdir is None else localserver.read_log_tail(self.log_path, lines)
+        if tail is None:
             return "(no Orthanc log)"
-        tail = "\n".join(text.splitlines()[-lines:])
         return f"Last lines of Orthanc's log:\n{tail}"
 
     def _native(self, method: str, path: str) -> requests.Response:
@@ -367,31 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turn SIGTERM into an exception so that the finally blocks stop Orthanc.
-    raise SystemExit(128 + signum)
+# Turn SIGTERM into an exception so that the finally blocks stop Orthanc.
+_exit_on_sigterm = localserver.exit_on_sigterm
 
 
 def run(command: Sequence[str], orthanc: LocalOrthanc) -> int:
     env = dict(os.environ, PYTEST_BASE_URL=orthanc.dicomweb_url, DICOMWEB_ORTHANC_URL=orthanc.url)
     print(f"Orthanc ready at {orthanc.dicomweb_url} (pid {orthanc.pid})", file=sys.stderr)
-    try:
-        child = subprocess.Popen(list(command), env=env)
-    except OSError as error:
-        print(f"cannot run {command[0]!r}: {error}", file=sys.stderr)
-        return 127
-    try:
-        status = child.wait()
-    except KeyboardInterrupt:
-        # The child got the same Ctrl-C from the terminal: let it finish its own cleanup.
-        status = child.wait()
-    except SystemExit:
-        # We were sent SIGTERM: pass it on, so the command does not outlive its server.
-        child.terminate()
-        child.wait()
-        raise
-    # A command killed by a signal exits like a shell reports it: 128 + signal number.
-    return status if status >= 0 else 128 - status
+    return localserver.run_command(command, env)
 
 
 def serve(orthanc: LocalOrthanc) -> int:

@@ -1,0 +1,430 @@
+"""A throwaway local tiny-pacs with its DICOMweb front end, a second real server for tests and runs.
+
+tiny-pacs (PyPI ``tiny-pacs`` + ``tiny-pacs-dicomweb``, pure Python) runs as our own child process
+with a JSON config and its log in a fresh temporary directory; ``stop()`` removes every trace.
+Everything it stores is in memory, so ``reset()`` (a restart on the same port) empties it. Used
+from Python as a context manager::
+
+    with LocalTinyPacs() as pacs:
+        requests.get(f"{pacs.dicomweb_url}/studies")
+
+or from the shell: ``python -m conformance.tinypacs -- pytest`` (see ``--help``).
+
+Its HTTP server binds 127.0.0.1 only. Its DIMSE listener cannot be switched off and always binds
+all interfaces: it gets port 0, so the kernel gives it a port nobody uses (nothing here talks
+DIMSE to it). scripts/bootstrap installs it into ``.venv-tinypacs`` next to this checkout; the
+environment variable ``TINYPACS_BIN`` names another ``tiny-pacs`` executable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from conformance import localserver
+from conformance.localserver import LOG_TAIL_LINES, STOP_GRACE, free_port
+
+BINARY_ENV = "TINYPACS_BIN"
+DEFAULT_BINARY = Path(__file__).resolve().parents[1] / ".venv-tinypacs" / "bin" / "tiny-pacs"
+DICOMWEB_PREFIX = "/dicomweb"
+# tiny-pacs answers an empty search with 204, a non-empty one with 200.
+READY_STATUSES = frozenset({200, 204})
+# Its log lines (HttpServer component) once the HTTP port is bound, or could not be. On a port
+# conflict it does not exit: the DIMSE side keeps running and only the HTTP server is off.
+LISTENING = "Shared HTTP server listening on http://127.0.0.1:{port} "
+PORT_IN_USE = "Cannot bind the shared HTTP server"
+PORT_ATTEMPTS = 3
+# It is ready about 0.2 s after launch: poll often enough not to add much to that.
+READY_POLL = 0.05
+# Set in its environment, tiny-pacs would bind no HTTP port at all.
+HEADLESS_ENV = "TINY_PACS_HEADLESS"
+
+
+class TinyPacsError(RuntimeError):
+    """tiny-pacs could not be started, or answered in a way the launcher cannot work with."""
+
+
+def default_binary() -> str:
+    """``$TINYPACS_BIN`` if set, else ``.venv-tinypacs/bin/tiny-pacs`` in this checkout."""
+    return os.environ.get(BINARY_ENV) or str(DEFAULT_BINARY)
+
+
+def is_installed(binary: str | None = None) -> bool:
+    """Whether the ``tiny-pacs`` executable (default: ``default_binary()``) is present."""
+    path = binary or default_binary()
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def check_token(token: str) -> str:
+    """The token, if tiny-pacs can take it as a bearer token: printable ASCII, no white space."""
+    # Printable ASCII without white space: "!" (0x21) to "~" (0x7e).
+    if not token or not all("!" <= char <= "~" for char in token):
+        raise ValueError("a bearer token must be non-empty printable ASCII without white space")
+    return token
+
+
+def tinypacs_config(port: int, token: str | None) -> dict[str, Any]:
+    """tiny-pacs's configuration: in-memory, HTTP on loopback, DICOMweb at /dicomweb, quiet log.
+
+    Components not named here keep tiny-pacs's defaults: Database (in-memory SQLite), Devices,
+    PACS and InMemoryStorage. tiny-pacs reads JSON as well as YAML (by the file's extension).
+    """
+    return {
+        # Port 0: the kernel picks a free port for the DIMSE listener, which binds all interfaces.
+        "ae": {"ae_title": ["TINY_PACS"], "port": 0, "dump_ds": False},
+        "log": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {
+                "console": {
+                    "class": "logging.StreamHandler",
+                    "level": "INFO",
+                    "formatter": "plain",
+                    "stream": "ext://sys.stdout",
+                }
+            },
+            "root": {"level": "INFO", "handlers": ["console"]},
+        },
+        "components": {
+            "HttpServer": {"on": True, "host": "127.0.0.1", "port": port, "allow_remote": False},
+            "DICOMWeb": {
+                "on": True,
+                "prefix": DICOMWEB_PREFIX,
+                "auth": "token" if token else "none",
+                "tokens": [token] if token else [],
+            },
+        },
+    }
+
+
+class LocalTinyPacs:
+    """A local tiny-pacs with its DICOMweb front end, in its own temporary directory."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        token: str | None = None,
+        binary: str | None = None,
+        *,
+        timeout: float = 20.0,
+    ) -> None:
+        self.requested_port = port
+        self.token = None if token is None else check_token(token)
+        self.binary = binary or default_binary()
+        self.timeout = timeout
+        self._port: int | None = port
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+
+    # --- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> LocalTinyPacs:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- properties ------------------------------------------------------------------------
+
+    is_installed = staticmethod(is_installed)
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise TinyPacsError("tiny-pacs has no port yet: call start() first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The HTTP server root (nothing is mounted there; DICOMweb is under ``/dicomweb``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}{DICOMWEB_PREFIX}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise TinyPacsError("tiny-pacs is not running: call start() first")
+        return self._process.pid
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the launcher's own requests carry: the bearer token, when auth is on."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Launch tiny-pacs and return once it answers DICOMweb requests."""
+        if self._process is not None:
+            return
+        if not os.path.exists(self.binary):
+            raise TinyPacsError(
+                f"tiny-pacs is not installed: run scripts/bootstrap (no executable at "
+                f"{self.binary}; ${BINARY_ENV} names another one)"
+            )
+        attempts = PORT_ATTEMPTS if self.requested_port is None else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self._launch(self.requested_port or free_port())
+                return
+            except TinyPacsError as error:
+                self.stop()
+                if attempt == attempts or PORT_IN_USE not in str(error):
+                    raise
+            except BaseException:
+                # Also on Ctrl-C: __exit__ does not run when __enter__ fails.
+                self.stop()
+                raise
+
+    def restart(self) -> None:
+        """Stop it and start a fresh one on the same port: same URLs, new PID, nothing stored."""
+        port = self._port
+        self.stop()
+        if port is None:
+            self.start()
+            return
+        try:
+            self._launch(port)
+        except BaseException:
+            self.stop()
+            raise
+
+    def reset(self) -> None:
+        """Empty it. tiny-pacs keeps everything in memory, so this is ``restart()``."""
+        self.restart()
+
+    def _launch(self, port: int) -> None:
+        self._port = port
+        self._workdir = Path(tempfile.mkdtemp(prefix="conformance-tinypacs-"))
+        config_path = self._workdir / "tiny-pacs.json"
+        # The token is in this file: mkdtemp's directory is private (0700), the file too.
+        config_path.touch(mode=0o600)
+        config_path.write_text(json.dumps(tinypacs_config(port, self.token), indent=2))
+        env = {key: value for key, value in os.environ.items() if key != HEADLESS_ENV}
+        # Unbuffered, so the log file shows each line as it is written: readiness reads it.
+        env["PYTHONUNBUFFERED"] = "1"
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [self.binary, "run", "-c", str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self._workdir,
+                env=env,
+                # Its own session (and so process group): a Ctrl-C in the terminal must not stop
+                # it behind our back; stop() does that, after the command using it has finished.
+                start_new_session=True,
+            )
+        atexit.register(self.stop)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        """Wait for its log to say it bound our port, then for ``GET /studies`` to answer."""
+        assert self._process is not None
+        listening = LISTENING.format(port=self.port)
+        deadline = time.monotonic() + self.timeout
+        bound = False
+        last = "no answer"
+        while True:
+            status = self._process.poll()
+            if status is not None:
+                raise TinyPacsError(
+                    f"tiny-pacs exited with status {status} before it was ready "
+                    f"on port {self._port}.\n{self.log_tail()}"
+                )
+            if not bound:
+                log = self._read_log()
+                if PORT_IN_USE in log:
+                    raise TinyPacsError(
+                        f"tiny-pacs could not bind port {self._port} "
+                        f"({PORT_IN_USE}).\n{self.log_tail()}"
+                    )
+                # Only the log tells that the server answering on the port is this one.
+                bound = listening in log
+                last = "its HTTP port is not bound yet"
+            if bound:
+                try:
+                    response = requests.get(
+                        f"{self.dicomweb_url}/studies", headers=self.headers, timeout=1
+                    )
+                    if response.status_code in READY_STATUSES:
+                        return
+                    last = f"HTTP {response.status_code}"
+                except requests.RequestException as error:
+                    last = type(error).__name__
+            if time.monotonic() > deadline:
+                raise TinyPacsError(
+                    f"tiny-pacs did not answer GET {self.dicomweb_url}/studies within "
+                    f"{self.timeout:g} s (last: {last}).\n{self.log_tail()}"
+                )
+            time.sleep(READY_POLL)
+
+    def stop(self) -> None:
+        """Stop the process this object started and delete its directory; safe to repeat."""
+        process, self._process = self._process, None
+        if process is not None:
+            atexit.unregister(self.stop)
+            localserver.stop_process(process, STOP_GRACE)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def wait(self) -> int:
+        """Block until tiny-pacs exits by itself; its exit status."""
+        if self._process is None:
+            raise TinyPacsError("tiny-pacs is not running: call start() first")
+        return self._process.wait()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        if self._workdir is None:
+            raise TinyPacsError("tiny-pacs has no working directory: call start() first")
+        return self._workdir / "tiny-pacs.log"
+
+    def _read_log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        tail = None if self._workdir is None else localserver.read_log_tail(self.log_path, lines)
+        if tail is None:
+            return "(no tiny-pacs log)"
+        return f"Last lines of tiny-pacs's log:\n{tail}"
+
+
+# --- command line ----------------------------------------------------------------------------
+
+DESCRIPTION = """\
+Start a throwaway local tiny-pacs with its DICOMweb front end (in memory, HTTP on 127.0.0.1
+only), then either run COMMAND against it or serve until Ctrl-C.
+
+COMMAND runs with PYTEST_BASE_URL set to the DICOMweb root (http://127.0.0.1:PORT/dicomweb),
+and with --token also DICOMWEB_AUTH=bearer and DICOMWEB_TOKEN. tiny-pacs is stopped and its
+directory deleted when COMMAND ends, fails or is interrupted; the exit status is COMMAND's.
+"""
+
+EPILOG = f"""\
+examples:
+  python -m conformance.tinypacs -- pytest -q
+  python -m conformance.tinypacs --token s3cret-token -- pytest -q
+  python -m conformance.tinypacs --port 18080      # serve until Ctrl-C
+
+The executable is ${BINARY_ENV}, or .venv-tinypacs/bin/tiny-pacs (installed by scripts/bootstrap).
+A token given with --token is visible to other local users in the process list.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.tinypacs",
+        usage="%(prog)s [--port N] [--token T] [--timeout S] [-- COMMAND [ARGS...]]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, metavar="N", help="HTTP port (default: a free one)")
+    parser.add_argument(
+        "--token",
+        type=_token_argument,
+        metavar="T",
+        help="turn on bearer-token auth with this token",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="seconds to wait for tiny-pacs to start",
+    )
+    # Everything after "--" is the command, options included (argparse drops the "--").
+    parser.add_argument(
+        "command",
+        nargs="*",
+        metavar="COMMAND",
+        help="command to run, after --; without one, serve until Ctrl-C",
+    )
+    return parser
+
+
+def _token_argument(value: str) -> str:
+    try:
+        return check_token(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def command_environment(pacs: LocalTinyPacs) -> dict[str, str]:
+    """This process's environment plus what points the suite at ``pacs``."""
+    env = dict(os.environ, PYTEST_BASE_URL=pacs.dicomweb_url)
+    if pacs.token:
+        env.update(DICOMWEB_AUTH="bearer", DICOMWEB_TOKEN=pacs.token)
+    return env
+
+
+def run(command: Sequence[str], pacs: LocalTinyPacs) -> int:
+    print(f"tiny-pacs ready at {pacs.dicomweb_url} (pid {pacs.pid})", file=sys.stderr)
+    return localserver.run_command(command, command_environment(pacs))
+
+
+def serve(pacs: LocalTinyPacs) -> int:
+    auth = "bearer token (as given)" if pacs.token else "none"
+    print(f"tiny-pacs DICOMweb root: {pacs.dicomweb_url}  (auth: {auth})")
+    print(f"pid {pacs.pid}; Ctrl-C to stop", flush=True)
+    try:
+        status = pacs.wait()
+    except KeyboardInterrupt:
+        return 0
+    print(f"tiny-pacs exited by itself with status {status}.\n{pacs.log_tail()}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, localserver.exit_on_sigterm)
+    pacs = LocalTinyPacs(port=args.port, token=args.token, timeout=args.timeout)
+    try:
+        pacs.start()
+        return run(args.command, pacs) if args.command else serve(pacs)
+    except TinyPacsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        pacs.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
