@@ -7,7 +7,6 @@ which rule broke, in one line a person can act on.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NoReturn
 
 import pytest
 import requests
@@ -17,14 +16,12 @@ from . import multipart
 from .client import Client
 from .dicomweb import ACCEPT_DICOM_ANY_TS, DICOM, ProtocolError, instance_path, parts, read_dicom
 from .samples import Instance
+from .verdicts import PRECONDITION, info, not_implemented
+
+__all__ = ["ROUTE_ABSENT", "info", "not_implemented"]
 
 # Answers PS3.18 and HTTP sanction for "this server does not have that resource or method".
 ROUTE_ABSENT = (404, 405, 501)
-
-
-def not_implemented(what: str) -> NoReturn:
-    """The server lacks an optional feature: a skip with the reason, never a pass."""
-    pytest.skip(f"NOT-IMPLEMENTED: {what}")
 
 
 def _request_line(response: requests.Response) -> str:
@@ -45,7 +42,7 @@ def precondition(response: requests.Response, *expected: int) -> None:
     """A step the check needs before it can test its rule (e.g. storing the study first)."""
     if response.status_code not in expected:
         pytest.fail(
-            f"precondition failed: {_request_line(response)} answered {response.status_code} "
+            f"{PRECONDITION}: {_request_line(response)} answered {response.status_code} "
             f"{response.reason}, so the rule under test could not be reached",
         )
 

@@ -7,7 +7,10 @@ that also use pytest-base-url's ``--base-url`` (selenium, playwright).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Generator
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,14 +19,18 @@ import pytest
 import requests
 from _pytest._code.code import ExceptionRepr
 
-from . import samples
+from . import catalog, expectations, profiles, samples, synthetic
 from .auth import build_auth
 from .cleanup import Cleaner, Registry
 from .client import Client, Redactor
 from .dicomweb import stow
+from .judge import Judge, Judgement, check_name
 from .preflight import preflight
-from .samples import SampleStudy
+from .profiles import Profile
+from .samples import Instance, SampleStudy
 from .settings import OPTIONS, Settings, SettingsError, resolve
+from .synthetic import CatalogStudy
+from .verdicts import Verdict, worst
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 EVIDENCE_EXCHANGES = 6
@@ -32,13 +39,16 @@ settings_key = pytest.StashKey[Settings | None]()
 state_key = pytest.StashKey["RunState"]()
 cleanup_reports_key = pytest.StashKey[list[dict[str, Any]]]()
 exchange_mark_key = pytest.StashKey[int]()
+judge_key = pytest.StashKey[Judge]()
+judgement_key = pytest.StashKey[Judgement]()
 
 
 class RunState:
     """What one process (the only one, or one xdist worker) shares between fixtures and hooks."""
 
-    def __init__(self, settings: Settings, label: str) -> None:
+    def __init__(self, settings: Settings, label: str, profile: Profile) -> None:
         self.settings = settings
+        self.profile = profile
         self.label = label  # "main" or the xdist worker id: keeps workers' UIDs apart
         self.registry = Registry()
         self._client: Client | None = None
@@ -84,6 +94,13 @@ class RunState:
         self.registry.add(study.study_uid, label)
         return study
 
+    def new_synthetic(self, label: str) -> CatalogStudy:
+        """The suite's synthetic study (multi-frame, compressed, no pixels, character sets,
+        a sequence) with fresh UIDs, registered as created by this run."""
+        study = synthetic.catalog_study(self.settings.run_id, f"{self.label}/{label}")
+        self.registry.add(study.study_uid, label)
+        return study
+
     def cleaner(self) -> Cleaner:
         s = self.settings
         return Cleaner(self.client, self.registry, s.cleanup, s.orthanc_url)
@@ -114,6 +131,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "dicomweb: a DICOMweb conformance check (added to every check automatically)"
     )
+    config.addinivalue_line(
+        "markers",
+        "requirement(*ids): the catalog requirement IDs the check covers "
+        "(conformance/requirements/*.toml); their level and capability decide the verdict",
+    )
     config.stash[cleanup_reports_key] = []
     base_url = config.getoption("base_url", None) or config.getini("base_url")
     if not base_url:
@@ -133,7 +155,20 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(base_url, cli, ini=ini)
         if settings.samples is not None or workerinput is None:
             samples.load(settings.samples)  # fail now, not in two hundred fixtures
-    except (SettingsError, samples.SampleError) as exc:
+        profile = profiles.load(settings.profile)
+        expected = (
+            expectations.load(settings.expectations)
+            if settings.expectations
+            else expectations.Expectations()
+        )
+        requirements = catalog.default()
+    except (
+        SettingsError,
+        samples.SampleError,
+        profiles.ProfileError,
+        expectations.ExpectationsError,
+        catalog.CatalogError,
+    ) as exc:
         raise pytest.UsageError(f"dicomweb: {exc}") from None
     if settings.article_uids and (config.getoption("numprocesses", None) or 0):
         raise pytest.UsageError(
@@ -142,9 +177,110 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.stash[settings_key] = settings
     label = workerinput["workerid"] if workerinput else "main"
-    config.stash[state_key] = RunState(settings, label)
+    config.stash[state_key] = RunState(settings, label, profile)
+    disabled = {c: "switched off by --dicomweb-disable" for c in settings.disable}
+    if settings.auth == "none":
+        disabled.setdefault("auth", "the run has no credentials (--dicomweb-auth=none)")
+    config.stash[judge_key] = Judge(requirements, profile, expected, settings.strict, disabled)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(settings), "dicomweb-xdist")
+    if workerinput is None:
+        config.pluginmanager.register(
+            VerdictRecorder(settings, requirements, profile), "dicomweb-verdicts"
+        )
+
+
+class VerdictRecorder:
+    """Collects every check's verdict on the controller (workers' reports arrive here too),
+    writes results.json and the verdict summary. Only the controller writes files."""
+
+    def __init__(self, settings: Settings, requirements: catalog.Catalog, profile: Profile):
+        self.settings = settings
+        self.catalog = requirements
+        self.profile = profile
+        self.records: list[dict[str, Any]] = []
+        self.started = time.time()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if report.when != "teardown" or "verdict" not in props:
+            return
+        self.records.append(
+            {
+                "check": check_name(report.nodeid),
+                "nodeid": report.nodeid,
+                "requirements": str(props["requirements"]).split(),
+                "verdict": props["verdict"],
+                "expected": props.get("expected"),
+                "expected_by": props.get("expected_by"),
+                "message": props.get("message", ""),
+            }
+        )
+
+    def requirement_verdicts(self) -> list[dict[str, Any]]:
+        by_id: dict[str, list[Verdict]] = {}
+        for record in self.records:
+            for rid in record["requirements"]:
+                by_id.setdefault(rid, []).append(Verdict(record["verdict"]))
+        return [
+            {
+                "id": r.id,
+                "title": r.title,
+                "level": r.level,
+                "capability": r.capability,
+                "reference": r.reference,
+                "verdict": str(worst(by_id[r.id])) if r.id in by_id else None,
+                "untested": r.untested,
+            }
+            for r in self.catalog.values()
+        ]
+
+    def unmatched_expectations(self, judge: Judge | None) -> list[str]:
+        if judge is None or not self.records:
+            return []
+        seen = {r["check"] for r in self.records} | {
+            rid for r in self.records for rid in r["requirements"]
+        }
+        entries = judge.expectations.entries
+        own = {k for k, e in entries.items() if not e.origin.startswith("profile")}
+        return sorted(own - seen)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.settings.results
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results = {
+            "suite": "dicomweb-conformance",
+            "base_url": self.settings.base_url,
+            "profile": self.profile.name,
+            "run_id": self.settings.run_id,
+            "settings": self.settings.redacted(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration_s": round(time.time() - self.started, 3),
+            "counts": dict(Counter(r["verdict"] for r in self.records)),
+            "checks": self.records,
+            "requirements": self.requirement_verdicts(),
+            "unmatched_expectations": self.unmatched_expectations(
+                session.config.stash.get(judge_key, None)
+            ),
+        }
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        if not self.records:
+            return
+        tr = terminalreporter
+        counts = Counter(r["verdict"] for r in self.records)
+        tr.section("dicomweb verdicts")
+        tr.line(
+            ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
+            + f" (profile {self.profile.name})"
+        )
+        for key in self.unmatched_expectations(config.stash.get(judge_key, None)):
+            tr.line(f"expectation {key} matched no check in this run", yellow=True)
+        if self.settings.results:
+            tr.line(f"results: {self.settings.results}")
 
 
 class XdistHooks:
@@ -169,21 +305,36 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     shown = settings.redacted()
     samples_dir = shown["samples"] or "generated (conformance.fixtures)"
     uids = "article's own" if settings.article_uids else "fresh per run"
+    expected = f", expectations {settings.expectations}" if settings.expectations else ""
     return [
         f"dicomweb: {settings.base_url} auth={settings.auth} run-id={settings.run_id} "
         f"cleanup={settings.cleanup}",
+        f"dicomweb: profile {settings.profile}{expected}, strict={settings.strict}",
         f"dicomweb: samples {samples_dir}, UIDs {uids}",
     ]
 
 
 def _is_check(item: pytest.Item) -> bool:
-    return CHECKS_DIR in Path(item.path).parents
+    """One of the suite's checks, or a user's own check naming catalog requirements."""
+    return (
+        CHECKS_DIR in Path(item.path).parents or item.get_closest_marker("requirement") is not None
+    )
+
+
+def requirement_ids(item: pytest.Item) -> list[str]:
+    return [i for mark in item.iter_markers("requirement") for i in mark.args]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     checks = [item for item in items if _is_check(item)]
+    known = catalog.default()
     for item in checks:
         item.add_marker("dicomweb")
+        unknown = [i for i in requirement_ids(item) if i not in known]
+        if unknown:
+            raise pytest.UsageError(
+                f"dicomweb: {item.nodeid} names unknown requirement(s) {', '.join(unknown)}"
+            )
     if checks and config.stash.get(settings_key, None) is None:
         raise pytest.UsageError(
             "dicomweb: the checks need a server: pass --base-url=https://host/dicom-web "
@@ -257,30 +408,65 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the exchanges of a failing check to its report (terminal, JUnit, HTML)."""
+    """Attach the evidence of a failing check, then turn the report into its verdict."""
     report = yield
+    if not _is_check(item):
+        return report
     if report.skipped and isinstance(report.longrepr, tuple):
         # Point a NOT-IMPLEMENTED skip at the check, not at the helper that raised it.
         reason = str(report.longrepr[2])
         if reason.startswith(("Skipped: NOT-IMPLEMENTED", "NOT-IMPLEMENTED")):
             path, line = item.reportinfo()[:2]
             report.longrepr = (str(path), (line or 0) + 1, reason)
-    state = item.config.stash.get(state_key, None)
-    if state is None or state._client is None or not report.failed:
+    if report.failed:
+        _attach_evidence(item, report)
+    judge = item.config.stash.get(judge_key, None)
+    if judge is None:
         return report
-    exchanges = state.client.exchanges[item.stash.get(exchange_mark_key, 0) :]
-    if exchanges:
-        shown = exchanges[-EVIDENCE_EXCHANGES:]
-        skipped = len(exchanges) - len(shown)
-        text = "\n\n".join(e.render() for e in shown)
-        if skipped:
-            text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
-        if isinstance(report.longrepr, ExceptionRepr):
-            # Inside the failure itself, so JUnit XML and HTML reports carry the evidence too.
-            report.longrepr.addsection("dicomweb exchanges", text)
-        else:
-            report.sections.append(("dicomweb exchanges", text))
+    ids = requirement_ids(item)
+    if report.when in ("setup", "call") and judgement_key not in item.stash:
+        judgement = judge.judge(report, call.excinfo, ids)
+        if judgement is not None:
+            item.stash[judgement_key] = judgement
+            judge.apply(report, judgement)
+    elif report.when == "teardown":
+        judgement = item.stash.get(judgement_key, None)
+        if report.failed and (judgement is None or judgement.verdict is Verdict.PASS):
+            judgement = Judgement(Verdict.ERROR, "teardown failed")
+        if judgement is not None:
+            report.user_properties.extend(_properties(ids, judgement))
     return report
+
+
+def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
+    """The verdict as JUnit properties (and as the record results.json is built from)."""
+    props = [("requirements", " ".join(ids)), ("verdict", str(judgement.verdict))]
+    if judgement.expected is not None:
+        key, expected = judgement.expected
+        props += [("expected", str(expected.verdict)), ("expected_by", f"{expected.origin}:{key}")]
+    if judgement.message:
+        props.append(("message", judgement.message))
+    return props
+
+
+def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
+    """The exchanges of a failing check, inside its report (terminal, JUnit XML, HTML)."""
+    state = item.config.stash.get(state_key, None)
+    if state is None or state._client is None:
+        return
+    exchanges = state.client.exchanges[item.stash.get(exchange_mark_key, 0) :]
+    if not exchanges:
+        return
+    shown = exchanges[-EVIDENCE_EXCHANGES:]
+    skipped = len(exchanges) - len(shown)
+    text = "\n\n".join(e.render() for e in shown)
+    if skipped:
+        text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
+    if isinstance(report.longrepr, ExceptionRepr):
+        # Inside the failure itself, so JUnit XML and HTML reports carry the evidence too.
+        report.longrepr.addsection("dicomweb exchanges", text)
+    else:
+        report.sections.append(("dicomweb exchanges", text))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -288,6 +474,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash.get(state_key, None)
     if state is not None:
         item.stash[exchange_mark_key] = len(state.client.exchanges) if state._client else 0
+    judge = item.config.stash.get(judge_key, None)
+    if judge is not None and _is_check(item):
+        reason = judge.before(requirement_ids(item))
+        if reason:
+            pytest.skip(reason)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -309,6 +500,12 @@ def dicomweb_settings(dicomweb_state: RunState) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def dicomweb_profile(dicomweb_state: RunState) -> Profile:
+    """The server profile (declared capabilities, vendor parameters, departures)."""
+    return dicomweb_state.profile
+
+
+@pytest.fixture(scope="session")
 def dicomweb(dicomweb_state: RunState) -> Client:
     """The HTTP client bound to the server's DICOMweb base URL."""
     return dicomweb_state.client
@@ -327,18 +524,42 @@ def new_study(
     return make
 
 
+def _store_for_checks(client: Client, instances: Iterable[Instance], what: str) -> None:
+    try:
+        response = stow(client, instances)
+    except requests.RequestException as exc:
+        pytest.fail(f"could not store {what}: {exc}")
+    if response.status_code != 200:
+        pytest.fail(
+            f"could not store {what}: POST studies answered {response.status_code}; "
+            "the retrieve and search checks need it"
+        )
+
+
 @pytest.fixture(scope="session")
 def stored_study(dicomweb_state: RunState) -> SampleStudy:
     """The article's study, stored once per worker for the retrieve and search checks."""
     study = dicomweb_state.new_study("stored")
-    client = dicomweb_state.client
-    try:
-        response = stow(client, study)
-    except requests.RequestException as exc:
-        pytest.fail(f"could not store the sample study: {exc}")
-    if response.status_code != 200:
-        pytest.fail(
-            f"could not store the sample study: POST studies answered {response.status_code}; "
-            "the retrieve and search checks need it"
-        )
+    _store_for_checks(dicomweb_state.client, study, "the sample study")
+    return study
+
+
+@pytest.fixture
+def new_synthetic(
+    dicomweb_state: RunState, request: pytest.FixtureRequest
+) -> Callable[[], CatalogStudy]:
+    """Make copies of the synthetic study with fresh UIDs (registered for cleanup)."""
+    counter = iter(range(1_000_000))
+
+    def make() -> CatalogStudy:
+        return dicomweb_state.new_synthetic(f"{request.node.nodeid}#{next(counter)}")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def stored_synthetic(dicomweb_state: RunState) -> CatalogStudy:
+    """The synthetic study, stored once per worker (read only: checks must not change it)."""
+    study = dicomweb_state.new_synthetic("stored")
+    _store_for_checks(dicomweb_state.client, study, "the synthetic study")
     return study

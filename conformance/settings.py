@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .catalog import CAPABILITIES
+
 AUTH_MODES = ("none", "basic", "bearer", "azure")
 CLEANUP_MODES = ("auto", "dicomweb", "orthanc", "none")
 AZURE_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
@@ -49,6 +51,10 @@ def _non_negative_int(value: str) -> int:
     if number < 0:
         raise ValueError(f"must be >= 0, got {value}")
     return number
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,37 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "run_id", "Identifier marking this run's data. Default: a fresh random one.", metavar="ID"
     ),
+    Option(
+        "profile",
+        "Server profile: standard (default), azure-v2, azure-v1, google, dcm4chee, orthanc, "
+        "tiny-pacs, or the path of your own .toml. It declares optional capabilities and the "
+        "vendor's documented departures.",
+        metavar="NAME",
+    ),
+    Option(
+        "expectations",
+        "TOML file of expected verdicts (known deviations of this deployment); a verdict that "
+        "differs from its entry fails the run.",
+        metavar="FILE",
+    ),
+    Option(
+        "strict",
+        "Treat a broken SHOULD (verdict NON-STRICT) as a failure.",
+        parse=_bool,
+        flag=True,
+    ),
+    Option(
+        "disable",
+        "Comma-separated capabilities whose checks are switched off (verdict DISABLED), "
+        "e.g. delete,changefeed.",
+        parse=_names,
+        metavar="CAPS",
+    ),
+    Option(
+        "results",
+        "Write the run's verdicts as JSON (per check and per requirement) to this file.",
+        metavar="FILE",
+    ),
 )
 
 
@@ -164,6 +201,11 @@ class Settings:
     cleanup: str = "auto"
     orthanc_url: str | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    profile: str = "standard"
+    expectations: Path | None = None
+    strict: bool = False
+    disable: tuple[str, ...] = ()
+    results: Path | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -263,11 +305,17 @@ def resolve(
         raise SettingsError(
             f"--base-url {base_url!r} is not an http(s) URL such as https://host/v2"
         )
-    for key in ("samples", "token_file"):
+    for key in ("samples", "token_file", "expectations", "results"):
         if key in values:
             values[key] = Path(values[key]).expanduser()
     settings = Settings(base_url=base_url.rstrip("/"), **values)
     _check_auth(settings)
+    unknown = sorted(set(settings.disable) - set(CAPABILITIES))
+    if unknown:
+        raise SettingsError(
+            f"--dicomweb-disable: unknown capability {', '.join(unknown)}; "
+            f"known: {', '.join(CAPABILITIES)}"
+        )
     if settings.samples is not None and not settings.samples.is_dir():
         raise SettingsError(f"--dicomweb-samples: {settings.samples} is not a directory")
     return settings

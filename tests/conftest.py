@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pytest
 from suiterun import RunSuite, SuiteRun, parse_junit
 
+import conformance.checks
 from conformance.orthanc import LocalOrthanc, is_installed
+
+CHECKS_DIR = Path(conformance.checks.__file__).parent
 
 pytest_plugins = ["pytester"]
 
@@ -42,18 +47,31 @@ def orthanc_with_auth() -> Iterator[LocalOrthanc]:
 def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> RunSuite:
     """Run the installed checks (``--pyargs conformance.checks``) as a user would, elsewhere."""
 
-    def run(base_url: str, *args: str, env: dict[str, str] | None = None) -> SuiteRun:
+    def run(
+        base_url: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        checks: Iterable[str] | None = None,
+    ) -> SuiteRun:
         for key in [k for k in os.environ if k.startswith("DICOMWEB_")]:
             monkeypatch.delenv(key)
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
         junit = pytester.path / "junit.xml"
         junit.unlink(missing_ok=True)
+        results = pytester.path / "results.json"
+        results.unlink(missing_ok=True)
+        # Only the named checks (test_x.py::test_y[p]), or all of them, from the installed package.
+        targets = (
+            [str(CHECKS_DIR / name) for name in checks]
+            if checks is not None
+            else ["--pyargs", "conformance.checks"]
+        )
         result = pytester.runpytest_subprocess(
-            "--pyargs",
-            "conformance.checks",
+            *targets,
             f"--base-url={base_url}",
             f"--junitxml={junit}",
+            f"--dicomweb-results={results}",
             "-p",
             "no:cacheprovider",
             "-rs",
@@ -61,6 +79,7 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
         )
         text = junit.read_text() if junit.exists() else ""
         outcomes = parse_junit(junit) if text else {}
-        return SuiteRun(result.ret, result.stdout.str() + result.stderr.str(), outcomes, text)
+        data = json.loads(results.read_text()) if results.exists() else {}
+        return SuiteRun(result.ret, result.stdout.str() + result.stderr.str(), outcomes, text, data)
 
     return run

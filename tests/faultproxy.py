@@ -1,153 +1,18 @@
 """A fault-injecting HTTP proxy between the suite and a real server.
 
-Each fault models a real server bug. The proxy forwards everything else unchanged, so a run
-through it differs from a direct run only by the one broken rule: the checks that fail are the
-ones that catch that fault.
+Each fault (``tests/faults``) models a real server bug. The proxy forwards everything else
+unchanged, so a run through it differs from a direct run only by the one broken rule: the checks
+that fail are the ones that catch that fault.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import pydicom
 import requests
-
-from conformance import multipart
-
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "content-length",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-}
-QIDO_PATH = re.compile(r"/(studies|series|instances)$")
-STOW_PATH = re.compile(r"/studies(/[^/]+)?$")
-RETRIEVE_PATH = re.compile(r"/studies/[^/]+(/series/[^/]+)?$")
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-Forward = Callable[[Exchange], Answer]
-Fault = Callable[[Exchange, Forward], Answer]
-
-
-def stow_stores_nothing(request: Exchange, forward: Forward) -> Answer:
-    """A store answered 200, claiming every instance, with nothing stored."""
-    if request.method != "POST" or not STOW_PATH.search(request.path):
-        return forward(request)
-    parts = multipart.decode(request.body, request.headers.get("content-type", ""))
-    referenced = []
-    for part in parts:
-        ds = pydicom.dcmread(io.BytesIO(part.body), stop_before_pixels=True)
-        referenced.append(
-            {
-                "00081150": {"vr": "UI", "Value": [str(ds.SOPClassUID)]},
-                "00081155": {"vr": "UI", "Value": [str(ds.SOPInstanceUID)]},
-            }
-        )
-    body = json.dumps({"00081199": {"vr": "SQ", "Value": referenced}}).encode()
-    return Answer(200, {"Content-Type": "application/dicom+json"}, body)
-
-
-def retrieve_drops_instance(request: Exchange, forward: Forward) -> Answer:
-    """A study or series retrieve that leaves out its last instance."""
-    answer = forward(request)
-    if request.method != "GET" or not RETRIEVE_PATH.search(request.path) or answer.status != 200:
-        return answer
-    content_type = answer.headers.get("Content-Type", "")
-    parts = multipart.decode(answer.body, content_type)
-    boundary = multipart.parse_media_type(content_type)[1]["boundary"]
-    body, _ = multipart.encode_related([p.body for p in parts[:-1]], boundary=boundary)
-    return Answer(200, answer.headers, body)
-
-
-def search_ignores_uid_filter(request: Exchange, forward: Forward) -> Answer:
-    """A search that drops its UID matching keys and answers as if none were given."""
-    if request.method == "GET" and QIDO_PATH.search(request.path):
-        kept = [(k, v) for k, v in parse_qsl(request.query) if not k.endswith("UID")]
-        request = Exchange(
-            request.method, request.path, urlencode(kept), request.headers, request.body
-        )
-    return forward(request)
-
-
-def _rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
-    """The same multipart answer, each part's body passed through ``change``."""
-    content_type = answer.headers.get("Content-Type", "")
-    media_type, params = multipart.parse_media_type(content_type)
-    if answer.status != 200 or media_type != "multipart/related":
-        return answer
-    parts = multipart.decode(answer.body, content_type)
-    root_type = params.get("type")
-    part_type = parts[0].content_type or root_type or "application/octet-stream"
-    body, _ = multipart.encode_related(
-        [change(p.body) for p in parts],
-        part_type=part_type,
-        boundary=params["boundary"],
-        root_type=root_type,
-    )
-    return Answer(200, answer.headers, body)
-
-
-def retrieve_corrupts_pixels(request: Exchange, forward: Forward) -> Answer:
-    """Retrieved instances whose last pixel bytes are flipped (a storage or transcoding bug)."""
-    answer = forward(request)
-    if request.method != "GET" or "/frames/" in request.path or request.path.endswith("metadata"):
-        return answer
-    return _rewrite_parts(answer, lambda body: body[:-8] + bytes(b ^ 0xFF for b in body[-8:]))
-
-
-def frame_truncated(request: Exchange, forward: Forward) -> Answer:
-    """Frames cut short by 1000 bytes."""
-    answer = forward(request)
-    if request.method != "GET" or "/frames/" not in request.path:
-        return answer
-    return _rewrite_parts(answer, lambda body: body[:-1000])
-
-
-def metadata_drops_instance(request: Exchange, forward: Forward) -> Answer:
-    """Metadata that leaves out its last instance."""
-    answer = forward(request)
-    if request.method != "GET" or not request.path.endswith("/metadata") or answer.status != 200:
-        return answer
-    objects = json.loads(answer.body)
-    return Answer(200, answer.headers, json.dumps(objects[:-1]).encode())
-
-
-FAULTS: dict[str, Fault] = {
-    "frame-truncated": frame_truncated,
-    "metadata-drops-instance": metadata_drops_instance,
-    "retrieve-corrupts-pixels": retrieve_corrupts_pixels,
-    "stow-stores-nothing": stow_stores_nothing,
-    "retrieve-drops-instance": retrieve_drops_instance,
-    "search-ignores-uid-filter": search_ignores_uid_filter,
-}
+from faults import FAULTS, HOP_BY_HOP, Answer, Exchange
 
 
 class FaultProxy:

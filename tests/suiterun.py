@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass
@@ -16,6 +17,12 @@ class SuiteRun:
     stdout: str
     outcomes: dict[str, str]  # test name (with parameters) -> passed/failed/skipped/error
     junit: str
+    results: dict[str, Any] = field(default_factory=dict)  # the run's results.json
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        """Check name (test_x.py::test_y[p]) -> verdict."""
+        return {c["check"]: c["verdict"] for c in self.results.get("checks", [])}
 
     def outcome(self, name: str) -> str:
         return self.outcomes.get(name, "not run")
@@ -26,7 +33,11 @@ class SuiteRun:
 
 class RunSuite(Protocol):
     def __call__(
-        self, base_url: str, *args: str, env: dict[str, str] | None = None
+        self,
+        base_url: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        checks: Iterable[str] | None = None,
     ) -> SuiteRun: ...
 
 

@@ -1,0 +1,156 @@
+"""Expected verdicts: known deviations of a server, and the baseline a CI gate compares against.
+
+One mechanism serves two uses. A profile's documented departures (``conformance/profiles``) and a
+deployment's expectations file (``--dicomweb-expectations``) are both tables of expected
+verdicts, keyed by requirement ID or by check name (``test_wado.py::test_x[param]``)::
+
+    server = "Orthanc 1.10.1, DICOMweb plugin 1.7"
+
+    [expect]
+    "test_wado.py::test_unacceptable_media_type_is_406" = { verdict = "FAIL", reason = "400" }
+    "QIDO-PAGING-WARNING" = { verdict = "NON-STRICT", reason = "no Warning header" }
+    "test_qido.py::test_search_by_study_uid" = "PASS"
+
+A check whose verdict equals its expectation is reported as expected (an expected FAIL becomes an
+xfail, so the gate stays green); a check whose verdict differs fails the run, in both directions:
+a regression, or a fixed deviation whose entry is now stale. Entries that match no check are
+listed at the end of the run.
+
+``python -m conformance.expectations RESULTS.json`` writes the verdicts of a run as a new file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .verdicts import Verdict
+
+
+class ExpectationsError(ValueError):
+    """An expectations file (or a profile's departures) cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    verdict: Verdict
+    reason: str
+    source: str  # where the deviation is documented, or "observed"
+    origin: str  # the file the entry came from
+
+
+class Expectations:
+    """Expected verdicts by key (a check name or a requirement ID); later sources win."""
+
+    def __init__(self, entries: Mapping[str, Expectation] | None = None) -> None:
+        self.entries: dict[str, Expectation] = dict(entries or {})
+
+    def merged(self, other: Expectations) -> Expectations:
+        return Expectations({**self.entries, **other.entries})
+
+    def lookup(self, check: str, requirement_ids: Iterable[str]) -> tuple[str, Expectation] | None:
+        """The entry for the check itself, else for the first of its requirements that has one."""
+        for key in (check, *requirement_ids):
+            if key in self.entries:
+                return key, self.entries[key]
+        return None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
+    """The ``[expect]`` table of an expectations file or a profile."""
+    entries = {}
+    for key, value in table.items():
+        if isinstance(value, str):
+            value = {"verdict": value}
+        if not isinstance(value, dict) or "verdict" not in value:
+            raise ExpectationsError(f"{origin}: entry {key!r} needs a verdict")
+        unknown = set(value) - {"verdict", "reason", "source"}
+        if unknown:
+            raise ExpectationsError(f"{origin}: entry {key!r} has unknown keys {sorted(unknown)}")
+        try:
+            verdict = Verdict(value["verdict"])
+        except ValueError:
+            raise ExpectationsError(
+                f"{origin}: entry {key!r}: {value['verdict']!r} is not a verdict "
+                f"({', '.join(Verdict)})"
+            ) from None
+        entries[key] = Expectation(
+            verdict, str(value.get("reason", "")), str(value.get("source", "")), origin
+        )
+    return Expectations(entries)
+
+
+def load(path: Path) -> Expectations:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExpectationsError(f"expectations file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationsError(f"expectations file {path} is not valid TOML: {exc}") from None
+    unknown = set(data) - {"server", "expect"}
+    if unknown:
+        raise ExpectationsError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    return parse_table(data.get("expect", {}), path.name)
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def render(results: Mapping[str, Any], previous: Expectations | None = None) -> str:
+    """An expectations file holding every check's verdict in a results.json, keeping the reasons
+    of a previous file where the verdict did not change."""
+    server = results.get("server", {}).get("name") or results.get("base_url", "")
+    lines = [
+        "# Expected verdicts, written by `python -m conformance.expectations`.",
+        f"server = {_toml_string(str(server))}",
+        "",
+        "[expect]",
+    ]
+    for check in results.get("checks", []):
+        name, verdict = check["check"], check["verdict"]
+        old = previous.entries.get(name) if previous else None
+        reason = old.reason if old and old.verdict == verdict else check.get("message", "")
+        if verdict in (Verdict.PASS, Verdict.DISABLED) and not (old and old.reason):
+            lines.append(f"{_toml_string(name)} = {_toml_string(verdict)}")
+            continue
+        reason = " ".join(reason.split())[:300]
+        lines.append(
+            f"{_toml_string(name)} = {{ verdict = {_toml_string(verdict)}, "
+            f"reason = {_toml_string(reason)} }}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.expectations",
+        description="Write the verdicts of a run (its results.json, from --dicomweb-results) as "
+        "an expectations file for --dicomweb-expectations.",
+    )
+    parser.add_argument("results", type=Path, help="results.json written by a run")
+    parser.add_argument(
+        "--previous", type=Path, help="an existing expectations file whose reasons to keep"
+    )
+    args = parser.parse_args(argv)
+    try:
+        results = json.loads(args.results.read_text(encoding="utf-8"))
+        previous = load(args.previous) if args.previous else None
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(results, previous))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""From pytest reports to verdicts, and from verdicts back to pytest outcomes.
+
+The plugin hands every report of a check to a ``Judge``. It decides the verdict from what happened
+(passed, an assertion failed, a NOT-IMPLEMENTED skip, an INFO observation, an exception of the
+suite), the level of the requirements the check covers, the profile's declared capabilities and
+the expected verdicts; then it sets the pytest outcome that verdict maps to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pytest
+from _pytest._code.code import ExceptionInfo, ExceptionRepr
+
+from .catalog import Catalog
+from .expectations import Expectation, Expectations
+from .profiles import Profile
+from .verdicts import PRECONDITION, Informational, Verdict, from_skip_reason
+
+MESSAGE_LIMIT = 500
+
+
+@dataclass
+class Judgement:
+    verdict: Verdict
+    message: str
+    expected: tuple[str, Expectation] | None = None
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.strip().splitlines()[:1])[:MESSAGE_LIMIT]
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return _first_line(crash.message)
+    return _first_line(str(longrepr))
+
+
+class Judge:
+    def __init__(
+        self,
+        catalog: Catalog,
+        profile: Profile,
+        expectations: Expectations,
+        strict: bool = False,
+        disabled: Mapping[str, str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.profile = profile
+        self.expectations = profile.expectations.merged(expectations)
+        self.strict = strict
+        self.disabled = dict(disabled or {})  # capability -> why it is switched off
+
+    def before(self, requirement_ids: Sequence[str]) -> str | None:
+        """A skip reason when configuration or the profile already decides the verdict."""
+        capabilities = self.catalog.capabilities(requirement_ids)
+        for capability in sorted(capabilities & set(self.disabled)):
+            return f"{Verdict.DISABLED}: {capability}: {self.disabled[capability]}"
+        for capability in sorted(capabilities):
+            declared = self.profile.declared(capability)
+            if declared is not None and not declared.supported:
+                return (
+                    f"{Verdict.NOT_IMPLEMENTED}: profile {self.profile.name} declares no "
+                    f"{capability} ({declared.source})"
+                )
+        return None
+
+    def judge(
+        self,
+        report: pytest.TestReport,
+        excinfo: ExceptionInfo[BaseException] | None,
+        requirement_ids: Sequence[str],
+    ) -> Judgement | None:
+        """The verdict of a setup or call report; None while the check has yet to run."""
+        if report.when == "setup" and report.passed:
+            return None
+        if report.skipped and getattr(report, "wasxfail", None) is None:
+            verdict, message = from_skip_reason(str(report.longrepr[2]))  # type: ignore[index]
+        elif excinfo is not None and excinfo.errisinstance(Informational):
+            verdict, message = Verdict.INFO, _first_line(str(excinfo.value))
+        elif report.passed:
+            verdict, message = Verdict.PASS, ""
+        else:
+            message = _failure_message(report)
+            broke_rule = excinfo is not None and excinfo.errisinstance(
+                (AssertionError, pytest.fail.Exception)
+            )
+            verdict = (
+                Verdict.FAIL
+                if report.when == "call" and broke_rule and PRECONDITION not in message
+                else Verdict.ERROR
+            )
+        if verdict is Verdict.NOT_IMPLEMENTED:
+            promised = [
+                (c, d)
+                for c in sorted(self.catalog.capabilities(requirement_ids))
+                if (d := self.profile.declared(c)) is not None and d.supported
+            ]
+            if promised:
+                capability, declared = promised[0]
+                verdict = Verdict.FAIL
+                message = (
+                    f"profile {self.profile.name} declares {capability} ({declared.source}), "
+                    f"but the server does not have it: {message}"
+                )
+        if verdict is Verdict.FAIL and self.catalog.levels(requirement_ids) == {"SHOULD"}:
+            verdict = Verdict.NON_STRICT
+        judgement = Judgement(verdict, message)
+        judgement.expected = self.expectations.lookup(_check_of(report), requirement_ids)
+        return judgement
+
+    def apply(self, report: pytest.TestReport, judgement: Judgement) -> None:
+        """Set the pytest outcome the verdict maps to, given what was expected."""
+        verdict, message = judgement.verdict, judgement.message
+        if verdict is Verdict.INFO:
+            report.outcome, report.longrepr = "passed", None
+        elif verdict is Verdict.FAIL and report.skipped:  # a promised capability is missing
+            report.outcome, report.longrepr = "failed", f"{verdict}: {message}"
+        if judgement.expected is not None:
+            key, expected = judgement.expected
+            if expected.verdict is not verdict:
+                self._unexpected(report, verdict, key, expected)
+                return
+            if verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.NON_STRICT):
+                report.outcome = "skipped"
+                report.wasxfail = (
+                    f"expected {verdict} ({expected.origin}): {expected.reason or message}"
+                )
+            return
+        if verdict is Verdict.NON_STRICT and not self.strict:
+            report.outcome = "skipped"
+            report.wasxfail = f"{verdict}: {message}"
+
+    @staticmethod
+    def _unexpected(
+        report: pytest.TestReport, verdict: Verdict, key: str, expected: Expectation
+    ) -> None:
+        note = (
+            f"verdict {verdict}, but {expected.origin} expects {expected.verdict} for {key}"
+            + (f" ({expected.reason})" if expected.reason else "")
+            + ": update the expectations if the change is right"
+        )
+        report.outcome = "failed"
+        if isinstance(report.longrepr, ExceptionRepr):
+            report.longrepr.addsection("dicomweb expectation", note)
+        else:
+            detail = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            report.longrepr = f"{note}\n{detail}".rstrip()
+
+
+def check_name(nodeid: str) -> str:
+    """``conformance/checks/test_x.py::test_y[p]`` → ``test_x.py::test_y[p]``: the same name
+    whether the checks run from the repository or from an installed package."""
+    path, _, rest = nodeid.partition("::")
+    return f"{path.rsplit('/', 1)[-1]}::{rest}"
+
+
+def _check_of(report: pytest.TestReport) -> str:
+    return check_name(report.nodeid)

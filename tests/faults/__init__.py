@@ -1,0 +1,97 @@
+"""Faults for the fault-injecting proxy: each one models a real server bug.
+
+A fault is a function ``(request, forward) -> answer``: it may change the request before
+forwarding it to the real server, or the answer after. It is registered with the checks it must
+catch, by check name (``test_x.py::test_y[param]``); the project's tests run the suite through the
+proxy with each fault and assert that exactly those checks, at least, fail::
+
+    @fault("search-ignores-limit", catches=["test_qido.py::test_limit_caps_results"])
+    def search_ignores_limit(request: Exchange, forward: Forward) -> Answer: ...
+
+Modules here hold the faults of one transaction each; importing this package registers them all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from conformance import multipart
+
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+}
+QIDO_PATH = re.compile(r"/(studies|series|instances)$")
+STOW_PATH = re.compile(r"/studies(/[^/]+)?$")
+RETRIEVE_PATH = re.compile(r"/studies/[^/]+(/series/[^/]+)?$")
+
+
+@dataclass
+class Exchange:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+Forward = Callable[[Exchange], Answer]
+Fault = Callable[[Exchange, Forward], Answer]
+
+
+FAULTS: dict[str, Fault] = {}
+CATCHES: dict[str, set[str]] = {}
+
+
+def fault(name: str, catches: Iterable[str] = ()) -> Callable[[Fault], Fault]:
+    """Register a fault under ``name``, with the checks that must fail when it is injected."""
+
+    def register(function: Fault) -> Fault:
+        if name in FAULTS:
+            raise ValueError(f"fault {name} is registered twice")
+        FAULTS[name] = function
+        CATCHES[name] = set(catches)
+        return function
+
+    return register
+
+
+def rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
+    """The same multipart answer, each part's body passed through ``change``."""
+    content_type = answer.headers.get("Content-Type", "")
+    media_type, params = multipart.parse_media_type(content_type)
+    if answer.status != 200 or media_type != "multipart/related":
+        return answer
+    parts = multipart.decode(answer.body, content_type)
+    root_type = params.get("type")
+    part_type = parts[0].content_type or root_type or "application/octet-stream"
+    body, _ = multipart.encode_related(
+        [change(p.body) for p in parts],
+        part_type=part_type,
+        boundary=params["boundary"],
+        root_type=root_type,
+    )
+    return Answer(200, answer.headers, body)
+
+
+# Importing the modules registers their faults.
+from . import azure, http, qido, stow, wado, walkthrough  # noqa: E402
+
+__all__ = ["CATCHES", "FAULTS", "Answer", "Exchange", "Forward", "fault"]
+__all__ += ["azure", "http", "qido", "stow", "wado", "walkthrough"]

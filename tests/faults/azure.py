@@ -1,0 +1,3 @@
+"""Faults of the azure checks (see tests/faults/__init__.py)."""
+
+from __future__ import annotations
