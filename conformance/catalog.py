@@ -52,6 +52,7 @@ OPTIONAL_CAPABILITIES = {
     "accept-query-parameter": "the accept query parameter (PS3.18 8.3.3.1)",
     "delete": "DELETE of studies, series and instances (Azure and Google extension)",
     "changefeed": "the change feed (Azure extension)",
+    "changefeed-time-window": "startTime and endTime on the change feed (Azure API v2)",
     "etag": "ETag and If-None-Match on metadata (Azure)",
     "auth": "the server demands authentication",
 }

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import pytest
+from azurestandin import AzureStandIn
+from paths import CHECKS_DIR
 from suiterun import RunSuite, SuiteRun, parse_junit
 
-import conformance.checks
 from conformance.orthanc import LocalOrthanc, is_installed
-
-CHECKS_DIR = Path(conformance.checks.__file__).parent
 
 pytest_plugins = ["pytester"]
 
@@ -41,6 +39,14 @@ def orthanc_with_auth() -> Iterator[LocalOrthanc]:
     _need_orthanc()
     with LocalOrthanc(users={"alice": "s3cret-pw"}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def azure_standin() -> Iterator[AzureStandIn]:
+    """The Azure stand-in (tests/azurestandin.py, no fault) over an Orthanc of its own."""
+    _need_orthanc()
+    with LocalOrthanc() as server, AzureStandIn(server) as standin:
+        yield standin
 
 
 @pytest.fixture
