@@ -47,7 +47,7 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(answer.body)
 
-            do_GET = do_POST = do_DELETE = do_PUT = _handle
+            do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output readable

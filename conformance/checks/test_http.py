@@ -1,0 +1,336 @@
+"""HTTP rules common to every DICOMweb transaction: Content-Type, methods, Warning, auth.
+
+PS3.18 builds on HTTP: its status-code tables end with "See also Section 8.5", and 8.5 defers
+to HTTP's own codes. So the rules here are PS3.18 8.4 and Annex F where PS3.18 states them, and
+RFC 9110 / RFC 7234 where it leaves them to HTTP. A check never judges an error message's text:
+it is the server's own prose.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from requests.auth import AuthBase, HTTPBasicAuth
+
+from conformance import expect, multipart
+from conformance.auth import BearerAuth
+from conformance.client import Client
+from conformance.dicomweb import (
+    ACCEPT_DICOM_ANY_TS,
+    DICOM_JSON,
+    instance_path,
+    search,
+    stow,
+)
+from conformance.samples import SampleStudy
+from conformance.settings import Settings
+from conformance.synthetic import CatalogStudy
+from conformance.verdicts import PRECONDITION
+
+NewSynthetic = Callable[[], CatalogStudy]
+
+# RFC 7234 5.5: warn-code SP warn-agent SP warn-text. PS3.18 writes its warnings unquoted
+# ("299 <service>: text"), so the text may be quoted or not.
+WARNING = re.compile(r"\d{3} \S+ .+")
+
+
+def media_type(response: requests.Response) -> str | None:
+    """The lowercased media type of the response (None without a parseable Content-Type)."""
+    value = response.headers.get("Content-Type")
+    if not value:
+        return None
+    try:
+        return multipart.parse_media_type(value)[0]
+    except multipart.MultipartError:
+        return None
+
+
+def unknown_uid() -> str:
+    """A valid UID no server has seen."""
+    return f"2.25.{uuid.uuid4().int}"
+
+
+def precondition(holds: bool, what: str) -> None:
+    if not holds:
+        pytest.fail(f"{PRECONDITION}: {what}")
+
+
+# --- Content-Type -----------------------------------------------------------------------------
+
+JSON_ANSWERS = {
+    "study-metadata": "GET studies/{study}/metadata",
+    "studies-search": "GET studies?StudyInstanceUID={study}",
+    "store-response": "POST studies",
+}
+
+
+@pytest.mark.requirement("HTTP-JSON-CONTENT-TYPE")
+@pytest.mark.parametrize("kind", list(JSON_ANSWERS))
+def test_dicom_json_answers_are_application_dicom_json(
+    dicomweb: Client, stored_study: SampleStudy, new_synthetic: NewSynthetic, kind: str
+) -> None:
+    study = stored_study.study_uid
+    if kind == "study-metadata":
+        response = dicomweb.get(f"studies/{study}/metadata", headers={"Accept": DICOM_JSON})
+        if response.status_code in expect.ROUTE_ABSENT:
+            expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
+        expect.status(response, 200)
+    elif kind == "studies-search":
+        response = search(dicomweb, "studies", StudyInstanceUID=study)
+        expect.status(response, 200)
+    else:
+        response = stow(dicomweb, [new_synthetic().sequence])
+        expect.precondition(response, 200)
+    precondition(bool(response.content), f"{JSON_ANSWERS[kind]} answered with no payload")
+    found = media_type(response)
+    assert found == DICOM_JSON, (
+        f"{JSON_ANSWERS[kind]}: Content-Type is {response.headers.get('Content-Type')!r}, "
+        f"expected {DICOM_JSON}"
+    )
+
+
+def send_error_request(kind: str, client: Client, stored_study: SampleStudy) -> requests.Response:
+    if kind == "metadata-of-unknown-study":
+        return client.get(f"studies/{unknown_uid()}/metadata", headers={"Accept": DICOM_JSON})
+    if kind == "search-with-limit=abc":
+        return client.get("studies", query=[("limit", "abc")], headers={"Accept": DICOM_JSON})
+    if kind == "instance-with-accept=text/html":
+        return client.get(instance_path(stored_study.red), headers={"Accept": "text/html"})
+    if kind == "PUT studies":
+        return client.request("PUT", "studies")
+    raise ValueError(kind)
+
+
+ERROR_REQUESTS = [
+    "metadata-of-unknown-study",
+    "search-with-limit=abc",
+    "instance-with-accept=text/html",
+    "PUT studies",
+]
+
+
+@pytest.mark.requirement("HTTP-PAYLOAD-CONTENT-TYPE")
+@pytest.mark.parametrize("kind", ERROR_REQUESTS)
+def test_answers_with_a_payload_have_a_content_type(
+    dicomweb: Client, stored_study: SampleStudy, kind: str
+) -> None:
+    """Error answers are where a payload most often comes without its media type."""
+    response = send_error_request(kind, dicomweb, stored_study)
+    if not response.content:
+        expect.info(f"{kind}: answered {response.status_code} with no payload")
+    assert response.headers.get("Content-Type"), (
+        f"{kind}: answered {response.status_code} with a {len(response.content)}-byte payload "
+        "and no Content-Type"
+    )
+
+
+@pytest.mark.requirement("HTTP-ERROR-EXPLANATION")
+def test_client_errors_say_what_went_wrong(dicomweb: Client, stored_study: SampleStudy) -> None:
+    """Recorded, not judged: what each 4xx answer carries (its text is the server's own)."""
+    seen = []
+    for kind in ERROR_REQUESTS:
+        response = send_error_request(kind, dicomweb, stored_study)
+        if 400 <= response.status_code < 500:
+            body = (
+                f"a {len(response.content)}-byte {media_type(response) or 'untyped'} explanation"
+                if response.content
+                else "no explanation"
+            )
+            seen.append(f"{kind} -> {response.status_code} with {body}")
+    precondition(bool(seen), "none of the erroneous requests was answered 4xx")
+    expect.info("; ".join(seen))
+
+
+# --- methods ----------------------------------------------------------------------------------
+
+METHODS = {  # name -> (method, path, the methods the resource does support)
+    "PUT studies": ("PUT", "studies", {"GET", "POST"}),
+    "PUT studies/{study}": ("PUT", "studies/{study}", {"GET", "POST"}),
+    "PATCH studies/{study}": ("PATCH", "studies/{study}", {"GET", "POST"}),
+}
+
+
+def send_unsupported(
+    name: str, client: Client, new_synthetic: NewSynthetic
+) -> tuple[str, str, requests.Response]:
+    """The request, on a study of the check's own (a server that does support the method may
+    change it)."""
+    study = new_synthetic()
+    expect.precondition(stow(client, [study.sequence]), 200)
+    method, path, _ = METHODS[name]
+    path = path.format(study=study.study_uid)
+    return method, path, client.request(method, path, headers={"Accept": DICOM_JSON})
+
+
+@pytest.mark.requirement("HTTP-UNSUPPORTED-METHOD-405")
+@pytest.mark.parametrize("name", list(METHODS))
+def test_unsupported_method_is_405(
+    dicomweb: Client, new_synthetic: NewSynthetic, name: str
+) -> None:
+    method, path, response = send_unsupported(name, dicomweb, new_synthetic)
+    if 200 <= response.status_code < 300:
+        expect.info(f"{method} {path} is supported: it answered {response.status_code}")
+    expect.status(
+        response,
+        405,
+        501,
+        why="a method the resource does not support is 405, or 501 when the server knows no "
+        "such method (RFC 9110 15.5.6, 15.6.2)",
+    )
+
+
+@pytest.mark.requirement("HTTP-405-ALLOW")
+@pytest.mark.parametrize("name", list(METHODS))
+def test_405_lists_the_allowed_methods(
+    dicomweb: Client, new_synthetic: NewSynthetic, name: str
+) -> None:
+    method, path, response = send_unsupported(name, dicomweb, new_synthetic)
+    if response.status_code != 405:
+        expect.info(f"{method} {path} answered {response.status_code}, not 405: no Allow to check")
+    allow = response.headers.get("Allow")
+    assert allow is not None, f"{method} {path} answered 405 without an Allow header"
+    methods = {m.strip().upper() for m in allow.split(",") if m.strip()}
+    assert method not in methods, f"Allow: {allow} lists {method}, the method it refused"
+    supported = METHODS[name][2]
+    assert supported <= methods, (
+        f"Allow: {allow} leaves out {sorted(supported - methods)}, which {path} supports"
+    )
+
+
+HEAD_TARGETS = ["studies-search", "instance"]
+
+
+@pytest.mark.requirement("HTTP-HEAD-LIKE-GET")
+@pytest.mark.parametrize("target", HEAD_TARGETS)
+def test_head_answers_like_get(dicomweb: Client, stored_study: SampleStudy, target: str) -> None:
+    if target == "studies-search":
+        path, query, accept = "studies", [("StudyInstanceUID", stored_study.study_uid)], DICOM_JSON
+    else:
+        path, query, accept = instance_path(stored_study.red), [], ACCEPT_DICOM_ANY_TS
+    get = dicomweb.get(path, query=query, headers={"Accept": accept}, stream=True)
+    get.close()
+    expect.precondition(get, 200)
+    head = dicomweb.request("HEAD", path, query=query, headers={"Accept": accept})
+    assert head.status_code == get.status_code, (
+        f"HEAD {path} answered {head.status_code} {head.reason}, GET answered {get.status_code}"
+    )
+    assert media_type(head) == media_type(get), (
+        f"HEAD {path} has Content-Type {head.headers.get('Content-Type')!r}, GET has "
+        f"{get.headers.get('Content-Type')!r}"
+    )
+
+
+@pytest.mark.requirement("HTTP-OPTIONS-ALLOW")
+def test_options_lists_the_allowed_methods(dicomweb: Client) -> None:
+    response = dicomweb.request("OPTIONS", "studies")
+    if not 200 <= response.status_code < 300:
+        expect.info(f"OPTIONS studies answered {response.status_code} (OPTIONS is optional)")
+    allow = response.headers.get("Allow")
+    assert allow, f"OPTIONS studies answered {response.status_code} without an Allow header"
+    methods = {m.strip().upper() for m in allow.split(",")}
+    assert {"GET", "POST"} <= methods, f"Allow: {allow} leaves out GET or POST of /studies"
+
+
+# --- Warning ----------------------------------------------------------------------------------
+
+
+def warning_values(response: requests.Response) -> list[str]:
+    """Each Warning header field of the answer, as sent (not joined with commas)."""
+    raw: Any = response.raw
+    headers = getattr(raw, "headers", None)
+    if headers is not None and hasattr(headers, "getlist"):
+        return [str(v) for v in headers.getlist("Warning")]
+    value = response.headers.get("Warning")
+    return [value] if value else []
+
+
+@pytest.mark.requirement("HTTP-WARNING-SYNTAX")
+def test_warning_headers_follow_the_http_grammar(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    """The answers most likely to carry a Warning (PS3.18 8.3.4): a search cut short by limit,
+    and flags a server may not support."""
+    study, series = stored_synthetic.study_uid, stored_synthetic.charset_latin.series_uid
+    asked = {
+        "instances?limit=2 (of 3)": (
+            f"studies/{study}/series/{series}/instances",
+            [("limit", "2")],
+        ),
+        "fuzzymatching=true": (
+            "studies",
+            [("PatientName", "Conformance^Synthetic"), ("fuzzymatching", "true")],
+        ),
+        "emptyvaluematching=true": (
+            "studies",
+            [("StudyInstanceUID", study), ("emptyvaluematching", "true")],
+        ),
+        "multiplevaluematching=true": (
+            "studies",
+            [("StudyInstanceUID", study), ("multiplevaluematching", "true")],
+        ),
+        "an unknown parameter": (
+            "studies",
+            [("StudyInstanceUID", study), ("dicomwebConformanceUnknown", "1")],
+        ),
+        "study metadata": (f"studies/{study}/metadata", []),
+    }
+    warnings: list[tuple[str, str]] = []
+    for what, (path, query) in asked.items():
+        response = dicomweb.get(path, query=query, headers={"Accept": DICOM_JSON})
+        warnings += [(what, value) for value in warning_values(response)]
+    if not warnings:
+        expect.info(f"no Warning header in {len(asked)} answers ({', '.join(asked)})")
+    bad = [f"{what}: Warning: {value}" for what, value in warnings if not WARNING.fullmatch(value)]
+    assert not bad, f"Warning headers not of the form '299 <agent> <text>': {'; '.join(bad)}"
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+def client_with(dicomweb: Client, auth: AuthBase | None) -> Client:
+    """The same server with other credentials (or none); its exchanges join the evidence."""
+    other = Client(
+        dicomweb.base_url,
+        auth=auth,
+        timeout=dicomweb.timeout,
+        retries=0,
+        redactor=dicomweb.redactor,
+    )
+    other.session.verify = dicomweb.session.verify
+    other.exchanges = dicomweb.exchanges
+    return other
+
+
+def assert_refused(response: requests.Response, who: str) -> None:
+    expect.status(response, 401, why=f"{who} must not be served (RFC 9110 15.5.2)")
+
+
+@pytest.mark.requirement("HTTP-AUTH-REQUIRED")
+def test_request_without_credentials_is_refused_with_a_challenge(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    anonymous = client_with(dicomweb, None)
+    response = search(anonymous, "studies", StudyInstanceUID=stored_study.study_uid)
+    assert_refused(response, "a request without credentials")
+    challenge = response.headers.get("WWW-Authenticate")
+    assert challenge, "the 401 answer has no WWW-Authenticate challenge"
+
+
+def wrong_credentials(settings: Settings) -> AuthBase:
+    if settings.auth == "basic":
+        return HTTPBasicAuth(settings.username or "", f"{settings.password or ''}-not-this-one")
+    return BearerAuth("dicomweb-conformance-invalid-token")
+
+
+@pytest.mark.requirement("HTTP-AUTH-WRONG-CREDENTIALS")
+def test_request_with_wrong_credentials_is_refused(
+    dicomweb: Client, dicomweb_settings: Settings, stored_study: SampleStudy
+) -> None:
+    impostor = client_with(dicomweb, wrong_credentials(dicomweb_settings))
+    response = search(impostor, "studies", StudyInstanceUID=stored_study.study_uid)
+    assert_refused(response, f"a request with a wrong {dicomweb_settings.auth} credential")

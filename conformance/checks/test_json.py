@@ -1,0 +1,748 @@
+"""The DICOM JSON Model (PS3.18 Annex F), checked on real answers.
+
+The documents are what a user agent parses every day: the metadata of the article's study and of
+the synthetic study, search results, and a store response. The shape rules (tags, order, vr,
+JSON types) run on each of them; the content rules read the metadata back against the stored
+datasets, attribute by attribute, with pydicom's dictionary and decoder as the reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from typing import Any
+
+import pytest
+import requests
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+from conformance import expect, multipart
+from conformance.client import Client
+from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
+from conformance.samples import Instance, SampleStudy
+from conformance.synthetic import CatalogStudy
+from conformance.verdicts import PRECONDITION
+
+NewSynthetic = Callable[[], CatalogStudy]
+
+VRS = frozenset(
+    {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL"}
+    | {"OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR"}
+    | {"US", "UT", "UV"}
+)
+STRING_VRS = frozenset(
+    {"AE", "AS", "AT", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+NUMBER_VRS = frozenset({"FL", "FD", "SL", "SS", "UL", "US"})
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})  # InlineBinary (F.2.7)
+BULKDATA_VRS = BINARY_VRS | NUMBER_VRS | {"DS", "IS", "LT", "ST", "SV", "UC", "UT", "UV"}  # F.2.2
+VALUE_FORMS = ("Value", "BulkDataURI", "InlineBinary")
+PN_GROUPS = frozenset({"Alphabetic", "Ideographic", "Phonetic"})
+TEXT_VRS = frozenset({"LT", "ST", "UT", "UC"})  # leading spaces are significant
+HEX_TAG = re.compile(r"[0-9A-F]{8}")
+SHOWN = 5  # offending attributes named in a failure message
+
+PATIENT_NAME = "00100010"
+SOP_UID = "00080018"
+ORIGINAL_ATTRIBUTES = "04000561"
+MODIFIED_ATTRIBUTES = "04000550"
+
+
+# --- the documents ----------------------------------------------------------------------------
+
+DOCUMENTS = {
+    "study-metadata": "GET studies/{samples}/metadata",
+    "synthetic-metadata": "GET studies/{synthetic}/metadata",
+    "studies-search": "GET studies?StudyInstanceUID={synthetic}",
+    "instances-search": "GET studies/{synthetic}/series/{charset series}/instances",
+    "store-response": "POST studies (a new synthetic instance)",
+}
+METADATA_DOCUMENTS = ("study-metadata", "synthetic-metadata")
+
+
+@dataclass
+class Document:
+    """One DICOM JSON answer: what was asked, the response and its parsed body."""
+
+    kind: str
+    response: requests.Response
+    body: Any
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        """The top-level DICOM JSON objects (one for an object, each item of an array)."""
+        items = self.body if isinstance(self.body, list) else [self.body]
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, dict):
+                raise ProtocolError(f"item {number} of the body is {type(item).__name__}")
+        return items
+
+
+def precondition(holds: bool, what: str) -> None:
+    if not holds:
+        pytest.fail(f"{PRECONDITION}: {what}")
+
+
+def parse(response: requests.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise ProtocolError(f"the body is not JSON ({exc}): {response.content[:200]!r}") from None
+
+
+def get_metadata(client: Client, path: str) -> requests.Response:
+    """GET a metadata resource; a server without metadata resources is NOT-IMPLEMENTED."""
+    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(
+            f"no metadata resource: GET {path}/metadata answered {response.status_code}"
+        )
+    expect.status(response, 200)
+    return response
+
+
+Fetch = Callable[[str], Document]
+
+
+@pytest.fixture
+def fetch(
+    dicomweb: Client,
+    stored_study: SampleStudy,
+    stored_synthetic: CatalogStudy,
+    new_synthetic: NewSynthetic,
+) -> Fetch:
+    """Ask the server for one of the DOCUMENTS, in the check itself (so a broken answer is the
+    check's FAIL, with its exchange as evidence)."""
+
+    def load(kind: str) -> Document:
+        synthetic = stored_synthetic.study_uid
+        if kind == "study-metadata":
+            response = get_metadata(dicomweb, f"studies/{stored_study.study_uid}")
+        elif kind == "synthetic-metadata":
+            response = get_metadata(dicomweb, f"studies/{synthetic}")
+        elif kind == "studies-search":
+            response = search(dicomweb, "studies", StudyInstanceUID=synthetic)
+            expect.status(response, 200)
+        elif kind == "instances-search":
+            series = stored_synthetic.charset_latin.series_uid
+            response = search(dicomweb, f"studies/{synthetic}/series/{series}/instances")
+            expect.status(response, 200)
+        elif kind == "store-response":
+            study = new_synthetic()
+            response = stow(dicomweb, [study.sequence])
+            expect.precondition(response, 200)
+        else:
+            raise ValueError(kind)
+        document = Document(kind, response, parse(response))
+        precondition(bool(document.objects), f"{DOCUMENTS[kind]} gave no DICOM JSON object")
+        return document
+
+    return load
+
+
+# --- walking a document -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attribute:
+    where: str  # "object 2: 00400275[1] > 00400009"
+    tag: str
+    value: Any  # the attribute object (a dict when the server is right)
+
+    @property
+    def vr(self) -> Any:
+        return self.value.get("vr") if isinstance(self.value, dict) else None
+
+    @property
+    def values(self) -> Any:
+        return self.value.get("Value") if isinstance(self.value, dict) else None
+
+    def __str__(self) -> str:
+        return f"{self.where} = {json.dumps(self.value, ensure_ascii=False)[:120]}"
+
+
+def attributes_of(obj: dict[str, Any], where: str) -> Iterator[Attribute]:
+    """Every attribute of a DICOM JSON object, sequence items included, depth first."""
+    for tag, attribute in obj.items():
+        path = f"{where}{tag}"
+        found = Attribute(path, tag, attribute)
+        yield found
+        if found.vr == "SQ" and isinstance(found.values, list):
+            for number, item in enumerate(found.values, 1):
+                if isinstance(item, dict):
+                    yield from attributes_of(item, f"{path}[{number}] > ")
+
+
+def attributes(document: Document) -> Iterator[Attribute]:
+    for number, obj in enumerate(document.objects, 1):
+        yield from attributes_of(obj, f"object {number}: ")
+
+
+def assert_none(bad: list[Any], rule: str, kind: str) -> None:
+    """No offending attribute, or a message naming the first few."""
+    shown = "; ".join(str(b) for b in bad[:SHOWN])
+    more = f" (and {len(bad) - SHOWN} more)" if len(bad) > SHOWN else ""
+    assert not bad, f"{DOCUMENTS[kind]}: {len(bad)} attribute(s) {rule}: {shown}{more}"
+
+
+def of_vrs(document: Document, vrs: frozenset[str]) -> list[Attribute]:
+    """The attributes of these VRs that have a Value array (the ones a type rule applies to)."""
+    found = [a for a in attributes(document) if a.vr in vrs and isinstance(a.values, list)]
+    if not found:
+        expect.info(f"{DOCUMENTS[document.kind]} has no value of VR {', '.join(sorted(vrs))}")
+    return found
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- the shape of every document: names, order, vr, Value -------------------------------------
+
+KINDS = pytest.mark.parametrize("kind", list(DOCUMENTS))
+# The documents that hold values of the VRs a type rule is about (the others would be vacuous).
+SEARCHES = ("studies-search", "instances-search")
+WITH_NUMBERS = pytest.mark.parametrize("kind", [*METADATA_DOCUMENTS, "instances-search"])
+WITH_NAMES_AND_DECIMALS = pytest.mark.parametrize("kind", [*METADATA_DOCUMENTS, *SEARCHES])
+WITH_SEQUENCES = pytest.mark.parametrize("kind", ["synthetic-metadata", "store-response"])
+WITH_BULKDATA = pytest.mark.parametrize("kind", list(METADATA_DOCUMENTS))
+
+
+@pytest.mark.requirement("JSON-KEY-UPPERCASE-HEX")
+@KINDS
+def test_attribute_names_are_eight_uppercase_hex_digits(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    bad = [a for a in attributes(document) if not HEX_TAG.fullmatch(a.tag)]
+    assert_none(bad, "not named by 8 uppercase hex digits", kind)
+
+
+class Pairs(list[tuple[str, Any]]):
+    """A JSON object as the list of its members, in the order they were sent."""
+
+
+def ordered_objects(node: Any, where: str) -> Iterator[tuple[str, list[str]]]:
+    """The member names of each DICOM JSON object (sequence items included), as sent."""
+    if not isinstance(node, Pairs):  # an array (Pairs is a list too: test it first)
+        for number, item in enumerate(node if isinstance(node, list) else [], 1):
+            yield from ordered_objects(item, f"{where}object {number}")
+        return
+    yield where, [name for name, _ in node]
+    for tag, attribute in node:
+        if not isinstance(attribute, Pairs):
+            continue
+        members = dict(attribute)
+        if members.get("vr") == "SQ" and isinstance(members.get("Value"), list):
+            for number, item in enumerate(members["Value"], 1):
+                if isinstance(item, Pairs):
+                    yield from ordered_objects(item, f"{where} > {tag}[{number}]")
+
+
+@pytest.mark.requirement("JSON-KEY-ORDER")
+@KINDS
+def test_attributes_are_in_ascending_tag_order(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    tree = json.loads(document.response.content, object_pairs_hook=Pairs)
+    bad = []
+    objects = list(ordered_objects(tree, ""))
+    precondition(bool(objects), f"{DOCUMENTS[kind]} holds no JSON object")
+    for where, names in objects:
+        for before, after in pairwise(names):
+            if not before < after:
+                bad.append(f"{where or 'the object'}: {before} before {after}")
+                break
+    assert_none(bad, "out of ascending order (or repeated)", kind)
+
+
+@pytest.mark.requirement("JSON-NO-GROUP-LENGTH")
+@KINDS
+def test_no_group_length_attributes(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    bad = [a for a in attributes(document) if len(a.tag) == 8 and a.tag[4:] == "0000"]
+    assert_none(bad, "are Group Length (gggg,0000) elements", kind)
+
+
+@pytest.mark.requirement("JSON-VR-PRESENT")
+@KINDS
+def test_every_attribute_has_a_vr(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    bad = [a for a in attributes(document) if a.vr not in VRS]
+    assert_none(bad, "without a vr naming a DICOM VR", kind)
+
+
+def dictionary_vrs(tag: str) -> set[str] | None:
+    """The VRs PS3.6 registers for a standard tag (None for private or unknown tags)."""
+    if not HEX_TAG.fullmatch(tag) or int(tag[:4], 16) % 2:
+        return None
+    try:
+        return set(dictionary_VR(int(tag, 16)).split(" or "))
+    except KeyError:
+        return None
+
+
+@pytest.mark.requirement("JSON-VR-MATCHES-DICTIONARY")
+@KINDS
+def test_vr_is_the_data_dictionary_vr(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    checked, bad = 0, []
+    for attribute in attributes(document):
+        allowed = dictionary_vrs(attribute.tag)
+        if allowed is None or attribute.vr not in VRS:
+            continue  # private or unknown tag; a missing vr is JSON-VR-PRESENT's
+        checked += 1
+        if attribute.vr not in allowed:
+            bad.append(f"{attribute} (PS3.6: {' or '.join(sorted(allowed))})")
+    precondition(checked > 0, f"{DOCUMENTS[kind]} has no standard attribute with a vr")
+    assert_none(bad, "with a vr other than the data dictionary's", kind)
+
+
+@pytest.mark.requirement("JSON-ONE-VALUE-FORM")
+@KINDS
+def test_at_most_one_of_value_bulkdatauri_inlinebinary(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    bad = [
+        a
+        for a in attributes(document)
+        if isinstance(a.value, dict) and sum(form in a.value for form in VALUE_FORMS) > 1
+    ]
+    assert_none(bad, "with more than one of Value, BulkDataURI, InlineBinary", kind)
+
+
+@pytest.mark.requirement("JSON-VALUE-ARRAY")
+@KINDS
+def test_value_is_an_array(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    bad = [
+        a
+        for a in attributes(document)
+        if isinstance(a.value, dict) and "Value" in a.value and not isinstance(a.values, list)
+    ]
+    assert_none(bad, "whose Value is not an array", kind)
+
+
+# --- JSON types per VR (Table F.2.3-1) --------------------------------------------------------
+
+
+@pytest.mark.requirement("JSON-STRING-VRS")
+@KINDS
+def test_string_vrs_are_json_strings(fetch: Fetch, kind: str) -> None:
+    found = of_vrs(fetch(kind), STRING_VRS)
+    bad = [a for a in found if not all(v is None or isinstance(v, str) for v in a.values)]
+    assert_none(bad, "of a string VR with a value that is not a JSON string", kind)
+
+
+@pytest.mark.requirement("JSON-NUMBER-VRS")
+@WITH_NUMBERS
+def test_binary_number_vrs_are_json_numbers(fetch: Fetch, kind: str) -> None:
+    found = of_vrs(fetch(kind), NUMBER_VRS)
+    bad = [a for a in found if not all(v is None or is_number(v) for v in a.values)]
+    assert_none(bad, "of VR FL/FD/SL/SS/UL/US with a value that is not a JSON number", kind)
+
+
+def is_decimal_string(vr: str, value: Any) -> bool:
+    """A DS or IS value: a JSON number (an integer for IS), or a string holding one."""
+    if value is None:
+        return True
+    if is_number(value):
+        return vr == "DS" or float(value).is_integer()
+    if not isinstance(value, str):
+        return False
+    text = value.strip(" ")
+    if vr == "IS":
+        return re.fullmatch(r"[+-]?\d{1,12}", text) is not None
+    try:
+        return re.fullmatch(r"[0-9eE+.-]{1,16}", text) is not None and Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
+
+
+@pytest.mark.requirement("JSON-DS-IS-NUMBER-OR-STRING")
+@WITH_NAMES_AND_DECIMALS
+def test_ds_and_is_values_are_numbers_or_numeric_strings(fetch: Fetch, kind: str) -> None:
+    found = of_vrs(fetch(kind), frozenset({"DS", "IS"}))
+    bad = [a for a in found if not all(is_decimal_string(a.vr, v) for v in a.values)]
+    assert_none(bad, "of VR DS/IS with a value that is neither a number nor a numeric string", kind)
+
+
+def is_person_name(value: Any) -> bool:
+    if value is None:
+        return True  # an empty value among several (F.2.5)
+    return (
+        isinstance(value, dict)
+        and set(value) <= PN_GROUPS
+        and all(isinstance(v, str) for v in value.values())
+    )
+
+
+@pytest.mark.requirement("JSON-PN-OBJECT")
+@WITH_NAMES_AND_DECIMALS
+def test_person_names_are_component_group_objects(fetch: Fetch, kind: str) -> None:
+    found = of_vrs(fetch(kind), frozenset({"PN"}))
+    bad = [a for a in found if not all(is_person_name(v) for v in a.values)]
+    assert_none(bad, "of VR PN not encoded as {Alphabetic, Ideographic, Phonetic} objects", kind)
+
+
+@pytest.mark.requirement("JSON-SQ-ITEMS")
+@WITH_SEQUENCES
+def test_sequence_values_are_arrays_of_objects(fetch: Fetch, kind: str) -> None:
+    found = of_vrs(fetch(kind), frozenset({"SQ"}))
+    bad = [a for a in found if not all(isinstance(item, dict) for item in a.values)]
+    assert_none(bad, "of VR SQ whose items are not JSON objects", kind)
+
+
+def binary_form_problem(attribute: Attribute) -> str | None:
+    """Why an InlineBinary or BulkDataURI breaks F.2.2/F.2.6/F.2.7 (None when it does not)."""
+    value, vr = attribute.value, attribute.vr
+    if not isinstance(value, dict):
+        return None
+    if "InlineBinary" in value:
+        if vr not in BINARY_VRS:
+            return f"InlineBinary on VR {vr}"
+        data = value["InlineBinary"]
+        if not isinstance(data, str):
+            return "InlineBinary is not a string"
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return "InlineBinary is not base64"
+    if "BulkDataURI" in value:
+        if vr not in BULKDATA_VRS:
+            return f"BulkDataURI on VR {vr}"
+        uri = value["BulkDataURI"]
+        if not isinstance(uri, str) or not re.fullmatch(r"[^\s\"<>\\^`{|}]+", uri):
+            return "BulkDataURI is not a URI"
+    return None
+
+
+@pytest.mark.requirement("JSON-BINARY-FORMS")
+@WITH_BULKDATA
+def test_inline_binary_and_bulkdata_uri_are_well_formed(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    found = [
+        a
+        for a in attributes(document)
+        if isinstance(a.value, dict) and ("InlineBinary" in a.value or "BulkDataURI" in a.value)
+    ]
+    if not found:
+        expect.info(f"{DOCUMENTS[kind]} has no InlineBinary and no BulkDataURI")
+    bad = [f"{a}: {why}" for a in found if (why := binary_form_problem(a))]
+    assert_none(bad, "with a malformed InlineBinary or BulkDataURI", kind)
+
+
+# --- the top level (F.2.1, Annex I) -----------------------------------------------------------
+
+ARRAYS = {  # document -> how many objects the array holds
+    "study-metadata": ("the article's study has 3 instances", 3),
+    "synthetic-metadata": ("the synthetic study has 7 instances", 7),
+    "studies-search": ("one study matches", 1),
+    "instances-search": ("the character-set series has 3 instances", 3),
+}
+
+
+@pytest.mark.requirement("JSON-MULTIPLE-RESULTS-ARRAY")
+@pytest.mark.parametrize("kind", list(ARRAYS))
+def test_results_are_one_top_level_array(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    assert isinstance(document.body, list), (
+        f"{DOCUMENTS[kind]}: the body is a JSON {type(document.body).__name__}, not an array"
+    )
+    why, count = ARRAYS[kind]
+    assert len(document.objects) == count, (
+        f"{DOCUMENTS[kind]}: the array holds {len(document.objects)} objects; {why}"
+    )
+
+
+@pytest.mark.requirement("JSON-STORE-RESPONSE-OBJECT")
+def test_store_response_is_one_object(fetch: Fetch) -> None:
+    document = fetch("store-response")
+    assert isinstance(document.body, dict), (
+        f"the store response is a JSON {type(document.body).__name__}, not one object"
+    )
+    assert "00081199" in document.body, "the store response has no ReferencedSOPSequence"
+
+
+# --- content, read back against the stored datasets -------------------------------------------
+
+
+def instance_metadata(
+    client: Client, instance: Instance
+) -> tuple[requests.Response, dict[str, Any]]:
+    """The one DICOM JSON object of an instance's metadata."""
+    response = get_metadata(client, instance_path(instance))
+    objects = Document("instance-metadata", response, parse(response)).objects
+    assert len(objects) == 1, f"instance metadata holds {len(objects)} objects, expected 1"
+    return response, objects[0]
+
+
+def attribute_of(obj: dict[str, Any], tag: str, name: str) -> dict[str, Any]:
+    attribute = obj.get(tag)
+    assert attribute is not None, f"{name} ({tag}) is missing from the metadata"
+    assert isinstance(attribute, dict), f"{name} ({tag}) is not a JSON object: {attribute!r}"
+    return attribute
+
+
+@pytest.mark.requirement("JSON-PN-COMPONENT-GROUPS")
+def test_ideographic_and_phonetic_name_groups_come_back(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    """PatientName 'Yamada^Tarou=山田^太郎=やまだ^たろう' is three component groups."""
+    _, obj = instance_metadata(dicomweb, stored_synthetic.charset_ideographic)
+    attribute = attribute_of(obj, PATIENT_NAME, "PatientName")
+    expected = [
+        {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
+    ]
+    assert attribute.get("Value") == expected, (
+        f"PatientName is {attribute.get('Value')!r}, expected {expected!r}"
+    )
+
+
+@pytest.mark.requirement("JSON-UTF8")
+@pytest.mark.parametrize("name", ["charset_latin", "charset_greek", "charset_ideographic"])
+def test_names_in_other_character_sets_come_back_as_utf8(
+    dicomweb: Client, stored_synthetic: CatalogStudy, name: str
+) -> None:
+    instance = stored_synthetic[name]
+    response, obj = instance_metadata(dicomweb, instance)
+    try:
+        params = multipart.parse_media_type(response.headers.get("Content-Type", ""))[1]
+    except multipart.MultipartError:
+        params = {}
+    charset = params.get("charset", "utf-8").lower()
+    assert charset in ("utf-8", "utf8"), f"the metadata is sent with charset={charset}, not UTF-8"
+    try:
+        response.content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AssertionError(f"the metadata body is not UTF-8: {exc}") from None
+    stored = instance.dataset["PatientName"].to_json_dict(None, 0).get("Value")
+    got = attribute_of(obj, PATIENT_NAME, "PatientName").get("Value")
+    assert got == stored, (
+        f"PatientName of {name} ({instance.dataset.SpecificCharacterSet}) is {got!r}, "
+        f"stored {stored!r}"
+    )
+
+
+@pytest.mark.requirement("JSON-AT-HEX")
+def test_attribute_tag_value_is_eight_uppercase_hex_digits(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    """FrameIncrementPointer (0028,0009) of the multi-frame instance points at (0018,2001)."""
+    _, obj = instance_metadata(dicomweb, stored_synthetic.multiframe)
+    attribute = attribute_of(obj, "00280009", "FrameIncrementPointer")
+    assert attribute.get("vr") == "AT", f"FrameIncrementPointer has vr {attribute.get('vr')!r}"
+    assert attribute.get("Value") == ["00182001"], (
+        f"FrameIncrementPointer is {attribute.get('Value')!r}, expected ['00182001']"
+    )
+
+
+@pytest.mark.requirement("JSON-SQ-ITEMS")
+def test_sequence_item_holds_the_stored_item_values(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    """RequestAttributesSequence (0040,0275): one item with the two procedure IDs."""
+    _, obj = instance_metadata(dicomweb, stored_synthetic.sequence)
+    attribute = attribute_of(obj, "00400275", "RequestAttributesSequence")
+    assert attribute.get("vr") == "SQ", f"RequestAttributesSequence has vr {attribute.get('vr')!r}"
+    items = attribute.get("Value")
+    assert isinstance(items, list) and len(items) == 1 and isinstance(items[0], dict), (
+        f"RequestAttributesSequence should hold one item object, got {items!r}"
+    )
+    item = items[0]
+    for tag, keyword, expected in (
+        ("00401001", "RequestedProcedureID", stored_synthetic.requested_procedure_id),
+        ("00400009", "ScheduledProcedureStepID", stored_synthetic.scheduled_procedure_step_id),
+    ):
+        got = item.get(tag)
+        assert isinstance(got, dict) and got.get("Value") == [expected], (
+            f"the item's {keyword} ({tag}) is {got!r}, expected Value [{expected!r}]"
+        )
+
+
+@pytest.mark.requirement("JSON-EMPTY-VALUE")
+def test_empty_attributes_are_kept_without_value(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    """red-triangle's empty attributes (AccessionNumber, a Type 2 attribute, among them)."""
+    red = stored_study.red
+    empty = [e for e in red.dataset if e.tag.group != 2 and e.VR != "SQ" and e.is_empty]
+    precondition(any(e.keyword == "AccessionNumber" for e in empty), "AccessionNumber is not empty")
+    _, obj = instance_metadata(dicomweb, red)
+    bad = []
+    for element in empty:
+        tag = f"{element.tag:08X}"
+        attribute = obj.get(tag)
+        if not isinstance(attribute, dict):
+            bad.append(f"{element.keyword} ({tag}) is missing: {attribute!r}")
+        elif attribute.get("vr") != element.VR:
+            bad.append(f"{element.keyword} ({tag}) has vr {attribute.get('vr')!r}")
+        elif any(form in attribute for form in VALUE_FORMS) and attribute.get("Value") != []:
+            bad.append(f"{element.keyword} ({tag}) is {json.dumps(attribute)}")
+    assert not bad, f"empty attributes of red-triangle not kept as {{vr}} alone: {'; '.join(bad)}"
+
+
+@pytest.mark.requirement("JSON-MULTIPLE-VALUES")
+def test_multiple_values_are_separate_array_entries(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    """red-triangle's ImageType DERIVED\\SECONDARY\\OTHER and PixelSpacing 1\\1."""
+    _, obj = instance_metadata(dicomweb, stored_study.red)
+    image_type = attribute_of(obj, "00080008", "ImageType").get("Value")
+    assert image_type == ["DERIVED", "SECONDARY", "OTHER"], (
+        f"ImageType is {image_type!r}, expected ['DERIVED', 'SECONDARY', 'OTHER']"
+    )
+    spacing = attribute_of(obj, "00280030", "PixelSpacing").get("Value")
+    assert isinstance(spacing, list) and len(spacing) == 2, (
+        f"PixelSpacing is {spacing!r}, expected two values"
+    )
+    assert all(is_decimal_string("DS", v) and float(v) == 1.0 for v in spacing), (
+        f"PixelSpacing is {spacing!r}, expected [1, 1]"
+    )
+
+
+# --- metadata equals what was stored ----------------------------------------------------------
+
+
+def normalized(vr: str, value: Any) -> Any:
+    """A value as the comparison sees it: padding dropped, numbers as numbers."""
+    if value is None or value == "":
+        return None
+    if vr in ("DS", "IS", *NUMBER_VRS):
+        try:
+            number = float(value) if isinstance(value, str) or is_number(value) else None
+        except ValueError:
+            return ("not a number", value)
+        return ("number", number) if number is not None else ("bad", value)
+    if vr == "PN":
+        if not isinstance(value, dict):
+            return ("bad", value)
+        return {k: v.rstrip(" ") for k, v in value.items() if isinstance(v, str) and v.strip()}
+    if isinstance(value, str):
+        text = value.rstrip(" \x00")
+        return text if vr in TEXT_VRS else text.lstrip(" ")
+    return ("bad", value)
+
+
+def same_value(vr: str, got: Any, stored: Any) -> bool:
+    a, b = normalized(vr, got), normalized(vr, stored)
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] == "number":
+        return math.isclose(a[1], b[1], rel_tol=1e-6, abs_tol=1e-9)
+    return bool(a == b)
+
+
+def differences(got: dict[str, Any], stored: Dataset, where: str = "") -> list[tuple[str, str]]:
+    """(tag, what differs) for every stored attribute the metadata does not reproduce.
+
+    Bulk data (OB, OW, ... and any BulkDataURI F.2.2 allows) is left to the retrieve checks.
+    """
+    found: list[tuple[str, str]] = []
+    for element in stored:
+        if element.tag.group == 2 or element.tag.element == 0 or element.VR in BINARY_VRS:
+            continue
+        tag = f"{element.tag:08X}"
+        name = f"{where}{element.keyword or tag}"
+        attribute = got.get(tag)
+        if not isinstance(attribute, dict):
+            found.append((tag, f"{name} is missing"))
+            continue
+        if attribute.get("vr") != element.VR:
+            found.append((tag, f"{name} has vr {attribute.get('vr')!r}, stored {element.VR}"))
+            continue
+        if "BulkDataURI" in attribute and element.VR in BULKDATA_VRS:
+            continue
+        value = attribute.get("Value", [])
+        if element.VR == "SQ":
+            items = list(element.value)
+            if not isinstance(value, list) or len(value) != len(items):
+                found.append((tag, f"{name} has {value!r}, stored {len(items)} item(s)"))
+                continue
+            for number, (item, stored_item) in enumerate(zip(value, items, strict=True), 1):
+                if not isinstance(item, dict):
+                    found.append((tag, f"{name}[{number}] is {item!r}"))
+                else:
+                    inner = differences(item, stored_item, f"{name}[{number}] > ")
+                    found += [(tag, what) for _, what in inner]
+            continue
+        expected = stored_values(element)
+        if (
+            not isinstance(value, list)
+            or len(value) != len(expected)
+            or not all(same_value(element.VR, a, b) for a, b in zip(value, expected, strict=True))
+        ):
+            found.append((tag, f"{name} is {value!r}, stored {expected!r}"))
+    return found
+
+
+def stored_values(element: DataElement) -> list[Any]:
+    """The JSON Value pydicom makes of a stored (non-bulk) element."""
+    values = element.to_json_dict(None, 0).get("Value", [])
+    return list(values)
+
+
+def recorded_coercions(obj: dict[str, Any]) -> set[str]:
+    """Tags the metadata's Original Attributes Sequence says were changed on store (10.5.3)."""
+    recorded: set[str] = set()
+    original = obj.get(ORIGINAL_ATTRIBUTES)
+    items = original.get("Value", []) if isinstance(original, dict) else []
+    for item in items if isinstance(items, list) else []:
+        modified = item.get(MODIFIED_ATTRIBUTES) if isinstance(item, dict) else None
+        for changed in modified.get("Value", []) if isinstance(modified, dict) else []:
+            if isinstance(changed, dict):
+                recorded |= set(changed)
+    return recorded
+
+
+STUDIES = {
+    "samples": "the article's study (3 instances)",
+    "synthetic": "the synthetic study (7 instances)",
+}
+
+
+@pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
+@pytest.mark.parametrize("study", list(STUDIES))
+def test_metadata_values_equal_the_stored_values(
+    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, study: str
+) -> None:
+    stored: SampleStudy | CatalogStudy = stored_study if study == "samples" else stored_synthetic
+    response = get_metadata(dicomweb, f"studies/{stored.study_uid}")
+    objects = Document("study-metadata", response, parse(response)).objects
+    by_uid: dict[Any, dict[str, Any]] = {}
+    for candidate in objects:
+        sop = candidate.get(SOP_UID)
+        uids = sop.get("Value") if isinstance(sop, dict) else None
+        by_uid[uids[0] if isinstance(uids, list) and uids else None] = candidate
+    wrong: list[str] = []
+    coerced: list[str] = []
+    for instance in stored:
+        obj = by_uid.get(instance.sop_uid)
+        if obj is None:
+            wrong.append(f"{instance.name}: no metadata object")
+            continue
+        recorded = recorded_coercions(obj)
+        for tag, what in differences(obj, instance.dataset):
+            (coerced if tag in recorded else wrong).append(f"{instance.name}: {what}")
+    assert not wrong, (
+        f"metadata of {STUDIES[study]} differs from the stored instances in {len(wrong)} "
+        f"attribute(s): {'; '.join(wrong[:8])}"
+    )
+    if coerced:
+        expect.info(f"coerced on store, recorded in Original Attributes Sequence: {coerced}")
+
+
+@pytest.mark.requirement("JSON-METADATA-NO-FILE-META")
+@pytest.mark.parametrize("kind", list(METADATA_DOCUMENTS))
+def test_metadata_has_no_file_meta_information(fetch: Fetch, kind: str) -> None:
+    document = fetch(kind)
+    bad = [
+        f"object {number}: {tag}"
+        for number, obj in enumerate(document.objects, 1)
+        for tag in obj
+        if tag.startswith("0002")
+    ]
+    assert_none(bad, "of group 0002 (File Meta Information)", kind)
