@@ -1,3 +1,780 @@
-"""Faults of the wado checks (see tests/faults/__init__.py)."""
+"""Faults of the wado checks (see tests/faults/__init__.py): real WADO-RS server bugs.
+
+Each fault changes one thing about a retrieve (the request forwarded, or the answer returned) so
+that exactly one rule breaks; the checks named in ``catches`` must then fail.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pydicom
+from pydicom.uid import ImplicitVRLittleEndian
+
+from conformance import multipart
+
+from . import Answer, Exchange, Forward, fault
+
+WADO = "test_wado.py::"
+STUDY = re.compile(r"/studies/[^/]+$")
+SERIES = re.compile(r"/studies/[^/]+/series/[^/]+$")
+INSTANCE = re.compile(r"/studies/[^/]+/series/[^/]+/instances/[^/]+$")
+FRAMES = re.compile(r"^(?P<instance>.*/instances/[^/]+)/frames/(?P<frames>[^/]+)$")
+METADATA = re.compile(r"/metadata$")
+RENDERED = re.compile(r"/rendered$")
+DICOM_ANY_TS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+PartList = list[tuple[dict[str, str], bytes]]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def with_header(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
+    kept = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+    return {**kept, name: value}
+
+
+def with_accept(request: Exchange, accept: str) -> Exchange:
+    return dataclasses.replace(request, headers=with_header(request.headers, "accept", accept))
+
+
+def is_retrieve(request: Exchange) -> bool:
+    """A GET of a study, series or instance (not metadata, frames, rendered...)."""
+    return request.method == "GET" and any(
+        p.search(request.path) for p in (STUDY, SERIES, INSTANCE)
+    )
+
+
+def related_parts(answer: Answer) -> tuple[PartList, dict[str, str]] | None:
+    """The parts (headers without Content-Length, body) of a 200 multipart/related answer."""
+    content_type = header(answer.headers, "content-type")
+    if answer.status != 200 or not content_type.lower().startswith("multipart/related"):
+        return None
+    params = multipart.parse_media_type(content_type)[1]
+    found = [
+        ({k: v for k, v in p.headers.items() if k != "content-length"}, p.body)
+        for p in multipart.decode(answer.body, content_type)
+    ]
+    return found, params
+
+
+def related_body(found: PartList, boundary: str) -> bytes:
+    """Encode parts, each with its own headers (zero parts: just the close delimiter)."""
+    out = bytearray()
+    for headers, body in found:
+        out += f"--{boundary}\r\n".encode()
+        out += "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
+        out += b"\r\n" + body + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out)
+
+
+def rewrite(answer: Answer, change: Callable[[PartList], PartList]) -> Answer:
+    decoded = related_parts(answer)
+    if decoded is None:
+        return answer
+    found, params = decoded
+    return Answer(200, answer.headers, related_body(change(found), params["boundary"]))
+
+
+def rewrite_json(answer: Answer, change: Callable[[list[dict[str, Any]]], Any]) -> Answer:
+    if answer.status != 200 or "json" not in header(answer.headers, "content-type"):
+        return answer
+    return Answer(200, answer.headers, json.dumps(change(json.loads(answer.body))).encode())
+
+
+def dataset(body: bytes) -> pydicom.Dataset:
+    ds = pydicom.dcmread(io.BytesIO(body))
+    for _ in ds.iterall():  # decode every element, so it is re-encoded, not copied raw
+        pass
+    return ds
+
+
+def encoded(ds: pydicom.Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def per_dataset(change: Callable[[pydicom.Dataset], None]) -> Callable[[PartList], PartList]:
+    def apply(found: PartList) -> PartList:
+        out = []
+        for headers, body in found:
+            ds = dataset(body)
+            change(ds)
+            out.append((headers, encoded(ds)))
+        return out
+
+    return apply
+
+
+# --- the instances retrieved ------------------------------------------------------------------
+
+
+@fault(
+    "series-retrieve-returns-study",
+    catches=[
+        f"{WADO}test_series_retrieve_returns_only_that_series[green-square+red-triangle]",
+        f"{WADO}test_series_retrieve_returns_only_that_series[blue-circle]",
+        f"{WADO}test_series_retrieve_returns_only_that_series"
+        "[charset_latin+charset_ideographic+charset_greek]",
+    ],
+)
+def series_retrieve_returns_study(request: Exchange, forward: Forward) -> Answer:
+    """A series retrieve that ignores the series UID and sends the whole study."""
+    if request.method == "GET" and SERIES.search(request.path):
+        request = dataclasses.replace(request, path=request.path.rsplit("/series/", 1)[0])
+    return forward(request)
+
+
+@fault(
+    "instance-retrieve-returns-a-sibling",
+    catches=[
+        f"{WADO}test_instance_retrieve_returns_that_instance_intact[red-triangle]",
+        f"{WADO}test_instance_retrieve_returns_that_instance_intact[charset_latin]",
+        f"{WADO}test_instance_retrieve_returns_that_instance_intact[charset_ideographic]",
+        f"{WADO}test_instance_retrieve_returns_that_instance_intact[charset_greek]",
+    ],
+)
+def instance_retrieve_returns_a_sibling(request: Exchange, forward: Forward) -> Answer:
+    """An instance looked up by its series only: another instance of the series comes back."""
+    if not (request.method == "GET" and INSTANCE.search(request.path)):
+        return forward(request)
+    series_path, wanted = request.path.rsplit("/instances/", 1)
+    answer = forward(dataclasses.replace(request, path=series_path))
+
+    def sibling(found: PartList) -> PartList:
+        others = [p for p in found if str(dataset(p[1]).SOPInstanceUID) != wanted]
+        return (others or found)[:1]
+
+    return rewrite(answer, sibling)
+
+
+@fault(
+    "retrieve-duplicates-last-instance",
+    catches=[
+        f"{WADO}test_study_retrieve_returns_every_instance[article]",
+        f"{WADO}test_study_retrieve_returns_every_instance[synthetic]",
+        f"{WADO}test_series_retrieve_returns_only_that_series[green-square+red-triangle]",
+        f"{WADO}test_series_retrieve_returns_only_that_series[blue-circle]",
+        f"{WADO}test_multipart_content_type_has_boundary_parameter[study]",
+        f"{WADO}test_multipart_content_type_has_boundary_parameter[series]",
+        f"{WADO}test_every_part_is_application_dicom[transfer-syntax=*]",
+        f"{WADO}test_part_transfer_syntax_parameter_names_the_file_meta_one[no transfer-syntax]",
+    ],
+)
+def retrieve_duplicates_last_instance(request: Exchange, forward: Forward) -> Answer:
+    """A study or series retrieve that sends its last instance twice (a paging join bug)."""
+    answer = forward(request)
+    if request.method == "GET" and (STUDY.search(request.path) or SERIES.search(request.path)):
+        return rewrite(answer, lambda found: [*found, found[-1]])
+    return answer
+
+
+def drop_last_element(ds: pydicom.Dataset) -> None:
+    del ds[list(ds.keys())[-1]]
+
+
+@fault(
+    "retrieve-truncates-last-attribute",
+    catches=[
+        *(
+            f"{WADO}test_instance_retrieve_returns_that_instance_intact[{name}]"
+            for name in (
+                "red-triangle",
+                "multiframe",
+                "compressed",
+                "no_pixels",
+                "charset_latin",
+                "charset_ideographic",
+                "charset_greek",
+                "sequence",
+            )
+        ),
+        f"{WADO}test_study_retrieve_returns_every_instance[article]",
+        f"{WADO}test_study_retrieve_returns_every_instance[synthetic]",
+        f"{WADO}test_any_transfer_syntax_returns_the_instance_intact[compressed]",
+        f"{WADO}test_any_transfer_syntax_returns_the_instance_intact[multiframe]",
+    ],
+)
+def retrieve_truncates_last_attribute(request: Exchange, forward: Forward) -> Answer:
+    """Retrieved instances missing their last attribute (a cache that stored a cut-short file)."""
+    answer = forward(request)
+    if not is_retrieve(request):
+        return answer
+    return rewrite(answer, per_dataset(drop_last_element))
+
+
+# --- multipart framing ------------------------------------------------------------------------
+
+
+def content_type_without(answer: Answer, parameter: str) -> Answer:
+    value = header(answer.headers, "content-type")
+    if answer.status != 200 or not value.lower().startswith("multipart/"):
+        return answer
+    kept = [p for p in value.split(";") if not p.strip().lower().startswith(f"{parameter}=")]
+    return Answer(200, with_header(answer.headers, "Content-Type", ";".join(kept)), answer.body)
+
+
+FRAMING = ("study", "series", "instance")
+
+
+@fault(
+    "multipart-without-type",
+    catches=[f"{WADO}test_multipart_content_type_has_type_parameter[{r}]" for r in FRAMING],
+)
+def multipart_without_type(request: Exchange, forward: Forward) -> Answer:
+    """multipart/related answers whose Content-Type leaves out the type parameter."""
+    return content_type_without(forward(request), "type")
+
+
+@fault(
+    "multipart-without-boundary",
+    catches=[f"{WADO}test_multipart_content_type_has_boundary_parameter[{r}]" for r in FRAMING],
+)
+def multipart_without_boundary(request: Exchange, forward: Forward) -> Answer:
+    """multipart/related answers whose Content-Type leaves out the boundary parameter."""
+    return content_type_without(forward(request), "boundary")
+
+
+@fault(
+    "parts-labelled-octet-stream",
+    catches=[
+        f"{WADO}test_every_part_is_application_dicom[transfer-syntax=*]",
+        f"{WADO}test_every_part_is_application_dicom[no transfer-syntax]",
+    ],
+)
+def parts_labelled_octet_stream(request: Exchange, forward: Forward) -> Answer:
+    """DICOM instances sent in parts labelled application/octet-stream."""
+    answer = forward(request)
+    if not is_retrieve(request):
+        return answer
+    return rewrite(
+        answer,
+        lambda found: [
+            (with_header(h, "content-type", "application/octet-stream"), b) for h, b in found
+        ],
+    )
+
+
+@fault(
+    "part-transfer-syntax-from-storage",
+    catches=[
+        f"{WADO}test_part_transfer_syntax_parameter_names_the_file_meta_one[no transfer-syntax]"
+    ],
+)
+def part_transfer_syntax_from_storage(request: Exchange, forward: Forward) -> Answer:
+    """Parts labelled with the transfer syntax the instance is stored in, even when transcoded."""
+    answer = forward(request)
+    if not is_retrieve(request) or related_parts(answer) is None:
+        return answer
+    stored = related_parts(forward(with_accept(request, DICOM_ANY_TS)))
+    assert stored is not None
+    stored_ts = {
+        str(ds.SOPInstanceUID): str(ds.file_meta.TransferSyntaxUID)
+        for ds in (dataset(body) for _, body in stored[0])
+    }
+
+    def label(found: PartList) -> PartList:
+        out = []
+        for headers, body in found:
+            ts = stored_ts[str(dataset(body).SOPInstanceUID)]
+            out.append(
+                (
+                    with_header(
+                        headers, "content-type", f"application/dicom; transfer-syntax={ts}"
+                    ),
+                    body,
+                )
+            )
+        return out
+
+    return rewrite(answer, label)
+
+
+@fault(
+    "part-transfer-syntax-echoes-accept",
+    catches=[
+        f"{WADO}test_part_transfer_syntax_parameter_names_the_file_meta_one[transfer-syntax=*]"
+    ],
+)
+def part_transfer_syntax_echoes_accept(request: Exchange, forward: Forward) -> Answer:
+    """Parts labelled with the transfer-syntax the client asked for (here '*'), not the real one."""
+    answer = forward(request)
+    asked = re.search(r"transfer-syntax=([^;,\s]+)", header(request.headers, "accept"))
+    if not is_retrieve(request) or asked is None:
+        return answer
+    label = f"application/dicom; transfer-syntax={asked.group(1)}"
+    return rewrite(
+        answer, lambda found: [(with_header(h, "content-type", label), b) for h, b in found]
+    )
+
+
+# --- transfer syntax and Accept ---------------------------------------------------------------
+
+
+@fault(
+    "accept-first-range-only",
+    catches=[
+        f"{WADO}test_highest_qvalue_supported_wins[RLE q=0.5, EVRLE q=1]",
+        f"{WADO}test_highest_qvalue_supported_wins[MPEG2 q=1, EVRLE q=0.5]",
+    ],
+)
+def accept_first_range_only(request: Exchange, forward: Forward) -> Answer:
+    """A server that takes the first media range of Accept and ignores q-values."""
+    if is_retrieve(request):
+        request = with_accept(request, header(request.headers, "accept").split(",")[0].strip())
+    return forward(request)
+
+
+@fault(
+    "transfer-syntax-ignored",
+    catches=[
+        f"{WADO}test_default_transfer_syntax_is_explicit_vr_little_endian[synthetic-study]",
+        f"{WADO}test_default_transfer_syntax_decompresses_rle",
+        f"{WADO}test_explicit_vr_little_endian_on_request[compressed]",
+        f"{WADO}test_wildcard_accept_gets_the_default_media_type[compressed]",
+        f"{WADO}test_highest_qvalue_supported_wins[RLE q=0.5, EVRLE q=1]",
+    ],
+)
+def transfer_syntax_ignored(request: Exchange, forward: Forward) -> Answer:
+    """Instances always sent as stored: an RLE one stays RLE when Explicit VR LE is asked."""
+    accept = header(request.headers, "accept")
+    if is_retrieve(request) and ("application/dicom" in accept or accept.strip() == "*/*"):
+        request = with_accept(request, DICOM_ANY_TS)
+    return forward(request)
+
+
+def to_implicit_vr(ds: pydicom.Dataset) -> None:
+    if not ds.file_meta.TransferSyntaxUID.is_compressed:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+
+
+@fault(
+    "retrieve-implicit-vr",
+    catches=[
+        f"{WADO}test_default_transfer_syntax_is_explicit_vr_little_endian[red-triangle]",
+        f"{WADO}test_default_transfer_syntax_is_explicit_vr_little_endian[synthetic-study]",
+        f"{WADO}test_explicit_vr_little_endian_on_request[red-triangle]",
+        f"{WADO}test_wildcard_accept_gets_the_default_media_type[red-triangle]",
+    ],
+)
+def retrieve_implicit_vr(request: Exchange, forward: Forward) -> Answer:
+    """Instances sent in Implicit VR Little Endian, as received over DIMSE (PS3.18 8.7.3 forbids
+    it on the web)."""
+    answer = forward(request)
+    if not is_retrieve(request):
+        return answer
+    return rewrite(answer, per_dataset(to_implicit_vr))
+
+
+# --- frames -----------------------------------------------------------------------------------
+
+
+def frames_request(request: Exchange) -> re.Match[str] | None:
+    return FRAMES.search(request.path) if request.method == "GET" else None
+
+
+@fault("frames-out-of-order", catches=[f"{WADO}test_frames_come_in_the_requested_order"])
+def frames_out_of_order(request: Exchange, forward: Forward) -> Answer:
+    """Frames sent in ascending order, whatever order was asked for."""
+    found = frames_request(request)
+    if found and "," in found["frames"]:
+        numbers = sorted(found["frames"].split(","), key=lambda n: int(n) if n.isdigit() else 0)
+        path = f"{found['instance']}/frames/{','.join(numbers)}"
+        request = dataclasses.replace(request, path=path)
+    return forward(request)
+
+
+@fault(
+    "frame-off-by-one",
+    catches=[
+        f"{WADO}test_frame_is_its_pixel_bytes[red-triangle/1]",
+        f"{WADO}test_frame_is_its_pixel_bytes[multiframe/2]",
+        f"{WADO}test_frames_come_in_the_requested_order",
+    ],
+)
+def frame_off_by_one(request: Exchange, forward: Forward) -> Answer:
+    """Frame numbers taken as 0-based: frames/n sends frame n+1."""
+    found = frames_request(request)
+    if found and all(n.isdigit() for n in found["frames"].split(",")):
+        shifted = ",".join(str(int(n) + 1) for n in found["frames"].split(","))
+        request = dataclasses.replace(request, path=f"{found['instance']}/frames/{shifted}")
+    return forward(request)
+
+
+@fault(
+    "frame-errors-served-as-frame-1",
+    catches=[
+        f"{WADO}test_frame_past_the_last_answers_400_or_404[red-triangle/2]",
+        f"{WADO}test_frame_past_the_last_answers_400_or_404[multiframe/5]",
+        f"{WADO}test_invalid_frame_number_answers_400[0]",
+        f"{WADO}test_invalid_frame_number_answers_400[abc]",
+    ],
+)
+def frame_errors_served_as_frame_1(request: Exchange, forward: Forward) -> Answer:
+    """A frame number out of range or not a number clamped to frame 1, answered 200."""
+    answer = forward(request)
+    found = frames_request(request)
+    if found and 400 <= answer.status < 500:
+        return forward(dataclasses.replace(request, path=f"{found['instance']}/frames/1"))
+    return answer
+
+
+@fault(
+    "frames-default-compressed",
+    catches=[f"{WADO}test_frames_without_transfer_syntax_are_uncompressed"],
+)
+def frames_default_compressed(request: Exchange, forward: Forward) -> Answer:
+    """Frames sent as stored (RLE) when no transfer syntax was asked for."""
+    accept = header(request.headers, "accept")
+    if frames_request(request) and "transfer-syntax" not in accept:
+        request = with_accept(request, f"{accept}; transfer-syntax=*")
+    return forward(request)
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def metadata_request(request: Exchange) -> bool:
+    return request.method == "GET" and bool(METADATA.search(request.path))
+
+
+@fault(
+    "metadata-series-is-study",
+    catches=[
+        f"{WADO}test_series_metadata_describes_only_that_series[green-square+red-triangle]",
+        f"{WADO}test_series_metadata_describes_only_that_series[blue-circle]",
+        f"{WADO}test_series_metadata_describes_only_that_series"
+        "[charset_latin+charset_ideographic+charset_greek]",
+    ],
+)
+def metadata_series_is_study(request: Exchange, forward: Forward) -> Answer:
+    """Series metadata that describes the whole study."""
+    if metadata_request(request) and SERIES.search(request.path.removesuffix("/metadata")):
+        study = request.path.removesuffix("/metadata").rsplit("/series/", 1)[0]
+        request = dataclasses.replace(request, path=f"{study}/metadata")
+    return forward(request)
+
+
+@fault(
+    "metadata-duplicates-last-object",
+    catches=[
+        f"{WADO}test_study_metadata_describes_every_instance_once[article]",
+        f"{WADO}test_study_metadata_describes_every_instance_once[synthetic]",
+        f"{WADO}test_instance_metadata_describes_that_instance[red-triangle]",
+        f"{WADO}test_instance_metadata_describes_that_instance[multiframe]",
+        f"{WADO}test_instance_metadata_describes_that_instance[no_pixels]",
+    ],
+)
+def metadata_duplicates_last_object(request: Exchange, forward: Forward) -> Answer:
+    """Metadata that describes its last instance twice."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+    return rewrite_json(answer, lambda objects: [*objects, objects[-1]])
+
+
+def without_keys(objects: list[dict[str, Any]], drop: Callable[[str, Any], bool]) -> Any:
+    return [{k: v for k, v in obj.items() if not drop(k, v)} for obj in objects]
+
+
+@fault(
+    "metadata-drops-pixel-data",
+    catches=[
+        f"{WADO}test_metadata_keeps_pixel_data_as_bulk_data[red-triangle]",
+        f"{WADO}test_metadata_keeps_pixel_data_as_bulk_data[multiframe]",
+        *(
+            f"{WADO}test_metadata_has_every_stored_attribute[{name}]"
+            for name in (
+                "red-triangle",
+                "multiframe",
+                "charset_latin",
+                "charset_ideographic",
+                "charset_greek",
+                "sequence",
+            )
+        ),
+    ],
+)
+def metadata_drops_pixel_data(request: Exchange, forward: Forward) -> Answer:
+    """Metadata without Pixel Data: bulk data dropped instead of given a BulkDataURI."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+    return rewrite_json(answer, lambda objs: without_keys(objs, lambda k, _: k == "7FE00010"))
+
+
+@fault(
+    "metadata-drops-sequences",
+    catches=[
+        f"{WADO}test_metadata_has_every_stored_attribute[no_pixels]",
+        f"{WADO}test_metadata_has_every_stored_attribute[sequence]",
+        f"{WADO}test_metadata_values_equal_the_stored_ones[no_pixels]",
+        f"{WADO}test_metadata_values_equal_the_stored_ones[sequence]",
+    ],
+)
+def metadata_drops_sequences(request: Exchange, forward: Forward) -> Answer:
+    """Metadata from a flat index that keeps no sequences (SQ attributes left out)."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+    return rewrite_json(
+        answer,
+        lambda objs: without_keys(objs, lambda _, v: isinstance(v, dict) and v.get("vr") == "SQ"),
+    )
+
+
+@fault(
+    "metadata-with-file-meta",
+    catches=[
+        f"{WADO}test_metadata_has_no_group_0002[article]",
+        f"{WADO}test_metadata_has_no_group_0002[synthetic]",
+    ],
+)
+def metadata_with_file_meta(request: Exchange, forward: Forward) -> Answer:
+    """Metadata that carries the file's Transfer Syntax UID (0002,0010)."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+    file_meta = {"00020010": {"vr": "UI", "Value": ["1.2.840.10008.1.2.1"]}}
+    return rewrite_json(answer, lambda objs: [{**file_meta, **obj} for obj in objs])
+
+
+def mojibake(value: Any) -> Any:
+    """UTF-8 bytes read as Latin-1: 'Müller' becomes 'MÃ¼ller'."""
+    if isinstance(value, str):
+        return value.encode("utf-8").decode("latin-1")
+    if isinstance(value, dict):
+        return {k: mojibake(v) for k, v in value.items()}
+    return value
+
+
+@fault(
+    "metadata-names-as-latin-1",
+    catches=[
+        f"{WADO}test_metadata_values_equal_the_stored_ones[charset_latin]",
+        f"{WADO}test_metadata_values_equal_the_stored_ones[charset_ideographic]",
+        f"{WADO}test_metadata_values_equal_the_stored_ones[charset_greek]",
+    ],
+)
+def metadata_names_as_latin_1(request: Exchange, forward: Forward) -> Answer:
+    """Person names decoded as Latin-1 whatever the Specific Character Set says."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+
+    def names(objects: list[dict[str, Any]]) -> Any:
+        for obj in objects:
+            for attribute in obj.values():
+                if isinstance(attribute, dict) and attribute.get("vr") == "PN":
+                    attribute["Value"] = [mojibake(v) for v in attribute.get("Value", [])]
+        return objects
+
+    return rewrite_json(answer, names)
+
+
+@fault(
+    "metadata-long-strings-truncated",
+    catches=[
+        f"{WADO}test_metadata_values_equal_the_stored_ones[{name}]"
+        for name in (
+            "red-triangle",
+            "charset_latin",
+            "charset_ideographic",
+            "charset_greek",
+            "no_pixels",
+            "sequence",
+        )
+    ],
+)
+def metadata_long_strings_truncated(request: Exchange, forward: Forward) -> Answer:
+    """LO values cut to 16 characters by a narrow index column (StudyDescription, ...)."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+
+    def truncate(objects: list[dict[str, Any]]) -> Any:
+        for obj in objects:
+            for attribute in obj.values():
+                if isinstance(attribute, dict) and attribute.get("vr") == "LO":
+                    attribute["Value"] = [
+                        v[:16] if isinstance(v, str) else v for v in attribute.get("Value", [])
+                    ]
+        return objects
+
+    return rewrite_json(answer, truncate)
+
+
+@fault(
+    "metadata-labelled-application-json",
+    catches=[f"{WADO}test_metadata_default_media_type_is_dicom_json"],
+)
+def metadata_labelled_application_json(request: Exchange, forward: Forward) -> Answer:
+    """DICOM JSON metadata sent as plain application/json."""
+    answer = forward(request)
+    if metadata_request(request) and "dicom+json" in header(answer.headers, "content-type"):
+        headers = with_header(answer.headers, "Content-Type", "application/json")
+        return Answer(answer.status, headers, answer.body)
+    return answer
+
+
+@fault(
+    "metadata-xml-drops-last-part",
+    catches=[
+        f"{WADO}test_metadata_as_dicom_xml[instance]",
+        f"{WADO}test_metadata_as_dicom_xml[study]",
+    ],
+)
+def metadata_xml_drops_last_part(request: Exchange, forward: Forward) -> Answer:
+    """XML metadata that leaves out its last instance."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+    return rewrite(answer, lambda found: found[:-1])
+
+
+@fault(
+    "bulkdata-bytes-swapped",
+    catches=[
+        f"{WADO}test_bulkdata_uri_returns_the_pixel_bytes[multiframe]",
+        f"{WADO}test_bulkdata_uri_returns_the_pixel_bytes[red-triangle]",
+    ],
+)
+def bulkdata_bytes_swapped(request: Exchange, forward: Forward) -> Answer:
+    """Bulk data sent with every byte pair swapped (a 16-bit endianness bug on 8-bit data).
+
+    The proxy forwards without the client's Host, so the server's absolute BulkDataURIs name the
+    server itself: metadata answers are given URIs through the proxy (as a reverse proxy would),
+    so that the bulk data requests come back here. Orthanc's BulkDataURIs end in /bulk/{tag}.
+    """
+    answer = forward(request)
+    if request.method != "GET":
+        return answer
+    if metadata_request(request):
+        proxy = f"http://{header(request.headers, 'host')}"
+        return rewrite_json(answer, lambda objects: via_proxy(objects, proxy))
+    if "/bulk/" not in request.path:
+        return answer
+
+    def swap(body: bytes) -> bytes:
+        even = body[: len(body) - len(body) % 2]
+        swapped = bytearray(even)
+        swapped[0::2], swapped[1::2] = even[1::2], even[0::2]
+        return bytes(swapped) + body[len(even) :]
+
+    return rewrite(answer, lambda found: [(h, swap(b)) for h, b in found])
+
+
+def via_proxy(value: Any, proxy: str) -> Any:
+    """Every BulkDataURI's scheme and authority replaced with the proxy's."""
+    if isinstance(value, list):
+        return [via_proxy(v, proxy) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: via_proxy(v, proxy) for k, v in value.items()}
+    uri = out.get("BulkDataURI")
+    if isinstance(uri, str) and "://" in uri:
+        out["BulkDataURI"] = proxy + "/" + uri.split("://", 1)[1].split("/", 1)[1]
+    return out
+
+
+# --- status codes -----------------------------------------------------------------------------
+
+NOT_FOUND_CASES = (
+    "unknown-study",
+    "unknown-series-in-study",
+    "unknown-instance-in-series",
+    "instance-under-another-series",
+    "series-under-another-study",
+)
+
+
+@fault(
+    "not-found-answered-200-empty",
+    catches=[
+        *(f"{WADO}test_retrieve_of_what_is_not_there_answers_404[{c}]" for c in NOT_FOUND_CASES),
+        *(f"{WADO}test_metadata_of_what_is_not_there_answers_404[{c}]" for c in NOT_FOUND_CASES),
+    ],
+)
+def not_found_answered_200_empty(request: Exchange, forward: Forward) -> Answer:
+    """Nothing found answered 200 with an empty payload, as if a search had matched nothing."""
+    answer = forward(request)
+    if answer.status != 404 or request.method != "GET":
+        return answer
+    if metadata_request(request):
+        return Answer(200, {"Content-Type": "application/dicom+json"}, b"[]")
+    if is_retrieve(request):
+        content_type = 'multipart/related; type="application/dicom"; boundary=empty'
+        return Answer(200, {"Content-Type": content_type}, related_body([], "empty"))
+    return answer
+
+
+# --- rendered ---------------------------------------------------------------------------------
+
+
+def rendered_request(request: Exchange) -> bool:
+    return request.method == "GET" and bool(RENDERED.search(request.path))
+
+
+@fault(
+    "rendered-png-labelled-jpeg",
+    catches=[
+        f"{WADO}test_rendered_jpeg_is_baseline_of_the_image_size",
+        f"{WADO}test_rendered_wildcard_is_jpeg",
+        f"{WADO}test_rendered_quality_parameter",
+    ],
+)
+def rendered_png_labelled_jpeg(request: Exchange, forward: Forward) -> Answer:
+    """A renderer that always makes PNG, labelled with whatever type was asked for."""
+    if not rendered_request(request):
+        return forward(request)
+    answer = forward(with_accept(request, "image/png"))
+    if answer.status != 200:
+        return answer
+    return Answer(200, with_header(answer.headers, "Content-Type", "image/jpeg"), answer.body)
+
+
+@fault(
+    "rendered-always-jpeg",
+    catches=[
+        f"{WADO}test_rendered_png_is_a_decodable_png_of_the_image_size",
+        f"{WADO}test_rendered_frame_of_multiframe",
+    ],
+)
+def rendered_always_jpeg(request: Exchange, forward: Forward) -> Answer:
+    """A renderer that answers image/jpeg whatever the Accept asks for."""
+    if rendered_request(request):
+        request = with_accept(request, "image/jpeg")
+    return forward(request)
+
+
+@fault("rendered-rejects-quality", catches=[f"{WADO}test_rendered_quality_parameter"])
+def rendered_rejects_quality(request: Exchange, forward: Forward) -> Answer:
+    """A renderer that rejects the quality parameter instead of honouring or ignoring it."""
+    if rendered_request(request) and "quality=" in request.query:
+        body = b"unknown query parameter: quality"
+        return Answer(400, {"Content-Type": "text/plain"}, body)
+    return forward(request)
+
+
+# A JPEG-looking body (SOI, EOI): enough for a client that checks only the status.
+BLANK_JPEG = b"\xff\xd8\xff\xd9"
+
+
+@fault("rendered-non-image-served-200", catches=[f"{WADO}test_rendered_jpeg_of_an_sr_is_refused"])
+def rendered_non_image_served_200(request: Exchange, forward: Forward) -> Answer:
+    """An unacceptable Accept served anyway: an SR 'rendered' as a blank image/jpeg, 200."""
+    answer = forward(request)
+    if rendered_request(request) and 400 <= answer.status < 500:
+        return Answer(200, {"Content-Type": "image/jpeg"}, BLANK_JPEG)
+    return answer

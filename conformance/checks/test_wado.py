@@ -1,0 +1,1221 @@
+"""WADO-RS, the Retrieve transaction (PS3.18 10.4), and the media-type rules it lives by (8.7).
+
+Every check compares what comes back with what was stored: instance counts and UIDs, every
+attribute outside group 0002, pixel bytes (decoded, so a server may pick the transfer syntax where
+the request lets it), frame bytes in the order asked for. Retrieves use the read-only stored
+studies: the article's three instances and the synthetic study (multi-frame, RLE Lossless, an SR
+without pixel data, three character sets, a sequence).
+
+Optional resources (metadata, frames, bulkdata, rendered, thumbnail, single-part and XML media
+types, the accept query parameter) are NOT-IMPLEMENTED when the server answers as the standard
+says a server without them does (404/405/501 for a resource, 406 for a media type); once present,
+their rules are checked like any other. Annex F's JSON model (key order, VR typing) is checked
+elsewhere: here metadata is judged by what it says.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import math
+import struct
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
+
+from conformance import expect, multipart
+from conformance.client import Client
+from conformance.dicomweb import (
+    ACCEPT_DICOM_ANY_TS,
+    DICOM,
+    DICOM_JSON,
+    OCTET_STREAM,
+    SERIES_UID,
+    SOP_UID,
+    STUDY_UID,
+    ProtocolError,
+    instance_path,
+    json_array,
+    parts,
+    read_dicom,
+    uids,
+)
+from conformance.samples import Instance, SampleStudy, derive_uid
+from conformance.synthetic import CatalogStudy, compressed_pixels, frame_bytes
+
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+MPEG2 = "1.2.840.10008.1.2.4.100"  # MPEG2 Main Profile / Main Level: no server makes it of an SC
+MULTIPART = "multipart/related"
+MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
+MULTIPART_OCTETS = 'multipart/related; type="application/octet-stream"'
+DICOM_XML = "application/dicom+xml"
+MULTIPART_XML = 'multipart/related; type="application/dicom+xml"'
+JPEG, PNG = "image/jpeg", "image/png"
+PIXEL_DATA = "7FE00010"
+ABSENT_UID = derive_uid("wado-checks", "never-stored", "absent")  # valid, and stored by no one
+MEDIA_TYPE_ABSENT = (*expect.ROUTE_ABSENT, 406)  # an optional resource or media type missing
+NATIVE_DICOM_MODEL = "NativeDicomModel"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# VRs whose JSON Value is the same string pydicom reads (PN and SQ are compared apart).
+STRING_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+SPECIFIC_CHARACTER_SET = 0x00080005
+
+
+def dicom_accept(transfer_syntax: str | None = None) -> str:
+    """multipart/related; type="application/dicom", with a transfer-syntax parameter if given."""
+    if transfer_syntax is None:
+        return MULTIPART_DICOM
+    return f"{MULTIPART_DICOM}; transfer-syntax={transfer_syntax}"
+
+
+def get(
+    client: Client, path: str, accept: str, query: Sequence[tuple[str, str]] = ()
+) -> requests.Response:
+    return client.get(path, headers={"Accept": accept}, query=list(query), stream=True)
+
+
+def parsed(value: str, what: str) -> tuple[str, dict[str, str]]:
+    """A media type the server sent, split; a malformed one is a protocol error."""
+    try:
+        return multipart.parse_media_type(value)
+    except multipart.MultipartError as exc:
+        raise ProtocolError(f"{what} {value!r} is not a media type: {exc}") from None
+
+
+def media_type(response: requests.Response) -> tuple[str, dict[str, str]]:
+    """The response's Content-Type, split."""
+    return parsed(response.headers.get("Content-Type", ""), "Content-Type")
+
+
+def part_media_type(part: multipart.Part, number: int) -> tuple[str, dict[str, str]]:
+    if part.content_type is None:
+        raise ProtocolError(f"part {number} has no Content-Type header")
+    return parsed(part.content_type, f"part {number}'s Content-Type")
+
+
+def transfer_syntax(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        raise ProtocolError(f"{ds.get('SOPInstanceUID', 'a part')} has no Transfer Syntax UID")
+    return str(meta.TransferSyntaxUID)
+
+
+def pixel_size(ds: Dataset) -> int:
+    """Bytes of the uncompressed pixel data (all frames), without the even-length pad."""
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return int(ds.Rows * ds.Columns * ds.SamplesPerPixel * (ds.BitsAllocated // 8) * frames)
+
+
+def decoded_pixels(ds: Dataset, what: str) -> bytes | None:
+    """The pixel bytes a dataset decodes to, whatever its transfer syntax (None: no pixels)."""
+    if "PixelData" not in ds:
+        return None
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        try:
+            return bytes(ds.pixel_array.tobytes())
+        except Exception as exc:  # pydicom raises many types for broken pixel data
+            raise ProtocolError(f"{what}: its pixel data cannot be decoded: {exc}") from None
+    return bytes(ds.PixelData[: pixel_size(ds)])
+
+
+def assert_intact(got: Sequence[Dataset], stored: Sequence[Instance]) -> None:
+    """Exactly the stored instances, each equal attribute for attribute outside group 0002;
+    pixel data compared decoded (the transfer syntax may differ where the request allows)."""
+    by_uid = {i.sop_uid: i for i in stored}
+    got_uids = [str(ds.get("SOPInstanceUID", "<no SOPInstanceUID>")) for ds in got]
+    assert sorted(got_uids) == sorted(by_uid), (
+        f"expected {len(by_uid)} instances {sorted(by_uid)}, got {len(got_uids)}: {got_uids}"
+    )
+    for ds in got:
+        instance = by_uid[str(ds.SOPInstanceUID)]
+        diff = [d for d in expect.differences(ds, instance.dataset) if d != "PixelData"]
+        assert not diff, f"{instance.name} differs from what was stored in: {diff}"
+        got_pixels = decoded_pixels(ds, instance.name)
+        want_pixels = decoded_pixels(instance.dataset, "stored")
+        assert (got_pixels is None) == (want_pixels is None), (
+            f"{instance.name}: Pixel Data is {'missing' if got_pixels is None else 'unexpected'}"
+        )
+        assert got_pixels == want_pixels, (
+            f"{instance.name}: the pixel data differs from what was stored "
+            f"(retrieved in {transfer_syntax(ds)})"
+        )
+
+
+def retrieve_ok(client: Client, path: str, accept: str) -> list[Dataset]:
+    response = get(client, path, accept)
+    expect.status(response, 200)
+    return expect.dicom_parts(client, response)
+
+
+def catalog_study(request: pytest.FixtureRequest, name: str) -> SampleStudy | CatalogStudy:
+    """A stored study fixture by name, set up only by the checks that use it."""
+    fixture = {"article": "stored_study", "synthetic": "stored_synthetic"}[name]
+    return cast(SampleStudy | CatalogStudy, request.getfixturevalue(fixture))
+
+
+def synthetic(request: pytest.FixtureRequest) -> CatalogStudy:
+    return cast(CatalogStudy, request.getfixturevalue("stored_synthetic"))
+
+
+def instance_named(request: pytest.FixtureRequest, name: str) -> Instance:
+    """red-triangle (and the other samples) from the article's study, else a synthetic one."""
+    if name in ("blue-circle", "green-square", "red-triangle"):
+        return cast(Instance, request.getfixturevalue("stored_study")[name])
+    return synthetic(request)[name]
+
+
+SYNTHETIC_NAMES = (
+    "multiframe",
+    "compressed",
+    "no_pixels",
+    "charset_latin",
+    "charset_ideographic",
+    "charset_greek",
+    "sequence",
+)
+
+
+# --- instance resources: the right instances, intact ------------------------------------------
+
+
+@pytest.mark.requirement("WADO-STUDY-ALL-INSTANCES")
+@pytest.mark.parametrize("study", ["article", "synthetic"])
+def test_study_retrieve_returns_every_instance(
+    dicomweb: Client, request: pytest.FixtureRequest, study: str
+) -> None:
+    stored = catalog_study(request, study)
+    got = retrieve_ok(dicomweb, f"studies/{stored.study_uid}", ACCEPT_DICOM_ANY_TS)
+    assert_intact(got, list(stored))
+
+
+SERIES = {
+    "green-square+red-triangle": ("article", "red-triangle"),
+    "blue-circle": ("article", "blue-circle"),
+    "charset_latin+charset_ideographic+charset_greek": ("synthetic", "charset_latin"),
+}
+
+
+@pytest.mark.requirement("WADO-SERIES-ONLY-ITS-INSTANCES")
+@pytest.mark.parametrize("series", list(SERIES))
+def test_series_retrieve_returns_only_that_series(
+    dicomweb: Client, request: pytest.FixtureRequest, series: str
+) -> None:
+    study_name, member = SERIES[series]
+    stored = catalog_study(request, study_name)
+    one = stored[member]
+    got = retrieve_ok(
+        dicomweb, f"studies/{one.study_uid}/series/{one.series_uid}", ACCEPT_DICOM_ANY_TS
+    )
+    assert_intact(got, stored.in_series(one.series_uid))
+
+
+@pytest.mark.requirement("WADO-INSTANCE-EXACTLY-ONE")
+@pytest.mark.parametrize("name", ["red-triangle", *SYNTHETIC_NAMES])
+def test_instance_retrieve_returns_that_instance_intact(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    got = retrieve_ok(dicomweb, instance_path(instance), ACCEPT_DICOM_ANY_TS)
+    assert len(got) == 1, f"an instance retrieve returned {len(got)} parts, expected 1"
+    assert_intact(got, [instance])
+
+
+# --- multipart framing ------------------------------------------------------------------------
+
+
+def framing_target(request: pytest.FixtureRequest, resource: str) -> tuple[str, int]:
+    """The synthetic study, its character-set series or one instance, and its instance count."""
+    study = synthetic(request)
+    latin = study.charset_latin
+    return {
+        "study": (f"studies/{study.study_uid}", len(study)),
+        "series": (f"studies/{latin.study_uid}/series/{latin.series_uid}", 3),
+        "instance": (instance_path(latin), 1),
+    }[resource]
+
+
+@pytest.mark.requirement("WADO-MULTIPART-TYPE-PARAMETER")
+@pytest.mark.parametrize("resource", ["study", "series", "instance"])
+def test_multipart_content_type_has_type_parameter(
+    dicomweb: Client, request: pytest.FixtureRequest, resource: str
+) -> None:
+    path, _ = framing_target(request, resource)
+    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    expect.status(response, 200)
+    response.close()
+    kind, params = media_type(response)
+    assert kind == MULTIPART, f"Content-Type is {kind}, not {MULTIPART}"
+    assert "type" in params, f"Content-Type {response.headers['Content-Type']!r} has no type"
+    assert parsed(params["type"], "the type parameter")[0] == DICOM, (
+        f"the type parameter is {params['type']!r}, but the parts are {DICOM}"
+    )
+
+
+@pytest.mark.requirement("WADO-MULTIPART-BOUNDARY-PARAMETER")
+@pytest.mark.parametrize("resource", ["study", "series", "instance"])
+def test_multipart_content_type_has_boundary_parameter(
+    dicomweb: Client, request: pytest.FixtureRequest, resource: str
+) -> None:
+    path, count = framing_target(request, resource)
+    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    expect.status(response, 200)
+    params = media_type(response)[1]
+    if not params.get("boundary"):
+        response.close()
+        raise AssertionError(
+            f"Content-Type {response.headers.get('Content-Type')!r} has no boundary parameter"
+        )
+    found = parts(dicomweb, response)
+    assert len(found) == count, f"the boundary separates {len(found)} parts, expected {count}"
+
+
+@pytest.mark.requirement("WADO-PART-CONTENT-TYPE")
+@pytest.mark.parametrize("accept", ["transfer-syntax=*", "no transfer-syntax"])
+def test_every_part_is_application_dicom(
+    dicomweb: Client, stored_synthetic: CatalogStudy, accept: str
+) -> None:
+    ts = "*" if accept == "transfer-syntax=*" else None
+    response = get(dicomweb, f"studies/{stored_synthetic.study_uid}", dicom_accept(ts))
+    expect.status(response, 200)
+    found = parts(dicomweb, response)
+    assert len(found) == len(stored_synthetic), f"{len(found)} parts for 7 instances"
+    for number, part in enumerate(found, 1):
+        kind = part_media_type(part, number)[0]
+        assert kind == DICOM, f"part {number} has Content-Type {part.content_type!r}, not {DICOM}"
+
+
+@pytest.mark.requirement("WADO-PART-TRANSFER-SYNTAX-MATCHES")
+@pytest.mark.parametrize("accept", ["transfer-syntax=*", "no transfer-syntax"])
+def test_part_transfer_syntax_parameter_names_the_file_meta_one(
+    dicomweb: Client, stored_synthetic: CatalogStudy, accept: str
+) -> None:
+    """The study holds an RLE instance: with * the parts may mix transfer syntaxes."""
+    ts = "*" if accept == "transfer-syntax=*" else None
+    response = get(dicomweb, f"studies/{stored_synthetic.study_uid}", dicom_accept(ts))
+    expect.status(response, 200)
+    found = parts(dicomweb, response)
+    assert len(found) == len(stored_synthetic), f"{len(found)} parts for 7 instances"
+    for number, part in enumerate(found, 1):
+        labelled = parsed(part.content_type or DICOM, f"part {number}'s Content-Type")[1]
+        actual = transfer_syntax(read_dicom(part.body, f"part {number}"))
+        if "transfer-syntax" in labelled:
+            assert labelled["transfer-syntax"] == actual, (
+                f"part {number} is labelled transfer-syntax={labelled['transfer-syntax']} "
+                f"but its Transfer Syntax UID (0002,0010) is {actual}"
+            )
+
+
+# --- transfer syntax --------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("WADO-DEFAULT-TRANSFER-SYNTAX")
+@pytest.mark.parametrize("resource", ["red-triangle", "synthetic-study"])
+def test_default_transfer_syntax_is_explicit_vr_little_endian(
+    dicomweb: Client, request: pytest.FixtureRequest, resource: str
+) -> None:
+    if resource == "synthetic-study":
+        study = synthetic(request)
+        path, stored = f"studies/{study.study_uid}", list(study)
+    else:
+        red = instance_named(request, resource)
+        path, stored = instance_path(red), [red]
+    got = retrieve_ok(dicomweb, path, dicom_accept())
+    wrong = {str(ds.SOPInstanceUID): transfer_syntax(ds) for ds in got}
+    wrong = {uid: ts for uid, ts in wrong.items() if ts != EXPLICIT_VR_LE}
+    assert not wrong, f"without transfer-syntax, parts came in {wrong}, not {EXPLICIT_VR_LE}"
+    assert_intact(got, stored)
+
+
+@pytest.mark.requirement("WADO-DEFAULT-TRANSFER-SYNTAX-DECOMPRESSES")
+def test_default_transfer_syntax_decompresses_rle(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    compressed = stored_synthetic.compressed
+    got = retrieve_ok(dicomweb, instance_path(compressed), dicom_accept())
+    assert len(got) == 1, f"{len(got)} parts for one instance"
+    ds = got[0]
+    assert transfer_syntax(ds) == EXPLICIT_VR_LE, (
+        f"the RLE instance came in {transfer_syntax(ds)}, not decompressed to {EXPLICIT_VR_LE}"
+    )
+    assert bytes(ds.PixelData[: pixel_size(ds)]) == compressed_pixels(), (
+        "the decompressed pixel data is not the image that was stored"
+    )
+    assert_intact(got, [compressed])
+
+
+@pytest.mark.requirement("WADO-EXPLICIT-TRANSFER-SYNTAX")
+@pytest.mark.parametrize("name", ["red-triangle", "compressed"])
+def test_explicit_vr_little_endian_on_request(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    got = retrieve_ok(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE))
+    assert len(got) == 1, f"{len(got)} parts for one instance"
+    assert transfer_syntax(got[0]) == EXPLICIT_VR_LE, (
+        f"transfer-syntax={EXPLICIT_VR_LE} was asked, the part is in {transfer_syntax(got[0])}"
+    )
+    assert_intact(got, [instance])
+
+
+@pytest.mark.requirement("WADO-ANY-TRANSFER-SYNTAX")
+@pytest.mark.parametrize("name", ["compressed", "multiframe"])
+def test_any_transfer_syntax_returns_the_instance_intact(
+    dicomweb: Client, stored_synthetic: CatalogStudy, name: str
+) -> None:
+    instance = stored_synthetic[name]
+    got = retrieve_ok(dicomweb, instance_path(instance), dicom_accept("*"))
+    assert len(got) == 1, f"{len(got)} parts for one instance"
+    assert_intact(got, [instance])
+
+
+@pytest.mark.requirement("WADO-UNSUPPORTED-TRANSFER-SYNTAX-406")
+def test_unsupported_transfer_syntax_answers_406(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = get(dicomweb, instance_path(red), dicom_accept(MPEG2))
+    if response.status_code == 200:
+        got = expect.dicom_parts(dicomweb, response)
+        other = sorted({transfer_syntax(ds) for ds in got} - {MPEG2})
+        assert not other, f"only {MPEG2} was acceptable, the server answered 200 in {other}"
+        return
+    expect.status(response, 406, why="no acceptable media type remains (PS3.18 8.7.8.1)")
+
+
+@pytest.mark.requirement("WADO-FRAMES-DEFAULT-UNCOMPRESSED")
+def test_frames_without_transfer_syntax_are_uncompressed(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    response = get(
+        dicomweb, f"{instance_path(stored_synthetic.compressed)}/frames/1", MULTIPART_OCTETS
+    )
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no frames resource: it answered {response.status_code}")
+    expect.status(response, 200)
+    found = parts(dicomweb, response)
+    assert len(found) == 1, f"{len(found)} parts for one frame"
+    kind = parsed(found[0].content_type or OCTET_STREAM, "the frame's Content-Type")[0]
+    assert kind == OCTET_STREAM, f"the frame came as {found[0].content_type!r}, not {OCTET_STREAM}"
+    assert found[0].body == compressed_pixels(), (
+        f"the frame is {len(found[0].body)} bytes, not the {len(compressed_pixels())} "
+        "uncompressed bytes of the RLE image"
+    )
+
+
+# --- Accept negotiation -----------------------------------------------------------------------
+
+QVALUES = {
+    # The RLE instance: it is stored in RLE and must decompress to EVRLE, so both are producible.
+    "RLE q=0.5, EVRLE q=1": (
+        "compressed",
+        f"{dicom_accept(RLE_LOSSLESS)}; q=0.5, {dicom_accept(EXPLICIT_VR_LE)}",
+        {EXPLICIT_VR_LE},
+    ),
+    # An instance stored in EVRLE: MPEG2 preferred, but unless the server makes it, EVRLE.
+    "MPEG2 q=1, EVRLE q=0.5": (
+        "red-triangle",
+        f"{dicom_accept(MPEG2)}, {dicom_accept(EXPLICIT_VR_LE)}; q=0.5",
+        {MPEG2, EXPLICIT_VR_LE},
+    ),
+}
+
+
+@pytest.mark.requirement("WADO-ACCEPT-QVALUES")
+@pytest.mark.parametrize("accept", list(QVALUES))
+def test_highest_qvalue_supported_wins(
+    dicomweb: Client, request: pytest.FixtureRequest, accept: str
+) -> None:
+    name, header, allowed = QVALUES[accept]
+    instance = instance_named(request, name)
+    # EVRLE alone first: the rule is about choosing between types, not about transcoding.
+    alone = get(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE))
+    alone.close()
+    expect.precondition(alone, 200)
+    got = retrieve_ok(dicomweb, instance_path(instance), header)
+    assert len(got) == 1, f"{len(got)} parts for one instance"
+    ts = transfer_syntax(got[0])
+    assert ts in allowed, f"Accept {header!r}: the part came in {ts}, expected {sorted(allowed)}"
+    assert_intact(got, [instance])
+
+
+def assert_default_representation(
+    client: Client, response: requests.Response, instance: Instance
+) -> None:
+    """multipart/related; type="application/dicom" in Explicit VR Little Endian, intact."""
+    expect.status(response, 200)
+    kind, params = media_type(response)
+    assert (
+        kind == MULTIPART and parsed(params.get("type", "x/x"), "the type parameter")[0] == DICOM
+    ), f"the default media type is {MULTIPART_DICOM}, got {response.headers.get('Content-Type')!r}"
+    got = expect.dicom_parts(client, response)
+    assert [transfer_syntax(ds) for ds in got] == [EXPLICIT_VR_LE], (
+        f"expected one part in the default {EXPLICIT_VR_LE}, got "
+        f"{[transfer_syntax(ds) for ds in got]}"
+    )
+    assert_intact(got, [instance])
+
+
+@pytest.mark.requirement("WADO-ACCEPT-WILDCARD-DEFAULT")
+@pytest.mark.parametrize("name", ["red-triangle", "compressed"])
+def test_wildcard_accept_gets_the_default_media_type(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    response = get(dicomweb, instance_path(instance), "*/*")
+    assert_default_representation(dicomweb, response, instance)
+
+
+@pytest.mark.requirement("WADO-ACCEPT-TYPE-WILDCARD")
+def test_multipart_type_wildcard_gets_the_default_media_type(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = get(dicomweb, instance_path(red), 'multipart/related; type="*/*"')
+    assert_default_representation(dicomweb, response, red)
+
+
+@pytest.mark.requirement("WADO-ACCEPT-MULTIPART-WITHOUT-TYPE")
+def test_multipart_without_type_gets_default_or_406(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = get(dicomweb, instance_path(red), MULTIPART)
+    if response.status_code == 406:
+        expect.info("Accept multipart/related (no type) answered 406")
+    expect.status(response, 200, 406, why="an invalid Accept value is ignored (8.7.7)")
+    assert_default_representation(dicomweb, response, red)
+    expect.info("Accept multipart/related (no type) answered 200 with the default media type")
+
+
+@contextlib.contextmanager
+def no_accept_header(client: Client) -> Iterator[None]:
+    """requests adds 'Accept: */*' to every request of a session: leave it out, for one request."""
+    saved = client.session.headers.pop("Accept", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            client.session.headers["Accept"] = saved
+
+
+@pytest.mark.requirement("WADO-NO-ACCEPT-406")
+def test_retrieve_without_accept_answers_406(dicomweb: Client, stored_study: SampleStudy) -> None:
+    with no_accept_header(dicomweb):
+        response = dicomweb.get(instance_path(stored_study.red), stream=True)
+    response.close()
+    expect.status(response, 406, why="PS3.18 8.7.5: a request without Accept gets 406")
+
+
+@pytest.mark.requirement("WADO-UNACCEPTABLE-MEDIA-TYPE-406")
+@pytest.mark.parametrize("accept", ["application/json", "text/html"])
+def test_unacceptable_media_type_answers_406(
+    dicomweb: Client, stored_study: SampleStudy, accept: str
+) -> None:
+    response = get(dicomweb, instance_path(stored_study.red), accept)
+    response.close()
+    expect.status(response, 406, why=f"an instance has no {accept} representation")
+
+
+@pytest.mark.requirement("WADO-SINGLE-PART-INSTANCE")
+def test_single_part_instance_retrieve(dicomweb: Client, stored_study: SampleStudy) -> None:
+    red = stored_study.red
+    response = get(dicomweb, instance_path(red), DICOM)
+    if response.status_code == 406:
+        expect.not_implemented("no single-part application/dicom: the instance answered 406")
+    expect.status(response, 200, 406, why="an unsupported media type is answered 406 (8.7.8.1)")
+    kind = media_type(response)[0]
+    assert kind == DICOM, f"Accept {DICOM} was answered with {response.headers['Content-Type']!r}"
+    assert_intact([read_dicom(response.content, "the body")], [red])
+
+
+@pytest.mark.requirement("WADO-SINGLE-PART-MULTI-ITEM-406")
+@pytest.mark.parametrize("resource", ["study", "series"])
+def test_single_part_media_type_for_several_instances_answers_406(
+    dicomweb: Client, stored_synthetic: CatalogStudy, resource: str
+) -> None:
+    latin = stored_synthetic.charset_latin
+    path = {
+        "study": f"studies/{latin.study_uid}",
+        "series": f"studies/{latin.study_uid}/series/{latin.series_uid}",
+    }[resource]
+    response = get(dicomweb, path, DICOM)
+    response.close()
+    expect.status(response, 406, why="single-part media types are for single items (10.4.4)")
+
+
+def xml_sop_uids(client: Client, response: requests.Response) -> list[str]:
+    """The SOP Instance UID (0008,0018) of each application/dicom+xml part."""
+    found = []
+    for number, part in enumerate(parts(client, response), 1):
+        kind = part_media_type(part, number)[0]
+        assert kind == DICOM_XML, f"part {number} is {kind}, not {DICOM_XML}"
+        try:
+            root = ET.fromstring(part.body)
+        except ET.ParseError as exc:
+            raise ProtocolError(f"part {number} is not XML: {exc}") from None
+        assert root.tag.endswith(NATIVE_DICOM_MODEL), f"part {number}'s root is {root.tag}"
+        sop = [
+            value.text or ""
+            for attribute in root
+            if attribute.tag.endswith("DicomAttribute") and attribute.get("tag") == SOP_UID
+            for value in attribute
+            if value.tag.endswith("Value")
+        ]
+        assert len(sop) == 1, f"part {number} has SOPInstanceUID values {sop}"
+        found.append(sop[0].strip())
+    return found
+
+
+@pytest.mark.requirement("WADO-ACCEPT-QUERY-PARAMETER")
+@pytest.mark.parametrize("target", ["rendered", "metadata"])
+def test_accept_query_parameter_overrides_header(
+    dicomweb: Client, stored_study: SampleStudy, target: str
+) -> None:
+    """The header's */* alone gets the default (JPEG, DICOM JSON); the parameter asks for another
+    type the resource has (8.3.3.1: the parameter's types must match a range of the header)."""
+    red = stored_study.red
+    wanted, default = (PNG, JPEG) if target == "rendered" else (MULTIPART_XML, DICOM_JSON)
+    header = "*/*"
+    response = get(dicomweb, f"{instance_path(red)}/{target}", header, [("accept", wanted)])
+    if response.status_code in MEDIA_TYPE_ABSENT:
+        expect.not_implemented(f"no {target} resource: it answered {response.status_code}")
+    expect.status(response, 200)
+    kind, params = media_type(response)
+    if kind == parsed(default, "the default")[0]:
+        response.close()
+        expect.not_implemented(f"accept={wanted} ignored: the answer is {kind}, the default")
+    if target == "rendered":
+        assert kind == PNG, f"accept=image/png was answered with {kind}"
+        assert png_size(response.content) == (red.dataset.Columns, red.dataset.Rows)
+    else:
+        assert kind == MULTIPART and params.get("type") == DICOM_XML, (
+            f"accept={wanted} was answered with {response.headers['Content-Type']!r}"
+        )
+        assert xml_sop_uids(dicomweb, response) == [red.sop_uid]
+
+
+# --- status codes -----------------------------------------------------------------------------
+
+NOT_FOUND = {
+    "unknown-study": "studies/{absent}",
+    "unknown-series-in-study": "studies/{study}/series/{absent}",
+    "unknown-instance-in-series": "studies/{study}/series/{series}/instances/{absent}",
+    "instance-under-another-series": "studies/{study}/series/{blue_series}/instances/{sop}",
+    "series-under-another-study": "studies/{other_study}/series/{series}",
+}
+
+
+def not_found_path(template: str, article: SampleStudy, other: CatalogStudy) -> str:
+    red = article.red
+    return template.format(
+        absent=ABSENT_UID,
+        study=red.study_uid,
+        series=red.series_uid,
+        sop=red.sop_uid,
+        blue_series=article.blue.series_uid,
+        other_study=other.study_uid,
+    )
+
+
+@pytest.mark.requirement("WADO-NOT-FOUND-404")
+@pytest.mark.parametrize("case", list(NOT_FOUND))
+def test_retrieve_of_what_is_not_there_answers_404(
+    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
+) -> None:
+    path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
+    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    response.close()
+    expect.status(response, 404)
+
+
+def require_metadata(client: Client, instance: Instance) -> None:
+    """NOT-IMPLEMENTED unless the metadata of a stored instance answers 200."""
+    response = client.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
+    expect.precondition(response, 200)
+
+
+@pytest.mark.requirement("WADO-METADATA-NOT-FOUND-404")
+@pytest.mark.parametrize("case", list(NOT_FOUND))
+def test_metadata_of_what_is_not_there_answers_404(
+    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
+) -> None:
+    require_metadata(dicomweb, stored_study.red)
+    path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
+    response = dicomweb.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    expect.status(response, 404)
+
+
+MALFORMED = {
+    "1..2": "studies/1..2",
+    "letters": "studies/not-a-uid",
+    "65-characters": "studies/" + "1." * 32 + "1",
+    "instance-1..2": "studies/{study}/series/{series}/instances/1..2",
+}
+
+
+@pytest.mark.requirement("WADO-MALFORMED-UID-400")
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_uid_answers_400(dicomweb: Client, stored_study: SampleStudy, case: str) -> None:
+    red = stored_study.red
+    path = MALFORMED[case].format(study=red.study_uid, series=red.series_uid)
+    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    response.close()
+    expect.status(response, 400, why="the path's UID is not a UID")
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def metadata(client: Client, path: str) -> list[dict[str, Any]]:
+    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
+    expect.status(response, 200)
+    return json_array(response)
+
+
+def assert_describes(objects: list[dict[str, Any]], expected: Sequence[Instance]) -> None:
+    got = uids(objects, SOP_UID)
+    assert sorted(got, key=str) == sorted(i.sop_uid for i in expected), (
+        f"metadata describes {len(got)} SOP instances {got}, expected {len(expected)}: "
+        f"{sorted(i.sop_uid for i in expected)}"
+    )
+    by_uid = {i.sop_uid: i for i in expected}
+    for obj in objects:
+        instance = by_uid[uids([obj], SOP_UID)[0]]
+        found = (uids([obj], STUDY_UID)[0], uids([obj], SERIES_UID)[0])
+        assert found == (instance.study_uid, instance.series_uid), (
+            f"{instance.name}: metadata names study and series {found}"
+        )
+
+
+@pytest.mark.requirement("WADO-METADATA-STUDY")
+@pytest.mark.parametrize("study", ["article", "synthetic"])
+def test_study_metadata_describes_every_instance_once(
+    dicomweb: Client, request: pytest.FixtureRequest, study: str
+) -> None:
+    stored = catalog_study(request, study)
+    assert_describes(metadata(dicomweb, f"studies/{stored.study_uid}"), list(stored))
+
+
+@pytest.mark.requirement("WADO-METADATA-SERIES")
+@pytest.mark.parametrize("series", list(SERIES))
+def test_series_metadata_describes_only_that_series(
+    dicomweb: Client, request: pytest.FixtureRequest, series: str
+) -> None:
+    study_name, member = SERIES[series]
+    stored = catalog_study(request, study_name)
+    one = stored[member]
+    objects = metadata(dicomweb, f"studies/{one.study_uid}/series/{one.series_uid}")
+    assert_describes(objects, stored.in_series(one.series_uid))
+
+
+@pytest.mark.requirement("WADO-METADATA-INSTANCE")
+@pytest.mark.parametrize("name", ["red-triangle", "multiframe", "no_pixels"])
+def test_instance_metadata_describes_that_instance(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    assert_describes(metadata(dicomweb, instance_path(instance)), [instance])
+
+
+@pytest.mark.requirement("WADO-METADATA-NO-FILE-META")
+@pytest.mark.parametrize("study", ["article", "synthetic"])
+def test_metadata_has_no_group_0002(
+    dicomweb: Client, request: pytest.FixtureRequest, study: str
+) -> None:
+    stored = catalog_study(request, study)
+    objects = metadata(dicomweb, f"studies/{stored.study_uid}")
+    assert objects, "the study metadata is empty"
+    file_meta = sorted({key for obj in objects for key in obj if key.startswith("0002")})
+    assert not file_meta, f"metadata carries File Meta Information attributes {file_meta}"
+
+
+def instance_metadata(client: Client, instance: Instance) -> dict[str, Any]:
+    objects = metadata(client, instance_path(instance))
+    assert_describes(objects, [instance])
+    return objects[0]
+
+
+@pytest.mark.requirement("WADO-METADATA-ALL-ATTRIBUTES")
+@pytest.mark.parametrize("name", ["red-triangle", *SYNTHETIC_NAMES])
+def test_metadata_has_every_stored_attribute(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    obj = instance_metadata(dicomweb, instance)
+    stored = {
+        f"{int(e.tag):08X}": e.keyword or str(e.tag)
+        for e in instance.dataset
+        if e.tag.group != 2 and e.tag.element != 0
+    }
+    missing = [stored[tag] for tag in sorted(set(stored) - set(obj))]
+    assert not missing, f"{instance.name}: metadata drops attributes {missing}"
+
+
+@pytest.mark.requirement("WADO-METADATA-PIXEL-DATA")
+@pytest.mark.parametrize("name", ["red-triangle", "multiframe", "compressed"])
+def test_metadata_keeps_pixel_data_as_bulk_data(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    obj = instance_metadata(dicomweb, instance)
+    assert PIXEL_DATA in obj, f"{instance.name}: metadata has no Pixel Data (7FE0,0010)"
+    attribute = obj[PIXEL_DATA]
+    assert isinstance(attribute, dict), f"Pixel Data is {attribute!r}"
+    forms = sorted(set(attribute) & {"BulkDataURI", "InlineBinary"})
+    assert len(forms) == 1, (
+        f"{instance.name}: Pixel Data has {sorted(attribute)}, expected BulkDataURI or InlineBinary"
+    )
+    if forms == ["InlineBinary"] and not instance.dataset.file_meta.TransferSyntaxUID.is_compressed:
+        inline = base64.b64decode(attribute["InlineBinary"])
+        size = pixel_size(instance.dataset)
+        assert inline[:size] == instance.dataset.PixelData[:size], "InlineBinary is not the pixels"
+
+
+def json_strings(attribute: Any) -> list[Any]:
+    found = attribute.get("Value", []) if isinstance(attribute, dict) else None
+    if not isinstance(found, list):
+        raise ProtocolError(f"attribute {attribute!r} has no Value array")
+    return found
+
+
+def person_name(value: PersonName) -> dict[str, str]:
+    groups = {
+        "Alphabetic": value.alphabetic,
+        "Ideographic": value.ideographic,
+        "Phonetic": value.phonetic,
+    }
+    return {k: v for k, v in groups.items() if v}
+
+
+def value_differences(ds: Dataset, obj: dict[str, Any], where: str) -> list[str]:
+    """Text, name and sequence values of ``ds`` that ``obj`` (DICOM JSON) does not repeat."""
+    diffs: list[str] = []
+    for element in ds:
+        tag = f"{int(element.tag):08X}"
+        name = f"{where}{element.keyword or tag}"
+        if element.tag == SPECIFIC_CHARACTER_SET or element.tag.group == 2:
+            continue
+        if element.VR not in STRING_VRS | {"PN", "SQ"} or element.value in (None, "", []):
+            continue
+        if tag not in obj:
+            diffs.append(f"{name} missing")
+            continue
+        got = json_strings(obj[tag])
+        if element.VR == "SQ":
+            if len(got) != len(element.value):
+                diffs.append(f"{name} has {len(got)} items, stored {len(element.value)}")
+                continue
+            for number, (item, item_obj) in enumerate(zip(element.value, got, strict=True), 1):
+                if not isinstance(item_obj, dict):
+                    raise ProtocolError(f"{name} item {number} is not an object")
+                diffs += value_differences(item, item_obj, f"{name}[{number}].")
+            continue
+        stored = list(element.value) if isinstance(element.value, MultiValue) else [element.value]
+        if element.VR == "PN":
+            want: list[Any] = [person_name(v) for v in stored]
+            got = [{k: v for k, v in g.items() if v} if isinstance(g, dict) else g for g in got]
+        else:
+            want = [str(v) for v in stored]
+        if got != want:
+            diffs.append(f"{name}: {got!r}, stored {want!r}")
+    return diffs
+
+
+@pytest.mark.requirement("WADO-METADATA-VALUES")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "red-triangle",
+        "charset_latin",
+        "charset_ideographic",
+        "charset_greek",
+        "no_pixels",
+        "sequence",
+    ],
+)
+def test_metadata_values_equal_the_stored_ones(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    obj = instance_metadata(dicomweb, instance)
+    diffs = value_differences(instance.dataset, obj, "")
+    assert not diffs, f"{instance.name}: metadata values differ: {diffs}"
+
+
+@pytest.mark.requirement("WADO-METADATA-DEFAULT-JSON")
+def test_metadata_default_media_type_is_dicom_json(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = dicomweb.get(f"{instance_path(red)}/metadata", headers={"Accept": "*/*"})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
+    expect.status(response, 200)
+    kind = media_type(response)[0]
+    assert kind == DICOM_JSON, f"Accept */* on metadata was answered with {kind}, not {DICOM_JSON}"
+    assert_describes(json_array(response), [red])
+
+
+@pytest.mark.requirement("WADO-METADATA-XML")
+@pytest.mark.parametrize("resource", ["instance", "study"])
+def test_metadata_as_dicom_xml(
+    dicomweb: Client, stored_synthetic: CatalogStudy, resource: str
+) -> None:
+    latin = stored_synthetic.charset_latin
+    path, expected = {
+        "instance": (instance_path(latin), [latin]),
+        "study": (f"studies/{latin.study_uid}", list(stored_synthetic)),
+    }[resource]
+    response = get(dicomweb, f"{path}/metadata", MULTIPART_XML)
+    if response.status_code in MEDIA_TYPE_ABSENT:
+        expect.not_implemented(f"no XML metadata: it answered {response.status_code}")
+    expect.status(response, 200)
+    kind, params = media_type(response)
+    assert kind == MULTIPART and params.get("type") == DICOM_XML, (
+        f"expected {MULTIPART_XML}, got {response.headers.get('Content-Type')!r}"
+    )
+    found = xml_sop_uids(dicomweb, response)
+    assert sorted(found) == sorted(i.sop_uid for i in expected), (
+        f"XML metadata describes {found}, expected {[i.sop_uid for i in expected]}"
+    )
+
+
+# --- bulkdata ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkPart:
+    uri: str
+    response: requests.Response
+    part: multipart.Part
+
+
+def pixel_bulk_data(client: Client, instance: Instance) -> BulkPart:
+    """Pixel Data fetched through its BulkDataURI (NOT-IMPLEMENTED without one)."""
+    attribute = instance_metadata(client, instance).get(PIXEL_DATA)
+    uri = attribute.get("BulkDataURI") if isinstance(attribute, dict) else None
+    if not isinstance(uri, str):
+        expect.not_implemented(f"{instance.name}'s metadata gives no BulkDataURI for Pixel Data")
+    response = get(client, uri, MULTIPART_OCTETS)
+    expect.status(response, 200, why="the server gave this BulkDataURI in its metadata")
+    found = parts(client, response)
+    assert len(found) == 1, f"the Pixel Data bulk data came in {len(found)} parts, expected 1"
+    return BulkPart(uri, response, found[0])
+
+
+def stored_pixels(instance: Instance) -> bytes:
+    if instance.name == "multiframe":
+        return b"".join(frame_bytes(k) for k in range(1, int(instance.dataset.NumberOfFrames) + 1))
+    return bytes(instance.dataset.PixelData[: pixel_size(instance.dataset)])
+
+
+@pytest.mark.requirement("WADO-BULKDATA-URI-BYTES")
+@pytest.mark.parametrize("name", ["multiframe", "red-triangle"])
+def test_bulkdata_uri_returns_the_pixel_bytes(
+    dicomweb: Client, request: pytest.FixtureRequest, name: str
+) -> None:
+    instance = instance_named(request, name)
+    body = pixel_bulk_data(dicomweb, instance).part.body
+    want = stored_pixels(instance)
+    # The element is padded to an even length; the pad byte may come along.
+    assert len(body) in (len(want), len(want) + 1) and body[: len(want)] == want, (
+        f"the BulkDataURI returned {len(body)} bytes, not the {len(want)} stored pixel bytes"
+    )
+
+
+@pytest.mark.requirement("WADO-BULKDATA-CONTENT-LOCATION")
+def test_bulkdata_part_has_content_location(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    bulk = pixel_bulk_data(dicomweb, stored_synthetic.multiframe)
+    location = bulk.part.headers.get("content-location")
+    assert location, "the bulk data part has no Content-Location header"
+    base = bulk.response.url
+    assert urljoin(base, location) == urljoin(base, bulk.uri), (
+        f"Content-Location {location!r} is not the BulkDataURI {bulk.uri!r}"
+    )
+
+
+# --- frames -----------------------------------------------------------------------------------
+
+
+def frames(client: Client, instance: Instance, frame_list: str) -> requests.Response:
+    return get(client, f"{instance_path(instance)}/frames/{frame_list}", MULTIPART_OCTETS)
+
+
+def require_frames(client: Client, instance: Instance) -> None:
+    response = frames(client, instance, "1")
+    response.close()
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no frames resource: frames/1 answered {response.status_code}")
+    expect.precondition(response, 200)
+
+
+def frame_parts(client: Client, instance: Instance, frame_list: str) -> list[bytes]:
+    response = frames(client, instance, frame_list)
+    if response.status_code in expect.ROUTE_ABSENT and frame_list == "1":
+        expect.not_implemented(f"no frames resource: it answered {response.status_code}")
+    expect.status(response, 200)
+    return [part.body for part in parts(client, response)]
+
+
+def expected_frame(instance: Instance, number: int) -> bytes:
+    if instance.name == "multiframe":
+        return frame_bytes(number)
+    return bytes(instance.dataset.PixelData[: pixel_size(instance.dataset)])
+
+
+def same_frame(got: bytes, want: bytes) -> bool:
+    """Equal, allowing the one pad byte an odd-length Pixel Data element carries."""
+    return len(got) in (len(want), len(want) + 1) and got[: len(want)] == want
+
+
+@pytest.mark.requirement("WADO-FRAME-BYTES")
+@pytest.mark.parametrize("case", ["red-triangle/1", "multiframe/2"])
+def test_frame_is_its_pixel_bytes(
+    dicomweb: Client, request: pytest.FixtureRequest, case: str
+) -> None:
+    name, number = case.split("/")
+    instance = instance_named(request, name)
+    if number != "1":
+        require_frames(dicomweb, instance)
+    found = frame_parts(dicomweb, instance, number)
+    assert len(found) == 1, f"frames/{number} came in {len(found)} parts, expected 1"
+    want = expected_frame(instance, int(number))
+    assert same_frame(found[0], want), (
+        f"frames/{number} is {len(found[0])} bytes that are not frame {number} ({len(want)} bytes)"
+    )
+
+
+@pytest.mark.requirement("WADO-FRAMES-REQUESTED-ORDER")
+def test_frames_come_in_the_requested_order(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    multiframe = stored_synthetic.multiframe
+    require_frames(dicomweb, multiframe)
+    found = frame_parts(dicomweb, multiframe, "3,1")
+    assert len(found) == 2, f"frames/3,1 came in {len(found)} parts, expected 2"
+    which = [
+        next((k for k in range(1, 5) if same_frame(body, frame_bytes(k))), None) for body in found
+    ]
+    assert which == [3, 1], f"frames/3,1 returned frames {which} (None: not a frame)"
+
+
+@pytest.mark.requirement("WADO-FRAME-OUT-OF-RANGE")
+@pytest.mark.parametrize("case", ["red-triangle/2", "multiframe/5"])
+def test_frame_past_the_last_answers_400_or_404(
+    dicomweb: Client, request: pytest.FixtureRequest, case: str
+) -> None:
+    name, number = case.split("/")
+    instance = instance_named(request, name)
+    require_frames(dicomweb, instance)
+    response = frames(dicomweb, instance, number)
+    response.close()
+    expect.status(response, 400, 404, why=f"{name} has no frame {number}")
+
+
+@pytest.mark.requirement("WADO-FRAME-NUMBER-INVALID-400")
+@pytest.mark.parametrize("number", ["0", "abc"])
+def test_invalid_frame_number_answers_400(
+    dicomweb: Client, stored_synthetic: CatalogStudy, number: str
+) -> None:
+    multiframe = stored_synthetic.multiframe
+    require_frames(dicomweb, multiframe)
+    response = frames(dicomweb, multiframe, number)
+    response.close()
+    expect.status(response, 400, why="frame numbers are positive integers")
+
+
+@pytest.mark.requirement("WADO-FRAMES-OF-NON-IMAGE")
+def test_frames_of_an_sr_answer_a_client_error(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    require_frames(dicomweb, stored_synthetic.multiframe)
+    response = frames(dicomweb, stored_synthetic.no_pixels, "1")
+    response.close()
+    expect.status(response, 400, 404, why="the SR has no pixel data, so no frames")
+
+
+# --- rendered and thumbnail -------------------------------------------------------------------
+
+
+def png_size(body: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, after checking every chunk's CRC and the inflated image size."""
+    if not body.startswith(PNG_MAGIC):
+        raise ProtocolError(f"not a PNG: it starts {body[:8]!r}")
+    pos, header, image = len(PNG_MAGIC), None, b""
+    while True:
+        if pos + 12 > len(body):
+            raise ProtocolError(f"the PNG ends at byte {len(body)} without an IEND chunk")
+        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
+        data = body[pos + 8 : pos + 8 + length]
+        crc = body[pos + 8 + length : pos + 12 + length]
+        if len(data) != length or len(crc) != 4:
+            raise ProtocolError(f"the PNG's {kind!r} chunk is cut short")
+        if zlib.crc32(kind + data) != struct.unpack(">I", crc)[0]:
+            raise ProtocolError(f"the PNG's {kind!r} chunk fails its CRC")
+        if header is None and kind != b"IHDR":
+            raise ProtocolError(f"the PNG's first chunk is {kind!r}, not IHDR")
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data)
+        elif kind == b"IDAT":
+            image += data
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    assert header is not None
+    width, height, depth, colour, _, _, interlace = header
+    try:
+        raw = zlib.decompress(image)
+    except zlib.error as exc:
+        raise ProtocolError(f"the PNG's image data does not inflate: {exc}") from None
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour)
+    if channels is None:
+        raise ProtocolError(f"the PNG has colour type {colour}")
+    if interlace == 0:
+        row = 1 + math.ceil(width * channels * depth / 8)
+        if len(raw) != height * row:
+            raise ProtocolError(f"the PNG's image data is {len(raw)} bytes, not {height * row}")
+    return width, height
+
+
+def jpeg_frame(body: bytes) -> tuple[int, int, int]:
+    """(SOF marker, height, width) of a JPEG, after checking SOI, the markers and EOI."""
+    if not body.startswith(b"\xff\xd8"):
+        raise ProtocolError(f"not a JPEG: it starts {body[:4]!r}")
+    if not body.endswith(b"\xff\xd9"):
+        raise ProtocolError(f"the JPEG does not end with EOI: it ends {body[-4:]!r}")
+    pos = 2
+    while pos + 4 <= len(body):
+        if body[pos] != 0xFF:
+            raise ProtocolError(f"the JPEG has no marker at byte {pos}")
+        marker = body[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        (length,) = struct.unpack(">H", body[pos + 2 : pos + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            _, height, width = struct.unpack(">BHH", body[pos + 4 : pos + 9])
+            return marker, height, width
+        if marker == 0xDA:
+            break
+        pos += 2 + length
+    raise ProtocolError("the JPEG has no frame header (SOF) before its scan")
+
+
+def rendered(
+    client: Client, path: str, accept: str, query: Sequence[tuple[str, str]] = ()
+) -> requests.Response:
+    response = client.get(f"{path}/rendered", headers={"Accept": accept}, query=list(query))
+    if response.status_code in MEDIA_TYPE_ABSENT:
+        expect.not_implemented(f"no rendered {accept}: it answered {response.status_code}")
+    expect.status(response, 200)
+    return response
+
+
+def assert_rendered_jpeg(response: requests.Response, ds: Dataset) -> None:
+    kind = media_type(response)[0]
+    assert kind == JPEG, f"expected {JPEG}, the answer is {kind}"
+    marker, height, width = jpeg_frame(response.content)
+    assert marker == 0xC0, f"the JPEG is not baseline: its frame marker is FF{marker:02X}, not FFC0"
+    assert (height, width) == (ds.Rows, ds.Columns), (
+        f"the JPEG is {width} x {height}, the image {ds.Columns} x {ds.Rows}"
+    )
+
+
+@pytest.mark.requirement("WADO-RENDERED-JPEG")
+def test_rendered_jpeg_is_baseline_of_the_image_size(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    assert_rendered_jpeg(rendered(dicomweb, instance_path(red), JPEG), red.dataset)
+
+
+@pytest.mark.requirement("WADO-RENDERED-PNG")
+def test_rendered_png_is_a_decodable_png_of_the_image_size(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = rendered(dicomweb, instance_path(red), PNG)
+    kind = media_type(response)[0]
+    assert kind == PNG, f"Accept {PNG} was answered with {kind}"
+    size = png_size(response.content)
+    assert size == (red.dataset.Columns, red.dataset.Rows), (
+        f"the PNG is {size[0]} x {size[1]}, the image {red.dataset.Columns} x {red.dataset.Rows}"
+    )
+
+
+@pytest.mark.requirement("WADO-RENDERED-DEFAULT-JPEG")
+def test_rendered_wildcard_is_jpeg(dicomweb: Client, stored_study: SampleStudy) -> None:
+    red = stored_study.red
+    assert_rendered_jpeg(rendered(dicomweb, instance_path(red), "*/*"), red.dataset)
+
+
+@pytest.mark.requirement("WADO-RENDERED-FRAME")
+def test_rendered_frame_of_multiframe(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
+    multiframe = stored_synthetic.multiframe
+    response = rendered(dicomweb, f"{instance_path(multiframe)}/frames/1", PNG)
+    kind = media_type(response)[0]
+    assert kind == PNG, f"Accept {PNG} was answered with {kind}"
+    size = png_size(response.content)
+    assert size == (multiframe.dataset.Columns, multiframe.dataset.Rows), (
+        f"frame 1 rendered is {size[0]} x {size[1]}, the frame 16 x 16"
+    )
+
+
+@pytest.mark.requirement("WADO-RENDERED-QUALITY")
+def test_rendered_quality_parameter(dicomweb: Client, stored_study: SampleStudy) -> None:
+    red = stored_study.red
+    sizes = {}
+    for quality in ("10", "100"):
+        response = rendered(dicomweb, instance_path(red), JPEG, [("quality", quality)])
+        assert_rendered_jpeg(response, red.dataset)
+        sizes[quality] = len(response.content)
+    if sizes["10"] >= sizes["100"]:
+        expect.info(f"quality ignored: quality=10 gave {sizes['10']} bytes, 100 {sizes['100']}")
+
+
+@pytest.mark.requirement("WADO-RENDERED-NON-IMAGE")
+def test_rendered_jpeg_of_an_sr_is_refused(
+    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy
+) -> None:
+    response = dicomweb.get(f"{instance_path(stored_study.red)}/rendered", headers={"Accept": JPEG})
+    if response.status_code in MEDIA_TYPE_ABSENT:
+        expect.not_implemented(f"no rendered image/jpeg: it answered {response.status_code}")
+    expect.precondition(response, 200)
+    response = dicomweb.get(
+        f"{instance_path(stored_synthetic.no_pixels)}/rendered", headers={"Accept": JPEG}
+    )
+    expect.status(response, 400, 404, 406, why="an SR has no image to render as image/jpeg")
+
+
+@pytest.mark.requirement("WADO-THUMBNAIL")
+@pytest.mark.parametrize("resource", ["study", "series", "instance"])
+def test_thumbnail_is_one_jpeg(dicomweb: Client, stored_study: SampleStudy, resource: str) -> None:
+    red = stored_study.red
+    path = {
+        "study": f"studies/{red.study_uid}",
+        "series": f"studies/{red.study_uid}/series/{red.series_uid}",
+        "instance": instance_path(red),
+    }[resource]
+    response = dicomweb.get(f"{path}/thumbnail", headers={"Accept": JPEG})
+    if response.status_code in MEDIA_TYPE_ABSENT:
+        expect.not_implemented(f"no {resource} thumbnail: it answered {response.status_code}")
+    expect.status(response, 200)
+    kind = media_type(response)[0]
+    assert kind == JPEG, f"Accept {JPEG} was answered with {kind} (one image expected)"
+    jpeg_frame(response.content)
