@@ -12,19 +12,27 @@ reference A.3, A.6, A.7; microsoft/dicom-server's source where the documents are
 - DELETE of a study, series or instance: 204, 404 when nothing matches, 400 for a malformed UID.
 - A change feed (``/vN/changefeed``, ``/vN/changefeed/latest``) from the stand-in's own log of the
   creates and deletes it performed. Data stored in Orthanc by other means has no create entry.
+- Metadata (``GET .../metadata`` of a study, series or instance) carries an ETag, a hash of the
+  body Orthanc answers; ``If-None-Match`` naming it (weak comparison, or ``*``) answers 304 with
+  the ETag and no body. Azure derives its ETag from the instances' versions instead: both change
+  when the metadata does.
 
-``AzureStandIn(orthanc, fault)`` may switch on one fault from ``FAULTS``; each models a real bug.
+``AzureStandIn(orthanc, fault)`` may switch on one fault from ``FAULTS``; each models a real bug
+(a plausible mistake in a server's code, not a different reading of the documents), so that the
+suite's checks can be shown to catch it.
 
 Not modelled: auth (401/403), data partitions, ``api-deprecated-versions``, ``v1.0-prerelease``,
 ``api.yaml``, size limits (413), 45071, v2 warnings (202 with WarningReason for invalid optional
 attributes), zeroing the preamble, implicit-VR rules, extended query tags, operations, bulk update,
-ETags, UPS. WADO, QIDO, metadata and rendered answers are Orthanc's own, with all their differences
-from Azure (406 rules, QIDO 400s, default attributes, 400 for malformed path UIDs). The change feed
-lives in memory; writes are serialized by one lock.
+UPS, ETags anywhere but metadata, If-Match. WADO, QIDO, metadata (but for its ETag) and rendered
+answers are Orthanc's own, with all their differences from Azure (406 rules, QIDO 400s, default
+attributes, 400 for malformed path UIDs). The change feed lives in memory; writes are serialized
+by one lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -35,6 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import chain
+from operator import le, lt
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -53,11 +62,21 @@ FAULTS = (
     "duplicate-accepted",  # a duplicate is answered 200 and listed as referenced
     "single-part-ignored",  # single-part STOW answers 200 but stores nothing
     "changefeed-wrong-uids",  # create entries carry the series UID as SopInstanceUid
+    "changefeed-latest-stale",  # changefeed/latest answers the first entry, not the last
+    "changefeed-metadata-always",  # includeMetadata is validated, then ignored: always Metadata
+    "changefeed-no-range-check",  # limit and offset out of range are clamped silently, not 400
+    "changefeed-window-end-inclusive",  # the time window takes endTime as inclusive
+    "changefeed-object-not-array",  # GET changefeed answers {"entries": [...]}, not an array
+    "delete-unknown-204",  # DELETE of what is not there answers 204 (taken as "gone already")
+    "delete-malformed-uid-404",  # DELETE does not validate UIDs: a malformed one is 404, not 400
+    "etag-ignored",  # metadata carries an ETag, but If-None-Match is ignored: 200 with the body
 )
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
 VERSIONED = re.compile(r"/(v1|v2)(/.*)?")
 STOW_PATH = re.compile(r"/studies(?:/([^/]+))?/?")
 DELETE_PATH = re.compile(r"/studies/([^/]+)(?:/series/([^/]+)(?:/instances/([^/]+))?)?/?")
+METADATA_PATH = re.compile(r"/studies/[^/]+(?:/series/[^/]+(?:/instances/[^/]+)?)?/metadata/?")
+CONDITIONAL = frozenset({"if-none-match", "if-match", "if-modified-since", "if-unmodified-since"})
 UID = re.compile(r"(?=.{1,64}$)[0-9]+(\.[0-9]+)*")
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})  # Azure's metadata leaves them out
 PROCESSING_FAILURE, VALIDATION_FAILED, STUDY_MISMATCH, ALREADY_STORED = 272, 43264, 43265, 45070
@@ -91,6 +110,7 @@ class Reply:
     status: int
     body: bytes = b""
     content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # any further headers, e.g. ETag
 
 
 def text(status: int, message: str) -> Reply:
@@ -135,6 +155,19 @@ def to_time(value: str) -> datetime:
     if moment.tzinfo is None:  # Azure answers 400 to a time without a zone
         raise ValueError(value)
     return moment
+
+
+def etag_of(body: bytes) -> str:
+    """A strong entity tag for a body: equal bodies, equal tags."""
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def matches(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (RFC 9110 13.1.2: weak comparison)."""
+    if if_none_match.strip() == "*":
+        return True
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return etag.removeprefix("W/") in tags
 
 
 def split_stow_body(content_type: str, body: bytes) -> list[bytes] | Reply:
@@ -241,10 +274,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._stamp(reply.status)
         if reply.content_type:
             self.send_header("Content-Type", reply.content_type)
-        if reply.status != 204:
+        for key, value in reply.headers:
+            self.send_header(key, value)
+        if reply.status not in (204, 304):  # answers that never have a body
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(reply.body)
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # keep test output readable
@@ -304,6 +340,8 @@ class AzureStandIn:
         if method == "DELETE" and (target := DELETE_PATH.fullmatch(path)):
             study, series, sop = (unquote(uid) if uid else None for uid in target.groups())
             return self._delete(cast(str, study), series, sop)
+        if method == "GET" and METADATA_PATH.fullmatch(path):
+            return self._metadata_with_etag(path, query, headers)
         return None
 
     # --- Orthanc's native REST API ---------------------------------------------------------
@@ -334,6 +372,23 @@ class AzureStandIn:
             if triples and all(t[0] == study and series in (None, t[1]) for t in triples):
                 found[hit["Path"]] = triples
         return found
+
+    # --- metadata ETags ---------------------------------------------------------------------
+
+    def _metadata_with_etag(self, path: str, query: str, headers: dict[str, str]) -> Reply:
+        """Orthanc's metadata answer, with an ETag when it is a 200; 304 when it is unchanged.
+        The stand-in answers conditions itself: Orthanc sees none."""
+        url = self.orthanc.dicomweb_url + path + (f"?{query}" if query else "")
+        forwarded = {k: v for k, v in headers.items() if k not in HOP_BY_HOP | CONDITIONAL}
+        upstream = requests.get(url, headers=forwarded, timeout=60)
+        content_type = upstream.headers.get("Content-Type")
+        if upstream.status_code != 200:
+            return Reply(upstream.status_code, upstream.content, content_type)
+        etag = etag_of(upstream.content)
+        if_none_match = headers.get("if-none-match")
+        if if_none_match and matches(if_none_match, etag) and self.fault != "etag-ignored":
+            return Reply(304, headers=(("ETag", etag),))
+        return Reply(200, upstream.content, content_type, (("ETag", etag),))
 
     # --- STOW ------------------------------------------------------------------------------
 
@@ -407,10 +462,13 @@ class AzureStandIn:
 
     def _delete(self, study: str, series: str | None, sop: str | None) -> Reply:
         for uid in (study, series, sop):
-            if uid is not None and not UID.fullmatch(uid):
+            malformed = uid is not None and not UID.fullmatch(uid)
+            if malformed and self.fault != "delete-malformed-uid-404":  # the fault: no check
                 return text(400, f"The UID '{uid}' is not valid.")
         with self._lock:
             found = self._find(study, series, sop)
+            if not found and self.fault == "delete-unknown-204":
+                return Reply(204)
             if not found:
                 level = "instance" if sop else "series" if series else "study"
                 return text(404, f"The specified {level} cannot be found.")
@@ -457,6 +515,7 @@ class AzureStandIn:
             "State": event.state,
         }
         metadata = self._metadata.get(event.triple)
+        include_metadata = include_metadata or self.fault == "changefeed-metadata-always"
         if include_metadata and event.state != "deleted" and metadata is not None:
             entry["Metadata"] = metadata  # as Azure: the current version's metadata
         return entry
@@ -469,13 +528,18 @@ class AzureStandIn:
         try:
             include = query_value(params, "includeMetadata", True, to_bool)
             if latest:  # Azure's entry is null for an empty feed, which ASP.NET Core answers 204
-                return json_reply(200, self._entry(events[-1], include)) if events else Reply(204)
+                if not events:
+                    return Reply(204)
+                stale = self.fault == "changefeed-latest-stale"
+                return json_reply(200, self._entry(events[0] if stale else events[-1], include))
             limit = query_value(params, "limit", default_limit, to_int)
             offset = query_value(params, "offset", 0, to_int)
             start = query_value(params, "startTime", EARLIEST, to_time)
             end = query_value(params, "endTime", LATEST, to_time)
         except ValueError as error:
             return text(400, str(error))
+        if self.fault == "changefeed-no-range-check":
+            limit, offset = min(max(limit, 1), max_limit), max(offset, 0)
         if not 1 <= limit <= max_limit:
             return text(400, f"The limit must be between 1 and {max_limit}")
         if offset < 0:
@@ -488,7 +552,11 @@ class AzureStandIn:
         else:  # offset counts entries within the time window [startTime, endTime)
             if start >= end:
                 return text(400, "The startTime must be before the endTime.")
-            window = [e for e in events if start <= e.timestamp < end]
+            before_end = le if self.fault == "changefeed-window-end-inclusive" else lt
+            window = [e for e in events if start <= e.timestamp and before_end(e.timestamp, end)]
             skip = 2 * offset if skips else offset
             page = window[skip : skip + limit]
-        return json_reply(200, [self._entry(e, include) for e in page])
+        answer = [self._entry(e, include) for e in page]
+        if self.fault == "changefeed-object-not-array":
+            return json_reply(200, {"entries": answer})
+        return json_reply(200, answer)

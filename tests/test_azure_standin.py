@@ -1,5 +1,6 @@
 """The Azure stand-in (tests/azurestandin.py) over a real Orthanc, exercised directly with requests:
-versioned paths, STOW, DELETE, the change feed, and each fault producing its wrong behaviour."""
+versioned paths, STOW, DELETE, the change feed, metadata ETags, and each fault producing its wrong
+behaviour."""
 
 from __future__ import annotations
 
@@ -466,11 +467,66 @@ def test_changefeed_bad_parameters_are_400_with_a_message(
     assert message in response.text
 
 
+# --- metadata ETags --------------------------------------------------------------------------
+
+
+def metadata(url: str, if_none_match: str | None = None) -> requests.Response:
+    headers = {"Accept": DICOM_JSON, "If-None-Match": if_none_match}  # None: requests sends none
+    return requests.get(f"{url}/metadata", headers=headers, timeout=60)
+
+
+def test_metadata_etag_answers_304_while_unchanged_and_changes_with_the_data(
+    standin: AzureStandIn, study: SampleStudy
+) -> None:
+    base = standin.base_url()
+    assert stow(base, [study.red, study.blue]).status_code == 200
+    red = study.red
+    for url in (
+        f"{base}/studies/{study.study_uid}",
+        f"{base}/studies/{red.study_uid}/series/{red.series_uid}",
+        instance_url(base, red),
+    ):
+        first = metadata(url)
+        assert first.status_code == 200
+        assert first.headers["Content-Type"] == DICOM_JSON
+        etag = first.headers["ETag"]
+        assert etag.startswith('"') and etag.endswith('"')  # a strong entity tag
+        assert metadata(url).headers["ETag"] == etag  # the same data, the same tag
+        for condition in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+            again = metadata(url, condition)
+            assert (again.status_code, again.content) == (304, b""), condition
+            assert again.headers["ETag"] == etag
+            assert again.headers["X-DICOMweb-Stand-In"] == STAND_IN
+        changed = metadata(url, '"not-the-etag"')
+        assert (changed.status_code, changed.headers["ETag"]) == (200, etag)
+        assert changed.content == first.content
+
+    study_url = f"{base}/studies/{study.study_uid}"
+    before = metadata(study_url).headers["ETag"]
+    assert stow(base, [study.green]).status_code == 200
+    after = metadata(study_url, before)
+    assert after.status_code == 200  # the study gained an instance: its metadata changed
+    assert after.headers["ETag"] != before
+    assert len(after.json()) == 3
+
+
+def test_metadata_of_what_is_not_there_is_orthancs_answer_without_etag(
+    standin: AzureStandIn, study: SampleStudy
+) -> None:
+    missing = metadata(f"{standin.base_url()}/studies/{study.study_uid}", "*")
+    assert missing.status_code == 404
+    assert "ETag" not in missing.headers
+
+
 # --- faults ----------------------------------------------------------------------------------
 
 
-def test_faults_are_the_six_and_unknown_ones_are_refused(azure_standin: AzureStandIn) -> None:
-    assert len(set(FAULTS)) == 6
+def test_faults_are_fourteen_each_with_its_test_and_unknown_ones_are_refused(
+    azure_standin: AzureStandIn,
+) -> None:
+    assert len(set(FAULTS)) == len(FAULTS) == 14
+    tested = {name for name in globals() if name.startswith("test_fault_")}
+    assert tested == {f"test_fault_{fault.replace('-', '_')}" for fault in FAULTS}
     with pytest.raises(ValueError, match="unknown fault"):
         AzureStandIn(azure_standin.orthanc, "no-such-fault")
 
@@ -526,3 +582,82 @@ def test_fault_changefeed_wrong_uids(start_fault: StartFault, study: SampleStudy
     (entry,) = entries(standin.base_url())
     assert entry["SopInstanceUid"] != study.blue.sop_uid
     assert standin.events[0].sop == study.blue.sop_uid  # the log itself is right
+
+
+def test_fault_changefeed_latest_stale(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("changefeed-latest-stale").base_url()
+    assert feed(f"{base}/changefeed/latest").status_code == 204  # an empty feed is still empty
+    assert stow(base, study.instances).status_code == 200
+    assert sequences(entries(base)) == [1, 2, 3]
+    assert feed(f"{base}/changefeed/latest").json()["Sequence"] == 1  # not 3
+
+
+def test_fault_changefeed_metadata_always(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("changefeed-metadata-always").base_url()
+    assert stow(base, [study.blue]).status_code == 200
+    (entry,) = entries(base, includeMetadata="false")
+    assert value(entry["Metadata"], "00080018") == study.blue.sop_uid
+    assert "Metadata" in feed(f"{base}/changefeed/latest", includeMetadata="false").json()
+    assert feed(f"{base}/changefeed", includeMetadata="maybe").status_code == 400  # still parsed
+
+
+def test_fault_changefeed_no_range_check(start_fault: StartFault, study: SampleStudy) -> None:
+    standin = start_fault("changefeed-no-range-check")
+    v1, v2 = standin.base_url("v1"), standin.base_url("v2")
+    store_and_delete_study(v2, study)
+    assert sequences(entries(v2, limit=0)) == [1]  # clamped to 1
+    assert sequences(entries(v2, limit=201)) == list(range(1, 7))  # clamped to 200
+    assert sequences(entries(v2, offset=-1, limit=2)) == [1, 2]  # clamped to 0
+    assert sequences(entries(v1, limit=101, offset=-5)) == list(range(1, 7))
+    assert feed(f"{v2}/changefeed", limit="blah").status_code == 400  # still parsed
+
+
+def test_fault_changefeed_window_end_inclusive(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("changefeed-window-end-inclusive").base_url()
+    store_and_delete_study(base, study)
+    everything = entries(base)
+    start, end = everything[1]["Timestamp"], everything[4]["Timestamp"]
+    assert sequences(entries(base, startTime=start, endTime=end)) == [2, 3, 4, 5]  # 5 is the end
+    assert feed(f"{base}/changefeed", startTime=end, endTime=end).status_code == 400
+
+
+def test_fault_changefeed_object_not_array(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("changefeed-object-not-array").base_url()
+    assert stow(base, [study.blue]).status_code == 200
+    response = feed(f"{base}/changefeed")
+    assert response.status_code == 200
+    answer = response.json()
+    assert list(answer) == ["entries"]
+    assert sequences(answer["entries"]) == [1]
+    assert feed(f"{base}/changefeed/latest").json()["Sequence"] == 1  # latest is still an entry
+
+
+def test_fault_delete_unknown_204(start_fault: StartFault, study: SampleStudy) -> None:
+    standin = start_fault("delete-unknown-204")
+    base = standin.base_url()
+    assert stow(base, [study.blue]).status_code == 200
+    assert delete(f"{base}/studies/{OTHER_UID}").status_code == 204
+    assert delete(instance_url(base, study.blue)).status_code == 204
+    assert retrieve(instance_url(base, study.blue)).status_code == 404  # really deleted
+    assert delete(instance_url(base, study.blue)).status_code == 204  # not 404
+    assert delete(f"{base}/studies/1..2").status_code == 400  # UIDs are still checked
+    assert [e.action for e in standin.events] == ["create", "delete"]  # no entry for nothing
+
+
+def test_fault_delete_malformed_uid_404(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("delete-malformed-uid-404").base_url()
+    assert stow(base, [study.blue]).status_code == 200
+    blue = study.blue
+    assert delete(f"{base}/studies/{blue.study_uid}/series/1..2").status_code == 404
+    assert delete(f"{base}/studies/1.2a").status_code == 404
+    assert delete(instance_url(base, blue)).status_code == 204  # a valid delete still works
+
+
+def test_fault_etag_ignored(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("etag-ignored").base_url()
+    assert stow(base, [study.blue]).status_code == 200
+    url = instance_url(base, study.blue)
+    etag = metadata(url).headers["ETag"]
+    again = metadata(url, etag)
+    assert (again.status_code, again.headers["ETag"]) == (200, etag)
+    assert again.json()[0]["00080018"]["Value"] == [study.blue.sop_uid]

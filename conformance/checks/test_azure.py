@@ -210,17 +210,24 @@ class Feed:
         limit = page or self.limit
         found: list[dict[str, Any]] = []
         base = self.window()
-        while True:
-            if self.by_sequence:
-                offset = found[-1]["Sequence"] if found else base.get("offset", 0)
+        if self.by_sequence:
+            # v1: limit bounds a range of sequence numbers, which may have gaps, so a short page
+            # is not the end: read up to the latest sequence number there is now.
+            latest = json_body(_feed(self.dicomweb, "changefeed/latest"))
+            end = latest.get("Sequence", 0) if isinstance(latest, dict) else 0
+            offset = base.get("offset", 0)
+            while offset < end and len(found) <= 10_000:
                 batch = _entries(_feed(self.dicomweb, offset=offset, limit=limit, **params))
-            else:
+                found += batch
+                offset = batch[-1]["Sequence"] if batch else offset + limit
+        else:
+            while len(found) <= 10_000:
                 batch = _entries(
                     _feed(self.dicomweb, **base, offset=len(found), limit=limit, **params)
                 )
-            found += batch
-            if len(batch) < limit or len(found) > 10_000:
-                break
+                found += batch
+                if len(batch) < limit:
+                    break
         start = self.start.get("Sequence", 0)
         return [e for e in found if e.get("Sequence", 0) > start]
 
