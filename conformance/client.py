@@ -166,14 +166,18 @@ class Client:
         path: str,
         *,
         query: Sequence[tuple[str, str]] = (),
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str | None] | None = None,
         body: bytes | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        """Send a request, retrying 429/503 a bounded number of times; record every attempt."""
+        """Send a request, retrying 429/503 a bounded number of times; record every attempt.
+
+        A header given as None is left out, even one requests sends by default (Accept: */*):
+        ``headers={"Accept": None}`` sends no Accept header at all."""
         url = self.url(path, query)
         for attempt in range(self.retries + 1):
-            exchange = self._begin(method, url, headers or {}, body)
+            sent = {k: v for k, v in (headers or {}).items() if v is not None}
+            exchange = self._begin(method, url, sent, body)
             started = time.monotonic()
             try:
                 response = self.session.request(

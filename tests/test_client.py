@@ -511,3 +511,13 @@ def test_iter_parts_records_what_arrived(server: ScriptedServer, clients: Client
     assert client.exchanges[0].response_body == (
         "[2 part(s): application/dicom 5 B; application/dicom 8 B]"
     )
+
+
+def test_a_header_given_as_none_is_not_sent(server: ScriptedServer, clients: Clients) -> None:
+    """headers={"Accept": None} sends no Accept at all, not even requests' default */*."""
+    client = clients()
+    client.get("studies", headers={"Accept": None})
+    client.get("studies")
+    assert "Accept" not in server.received[0].headers
+    assert server.received[1].headers["Accept"] == "*/*"
+    assert "Accept" not in client.exchanges[0].request_headers
