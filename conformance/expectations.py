@@ -106,10 +106,12 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def render(results: Mapping[str, Any], previous: Expectations | None = None) -> str:
+def render(
+    results: Mapping[str, Any], previous: Expectations | None = None, server: str | None = None
+) -> str:
     """An expectations file holding every check's verdict in a results.json, keeping the reasons
     of a previous file where the verdict did not change."""
-    server = results.get("server", {}).get("name") or results.get("base_url", "")
+    server = server or results.get("base_url", "")
     lines = [
         "# Expected verdicts, written by `python -m conformance.expectations`.",
         f"server = {_toml_string(str(server))}",
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--previous", type=Path, help="an existing expectations file whose reasons to keep"
     )
+    parser.add_argument("--server", help="what the file describes (default: the base URL)")
     args = parser.parse_args(argv)
     try:
         results = json.loads(args.results.read_text(encoding="utf-8"))
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(render(results, previous))
+    sys.stdout.write(render(results, previous, args.server))
     return 0
 
 

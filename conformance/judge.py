@@ -37,7 +37,7 @@ def _failure_message(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return _first_line(crash.message)
+        return _first_line(crash.message.removeprefix("AssertionError: "))
     return _first_line(str(longrepr))
 
 

@@ -24,6 +24,7 @@ SEARCHES = [
     "studies/{study}/instances?SOPInstanceUID",
     "studies/{study}/series/{series}/instances?SOPInstanceUID",
 ]
+WALKTHROUGH = "test_walkthrough.py"
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 INSTANCE_MULTIPART = f"test_instance_retrieve_returns_red_triangle[accept={MULTIPART_DICOM}]"
 STORES = [
@@ -98,7 +99,13 @@ def test_failed_check_shows_the_request_and_the_response(
 
 def test_cleanup_none_reports_what_it_left(orthanc: LocalOrthanc, run_suite: RunSuite) -> None:
     orthanc.purge()
-    run = run_suite(orthanc.dicomweb_url, "-k", "store_one_instance", "--dicomweb-cleanup=none")
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "store_one_instance",
+        "--dicomweb-cleanup=none",
+        checks=[WALKTHROUGH],
+    )
     assert run.outcomes == {"test_store_one_instance_multipart": "passed"}
     left = orthanc_study_uids(orthanc)
     assert len(left) == 1
@@ -111,7 +118,11 @@ def test_article_uids_run_stores_the_articles_own_study(
 ) -> None:
     orthanc.purge()
     run = run_suite(
-        orthanc.dicomweb_url, "-k", "store or retrieve or search", "--dicomweb-article-uids"
+        orthanc.dicomweb_url,
+        "-k",
+        "store or retrieve or search",
+        "--dicomweb-article-uids",
+        checks=[WALKTHROUGH],
     )
     assert run.named("failed") == {
         "test_instance_retrieve_returns_red_triangle[accept=application/dicom]"
@@ -184,6 +195,7 @@ def test_users_own_copies_of_the_samples_are_used(
         "store_one_instance",
         f"--dicomweb-samples={mine}",
         "--dicomweb-cleanup=none",
+        checks=[WALKTHROUGH],
     )
     assert run.outcomes == {"test_store_one_instance_multipart": "passed"}, run.stdout
     stored = requests.get(f"{orthanc.url}/instances?expand", timeout=10).json()

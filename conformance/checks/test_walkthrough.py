@@ -54,7 +54,7 @@ def assert_store_response(response_json: object, stored: list[Instance]) -> None
 # Step 1: authentication, checked the way the article does, with the change feed ---------------
 
 
-@pytest.mark.requirement("ARTICLE-CHANGEFEED-200")
+@pytest.mark.requirement("ARTICLE-CHANGEFEED-200", "AZ-CHANGEFEED-LIST")
 def test_changefeed_answers_200(dicomweb: Client) -> None:
     """GET {base}/changefeed "returns a 200 if authentication is successful"."""
     response = dicomweb.get("changefeed", headers={"Accept": "application/json"})
@@ -317,8 +317,14 @@ def _sop_uids_in_study(dicomweb: Client, study_uid: str) -> list[str]:
     return found
 
 
-@pytest.mark.requirement("ARTICLE-DELETE")
-@pytest.mark.parametrize("target", ["instance", "series", "study"])
+@pytest.mark.requirement("ARTICLE-DELETE", "AZ-DELETE-GONE-404")
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(target, marks=pytest.mark.requirement(f"AZ-DELETE-{target.upper()}"))
+        for target in ("instance", "series", "study")
+    ],
+)
 def test_delete_removes_exactly_its_target(
     dicomweb: Client, new_study: NewStudy, target: str
 ) -> None:

@@ -1,0 +1,48 @@
+"""Every check can fail: each fault of tests/faults, injected by the proxy in front of a real
+Orthanc, must be caught by the checks it is registered with.
+
+Only the checks a fault names run through it (the rest would pass through unchanged), with
+--dicomweb-strict so that a broken SHOULD counts as caught. Each of those checks must pass on
+Orthanc without the fault (the Orthanc expectations file says so), or the catch would prove
+nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from faultproxy import FaultProxy
+from faults import CATCHES, FAULTS
+from paths import ORTHANC_EXPECTATIONS
+from suiterun import RunSuite
+
+from conformance import expectations
+from conformance.orthanc import LocalOrthanc
+
+CAUGHT = {"FAIL", "ERROR", "NON-STRICT"}
+CATALOG_FAULTS = sorted(name for name in FAULTS if CATCHES[name])
+
+
+@pytest.mark.parametrize("fault", CATALOG_FAULTS)
+def test_fault_is_caught_by_its_checks(
+    orthanc: LocalOrthanc, run_suite: RunSuite, fault: str
+) -> None:
+    orthanc.purge()
+    with FaultProxy(orthanc.url, fault) as proxy:
+        run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=CATCHES[fault])
+    missed = {
+        check: run.verdicts.get(check, "not run")
+        for check in CATCHES[fault]
+        if run.verdicts.get(check) not in CAUGHT
+    }
+    assert not missed, f"{fault} not caught by: {missed}\n{run.stdout}"
+
+
+def test_checks_that_catch_a_fault_pass_on_orthanc_without_it() -> None:
+    baseline = expectations.load(ORTHANC_EXPECTATIONS).entries
+    not_passing = {
+        check: baseline[check].verdict if check in baseline else "not in the expectations"
+        for checks in CATCHES.values()
+        for check in checks
+        if check not in baseline or baseline[check].verdict != "PASS"
+    }
+    assert not not_passing

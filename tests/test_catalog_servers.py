@@ -1,0 +1,82 @@
+"""The whole catalog against two real, independent servers, verdict by verdict.
+
+expectations/orthanc.toml and expectations/tiny-pacs.toml hold the verdict of every check on each
+server (with the reason of every one that is not PASS). The run uses the server's profile and its
+expectations file, so a change in any verdict, either way, fails the run and this test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
+from suiterun import RunSuite, SuiteRun
+
+from conformance import expectations
+from conformance.orthanc import LocalOrthanc
+from conformance.tinypacs import LocalTinyPacs
+from conformance.tinypacs import is_installed as tinypacs_installed
+
+
+@pytest.fixture(scope="module")
+def tinypacs() -> Iterator[LocalTinyPacs]:
+    if not tinypacs_installed():
+        pytest.skip("tiny-pacs is not installed: run scripts/bootstrap")
+    with LocalTinyPacs() as server:
+        yield server
+
+
+def assert_every_verdict_as_expected(run: SuiteRun, expected_file: Path) -> None:
+    baseline = expectations.load(expected_file).entries
+    got = run.verdicts
+    assert got, run.stdout
+    changed = {
+        check: f"{baseline[check].verdict} -> {verdict}" if check in baseline else "not listed"
+        for check, verdict in got.items()
+        if check not in baseline or baseline[check].verdict != verdict
+    }
+    assert not changed, f"verdicts differ from {expected_file.name}: {changed}\n{run.stdout}"
+    assert run.results["unmatched_expectations"] == [], "entries for checks that no longer exist"
+    assert run.ret == pytest.ExitCode.OK, run.stdout
+
+
+def test_catalog_on_orthanc_gives_the_expected_verdicts(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    orthanc.purge()
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "--dicomweb-profile=orthanc",
+        f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
+    )
+    assert_every_verdict_as_expected(run, ORTHANC_EXPECTATIONS)
+    assert run.results["counts"].get("PASS", 0) >= 100
+
+
+def test_catalog_on_orthanc_in_parallel_gives_the_same_verdicts(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    orthanc.purge()
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-n",
+        "2",
+        "--dicomweb-profile=orthanc",
+        f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
+    )
+    assert_every_verdict_as_expected(run, ORTHANC_EXPECTATIONS)
+
+
+def test_catalog_on_tinypacs_gives_the_expected_verdicts(
+    tinypacs: LocalTinyPacs, run_suite: RunSuite
+) -> None:
+    tinypacs.reset()
+    run = run_suite(
+        tinypacs.dicomweb_url,
+        "--dicomweb-profile=tiny-pacs",
+        f"--dicomweb-expectations={TINYPACS_EXPECTATIONS}",
+        "--dicomweb-cleanup=none",  # no DELETE: the in-memory server is reset instead
+    )
+    assert_every_verdict_as_expected(run, TINYPACS_EXPECTATIONS)

@@ -1,0 +1,244 @@
+"""Verdicts, profiles and expectations as a user meets them (pytester, no server needed).
+
+Each test writes a few checks naming real catalog requirements, runs pytest on them and reads the
+outcome, the JUnit properties and results.json. The base URL points nowhere: the pre-flight probe
+only runs when the suite's own checks are targeted.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import catalog, expectations
+
+BASE = "--base-url=http://127.0.0.1:9/dicom-web"
+CATALOG = catalog.default()
+MUST = next(r.id for r in CATALOG.values() if r.level == "MUST" and not r.optional)
+SHOULD = next(r.id for r in CATALOG.values() if r.level == "SHOULD")
+DELETE = "AZ-DELETE-INSTANCE"  # an optional capability: delete
+
+CHECKS = f'''
+import pytest
+from conformance import expect
+
+@pytest.mark.requirement("{MUST}")
+def test_passes():
+    assert 1 + 1 == 2
+
+@pytest.mark.requirement("{MUST}")
+def test_must_broken():
+    assert 1 + 1 == 3, "the server broke a MUST"
+
+@pytest.mark.requirement("{SHOULD}")
+def test_should_broken():
+    assert False, "the server broke a SHOULD"
+
+@pytest.mark.requirement("{MUST}")
+def test_informational():
+    expect.info("the server answered 200 with an empty array")
+
+@pytest.mark.requirement("{MUST}")
+def test_suite_bug():
+    raise ValueError("a bug in the suite, not in the server")
+
+@pytest.mark.requirement("{DELETE}")
+def test_capability_absent():
+    expect.not_implemented("no DELETE: it answered 405")
+'''
+
+
+def run(pytester: pytest.Pytester, *args: str, checks: str = CHECKS) -> tuple[Any, dict[str, Any]]:
+    pytester.makepyfile(test_checks=checks)
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(
+        BASE, f"--dicomweb-results={results}", "-p", "no:cacheprovider", "-rA", *args
+    )
+    data = json.loads(results.read_text()) if results.exists() else {}
+    return outcome, data
+
+
+def verdicts(data: dict[str, Any]) -> dict[str, str]:
+    return {c["check"].split("::")[1]: c["verdict"] for c in data["checks"]}
+
+
+def test_each_outcome_gets_its_verdict_and_pytest_outcome(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester)
+    assert verdicts(data) == {
+        "test_passes": "PASS",
+        "test_must_broken": "FAIL",
+        "test_should_broken": "NON-STRICT",
+        "test_informational": "INFO",
+        "test_suite_bug": "ERROR",
+        "test_capability_absent": "NOT-IMPLEMENTED",
+    }
+    result.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = result.stdout.str()
+    assert "NON-STRICT: the server broke a SHOULD" in text
+    assert "1 PASS, 1 FAIL, 1 NON-STRICT, 1 NOT-IMPLEMENTED, 1 INFO, 1 ERROR" in text
+    info = next(c for c in data["checks"] if c["check"].endswith("test_informational"))
+    assert info["message"] == "the server answered 200 with an empty array"
+
+
+def test_strict_makes_a_broken_should_a_failure(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "--dicomweb-strict", "-k", "should")
+    assert verdicts(data) == {"test_should_broken": "NON-STRICT"}
+    result.assert_outcomes(failed=1)
+
+
+def test_verdicts_and_requirements_are_junit_properties(pytester: pytest.Pytester) -> None:
+    junit = pytester.path / "junit.xml"
+    run(pytester, f"--junitxml={junit}")
+    props = {
+        case.attrib["name"]: {p.attrib["name"]: p.attrib["value"] for p in case.iter("property")}
+        for case in ET.parse(junit).getroot().iter("testcase")
+    }
+    assert props["test_must_broken"]["verdict"] == "FAIL"
+    assert props["test_must_broken"]["requirements"] == MUST
+    assert props["test_should_broken"]["verdict"] == "NON-STRICT"
+    assert props["test_capability_absent"]["verdict"] == "NOT-IMPLEMENTED"
+
+
+def test_results_json_gives_each_requirement_the_worst_verdict(pytester: pytest.Pytester) -> None:
+    _, data = run(pytester)
+    by_id = {r["id"]: r for r in data["requirements"]}
+    assert by_id[MUST]["verdict"] == "ERROR"  # worst of PASS, FAIL, INFO, ERROR
+    assert by_id[SHOULD]["verdict"] == "NON-STRICT"
+    assert by_id[DELETE]["verdict"] == "NOT-IMPLEMENTED"
+    assert len(by_id) == len(CATALOG)  # every requirement is listed, run or not
+    assert data["profile"] == "standard"
+    assert data["settings"]["base_url"] == "http://127.0.0.1:9/dicom-web"
+
+
+def _profile(tmp: Path, supported: bool) -> Path:
+    path = tmp / "vendor.toml"
+    path.write_text(
+        'name = "vendor"\nextends = "standard"\n[capabilities]\n'
+        f'delete = {{ supported = {str(supported).lower()}, source = "vendor manual 4.2" }}\n'
+    )
+    return path
+
+
+def test_a_capability_the_profile_promises_but_lacks_is_a_fail(pytester: pytest.Pytester) -> None:
+    profile = _profile(pytester.path, supported=True)
+    result, data = run(pytester, f"--dicomweb-profile={profile}", "-k", "capability")
+    assert verdicts(data) == {"test_capability_absent": "FAIL"}
+    result.assert_outcomes(failed=1)
+    assert "profile vendor declares delete (vendor manual 4.2)" in result.stdout.str()
+
+
+def test_a_capability_the_profile_denies_is_not_asked_for(pytester: pytest.Pytester) -> None:
+    checks = f"""
+import pytest
+
+@pytest.mark.requirement("{DELETE}")
+def test_would_delete():
+    raise RuntimeError("must not run: the profile says there is no DELETE")
+"""
+    profile = _profile(pytester.path, supported=False)
+    result, data = run(pytester, f"--dicomweb-profile={profile}", checks=checks)
+    assert verdicts(data) == {"test_would_delete": "NOT-IMPLEMENTED"}
+    result.assert_outcomes(skipped=1)
+    assert "profile vendor declares no delete (vendor manual 4.2)" in result.stdout.str()
+
+
+def test_disabled_capability_skips_its_checks(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "--dicomweb-disable=delete", "-k", "capability")
+    assert verdicts(data) == {"test_capability_absent": "DISABLED"}
+    result.assert_outcomes(skipped=1)
+
+
+def test_unknown_disabled_capability_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result, _ = run(pytester, "--dicomweb-disable=teleport")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown capability teleport" in result.stderr.str()
+
+
+def test_unknown_profile_names_the_shipped_ones(pytester: pytest.Pytester) -> None:
+    result, _ = run(pytester, "--dicomweb-profile=nonesuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown profile 'nonesuch': shipped profiles are" in result.stderr.str()
+    assert "azure-v2" in result.stderr.str()
+
+
+def test_a_check_naming_an_unknown_requirement_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    checks = """
+import pytest
+
+@pytest.mark.requirement("NO-SUCH-RULE")
+def test_x():
+    assert True
+"""
+    result, _ = run(pytester, checks=checks)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "names unknown requirement(s) NO-SUCH-RULE" in result.stderr.str()
+
+
+def test_expected_verdicts_keep_the_gate_green(pytester: pytest.Pytester) -> None:
+    """Every deviation listed with its verdict: exit 0, and the verdicts themselves unchanged."""
+    (pytester.path / "expect.toml").write_text(
+        f"""
+[expect]
+"test_checks.py::test_must_broken" = {{ verdict = "FAIL", reason = "known: ticket 12" }}
+"test_checks.py::test_suite_bug" = "ERROR"
+"test_checks.py::test_should_broken" = "NON-STRICT"
+"test_checks.py::test_informational" = "INFO"
+"{MUST}" = "PASS"
+"""
+    )
+    result, data = run(pytester, f"--dicomweb-expectations={pytester.path / 'expect.toml'}")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert verdicts(data)["test_must_broken"] == "FAIL"
+    assert "expected FAIL (expect.toml): known: ticket 12" in result.stdout.str()
+    assert data["unmatched_expectations"] == []
+
+
+def test_a_verdict_that_differs_from_its_expectation_fails_both_ways(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "expect.toml").write_text(
+        """
+[expect]
+"test_checks.py::test_passes" = { verdict = "FAIL", reason = "was broken until 4.2" }
+"test_checks.py::test_capability_absent" = "PASS"
+"test_checks.py::test_nothing_here" = "FAIL"
+"""
+    )
+    result, data = run(
+        pytester,
+        f"--dicomweb-expectations={pytester.path / 'expect.toml'}",
+        "-k",
+        "passes or capability",
+    )
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "verdict PASS, but expect.toml expects FAIL for test_checks.py::test_passes" in text
+    assert "verdict NOT-IMPLEMENTED, but expect.toml expects PASS" in text
+    assert "expectation test_checks.py::test_nothing_here matched no check" in text
+    assert data["unmatched_expectations"] == ["test_checks.py::test_nothing_here"]
+
+
+def test_expectations_written_from_results_reproduce_the_run(pytester: pytest.Pytester) -> None:
+    _, data = run(pytester)
+    results = pytester.path / "results.json"
+    text = expectations.render(data)
+    (pytester.path / "baseline.toml").write_text(text)
+    loaded = expectations.load(pytester.path / "baseline.toml")
+    assert {k.split("::")[1]: e.verdict for k, e in loaded.entries.items()} == verdicts(data)
+    result, _ = run(pytester, f"--dicomweb-expectations={pytester.path / 'baseline.toml'}")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert results.exists()
+
+
+def test_verdicts_are_collected_from_xdist_workers(pytester: pytest.Pytester) -> None:
+    result, data = run(pytester, "-n", "2")
+    assert len(data["checks"]) == 6
+    assert verdicts(data)["test_should_broken"] == "NON-STRICT"
+    result.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
