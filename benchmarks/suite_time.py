@@ -1,7 +1,8 @@
-"""Wall time of the walkthrough against a local throwaway Orthanc, serial and with -n 2.
+"""Wall time of the suite against a local throwaway Orthanc, serial and with -n 2.
 
 Prints medians over several runs (these machines are noisy) and the parallel ratio measured in
-the same session. Usage: .venv/bin/python benchmarks/walkthrough_time.py [--runs N]
+the same session. Usage: .venv/bin/python benchmarks/suite_time.py [--runs N] [-k EXPRESSION]
+(default: the whole catalog; ``-k walkthrough`` times the article's walkthrough alone).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from conformance.orthanc import LocalOrthanc
 
 
-def one_run(base_url: str, extra: list[str]) -> float:
+def one_run(base_url: str, extra: list[str], select: str | None) -> float:
     command = [
         sys.executable,
         "-m",
@@ -25,8 +26,8 @@ def one_run(base_url: str, extra: list[str]) -> float:
         "-q",
         "-p",
         "no:cacheprovider",
-        "-k",
-        "walkthrough",
+        *(["-k", select] if select else []),
+        "--dicomweb-profile=orthanc",
         f"--base-url={base_url}",
         *extra,
     ]
@@ -38,14 +39,16 @@ def one_run(base_url: str, extra: list[str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("-k", dest="select", help="pytest -k expression (default: everything)")
     args = parser.parse_args()
+    label = args.select or "whole catalog"
     with LocalOrthanc() as orthanc:
         results = {}
         for name, extra in (("serial", []), ("-n 2", ["-n", "2"])):
-            times = [one_run(orthanc.dicomweb_url, extra) for _ in range(args.runs)]
+            times = [one_run(orthanc.dicomweb_url, extra, args.select) for _ in range(args.runs)]
             results[name] = statistics.median(times)
             print(
-                f"walkthrough {name:>6}: median {results[name]:.2f} s over {args.runs} runs "
+                f"{label} {name:>6}: median {results[name]:.2f} s over {args.runs} runs "
                 f"(min {min(times):.2f}, max {max(times):.2f}), process start included"
             )
     print(f"parallel ratio serial / -n 2: {results['serial'] / results['-n 2']:.2f}")
