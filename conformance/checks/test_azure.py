@@ -360,6 +360,8 @@ def test_metadata_etag_answers_304_when_unchanged(
 ) -> None:
     path = f"{instance_path(stored_study.red)}/metadata"
     first = dicomweb.get(path, headers={"Accept": DICOM_JSON})
+    if first.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no metadata resource: it answered {first.status_code}")
     expect.status(first, 200)
     etag = first.headers.get("ETag")
     if not etag:

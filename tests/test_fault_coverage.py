@@ -1,0 +1,67 @@
+"""A check that cannot fail is worse than none: every check must be shown to fail, or be listed
+here with the reason no server we have can reach it and what would.
+
+A check counts as shown to fail when a fault our tests inject is registered to catch it (the
+proxy's faults in tests/faults, the Azure stand-in's, the walkthrough's and the auth faults), or
+when a real server we run it against breaks its rule (a FAIL or NON-STRICT verdict recorded in
+expectations/orthanc.toml or expectations/tiny-pacs.toml).
+"""
+
+from __future__ import annotations
+
+import test_azure_standin_suite as standin
+import test_http_auth_orthanc as auth
+import test_walkthrough_orthanc as walkthrough
+from faults import CATCHES
+from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
+
+from conformance import expectations
+
+FAILING = {"FAIL", "NON-STRICT", "ERROR"}
+WARNING_CHECK = "test_http.py::test_warning_headers_follow_the_http_grammar"
+NO_SERVER_HAS_IT = (
+    "NOT-IMPLEMENTED on Orthanc and tiny-pacs, and not modelled by the Azure stand-in: a server "
+    "with {what} (dcm4chee-arc has it) or an addition to the stand-in would let a fault reach it"
+)
+UNREACHABLE = {
+    "test_wado.py::test_accept_query_parameter_overrides_header[rendered]": NO_SERVER_HAS_IT.format(
+        what="the accept query parameter"
+    ),
+    "test_wado.py::test_accept_query_parameter_overrides_header[metadata]": NO_SERVER_HAS_IT.format(
+        what="the accept query parameter"
+    ),
+    **{
+        f"test_wado.py::test_thumbnail_is_one_jpeg[{level}]": NO_SERVER_HAS_IT.format(
+            what="thumbnail resources"
+        )
+        for level in ("study", "series", "instance")
+    },
+}
+
+
+def caught_by_faults() -> set[str]:
+    found = set().union(*CATCHES.values(), *standin.CATCHES.values())
+    found |= {f"test_walkthrough.py::{n}" for v in walkthrough.FAULT_CATCHERS.values() for n in v}
+    found |= {*auth.AUTH_CHECKS, WARNING_CHECK}
+    return found
+
+
+def failing_on_a_real_server() -> set[str]:
+    found = set()
+    for path in (ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS):
+        entries = expectations.load(path).entries
+        found |= {check for check, e in entries.items() if e.verdict in FAILING}
+    return found
+
+
+def test_every_check_is_shown_to_fail_or_says_why_not() -> None:
+    every_check = set(expectations.load(ORTHANC_EXPECTATIONS).entries)
+    shown = caught_by_faults() | failing_on_a_real_server()
+    never = sorted(every_check - shown - set(UNREACHABLE))
+    assert not never, f"checks no fault and no server has made fail: {never}"
+
+
+def test_the_unreachable_list_is_short_and_current() -> None:
+    shown = caught_by_faults() | failing_on_a_real_server()
+    assert not set(UNREACHABLE) & shown, "listed as unreachable but shown to fail: drop them"
+    assert len(UNREACHABLE) <= 10
