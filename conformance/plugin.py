@@ -6,6 +6,7 @@ that also use pytest-base-url's ``--base-url`` (selenium, playwright).
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import time
@@ -429,6 +430,8 @@ def pytest_runtest_makereport(
         if judgement is not None:
             item.stash[judgement_key] = judgement
             judge.apply(report, judgement)
+            # Also on this report, for the HTML report's row (JUnit takes the teardown's).
+            report.user_properties.extend(_properties(ids, judgement))
     elif report.when == "teardown":
         judgement = item.stash.get(judgement_key, None)
         if report.failed and (judgement is None or judgement.verdict is Verdict.PASS):
@@ -436,6 +439,20 @@ def pytest_runtest_makereport(
         if judgement is not None:
             report.user_properties.extend(_properties(ids, judgement))
     return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    """pytest-html: a Verdict and a Requirements column."""
+    cells[2:2] = ["<th>Verdict</th>", "<th>Requirements</th>"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    props = dict(report.user_properties)
+    verdict = html.escape(str(props.get("verdict", "")))
+    requirements = html.escape(str(props.get("requirements", "")))
+    cells[2:2] = [f"<td>{verdict}</td>", f"<td>{requirements}</td>"]
 
 
 def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:

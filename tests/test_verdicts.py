@@ -242,3 +242,13 @@ def test_verdicts_are_collected_from_xdist_workers(pytester: pytest.Pytester) ->
     assert len(data["checks"]) == 6
     assert verdicts(data)["test_should_broken"] == "NON-STRICT"
     result.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
+
+
+def test_the_html_report_has_verdict_and_requirement_columns(pytester: pytest.Pytester) -> None:
+    report = pytester.path / "report.html"
+    run(pytester, f"--html={report}", "--self-contained-html")
+    text = report.read_text()
+    assert "<th>Verdict</th>" in text and "<th>Requirements</th>" in text
+    for verdict in ("PASS", "FAIL", "NON-STRICT", "NOT-IMPLEMENTED", "INFO", "ERROR"):
+        assert f"&lt;td&gt;{verdict}&lt;/td&gt;" in text, verdict
+    assert f"&lt;td&gt;{MUST}&lt;/td&gt;" in text
