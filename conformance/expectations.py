@@ -106,7 +106,8 @@ def load(path: Path) -> Expectations:
 # A run's own UIDs and marker in a message would make the file change on every run.
 _RUN_SPECIFIC = (
     (re.compile(r"\b2\.25\.\d+"), "2.25.…"),
-    (re.compile(r"\bDWC-[0-9A-Za-z-]+"), "DWC-<run>"),
+    (re.compile(r"\bDWC-[0-9A-Za-z-]+", re.IGNORECASE), "DWC-<run>"),
+    (re.compile(r"\b(SPS|RP|ACC)-[0-9A-F]{10}\b"), r"\1-<run>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
 )
 

@@ -131,19 +131,15 @@ def test_answers_with_a_payload_have_a_content_type(
 
 @pytest.mark.requirement("HTTP-ERROR-EXPLANATION")
 def test_client_errors_say_what_went_wrong(dicomweb: Client, stored_study: SampleStudy) -> None:
-    """Recorded, not judged: what each 4xx answer carries (its text is the server's own)."""
-    seen = []
+    """Each 4xx answer carries an explanation; its text is the server's own and never judged."""
+    answered = []
     for kind in ERROR_REQUESTS:
         response = send_error_request(kind, dicomweb, stored_study)
         if 400 <= response.status_code < 500:
-            body = (
-                f"a {len(response.content)}-byte {media_type(response) or 'untyped'} explanation"
-                if response.content
-                else "no explanation"
-            )
-            seen.append(f"{kind} -> {response.status_code} with {body}")
-    precondition(bool(seen), "none of the erroneous requests was answered 4xx")
-    expect.info("; ".join(seen))
+            answered.append((kind, response))
+    precondition(bool(answered), "none of the erroneous requests was answered 4xx")
+    silent = [f"{kind} -> {r.status_code}" for kind, r in answered if not r.content.strip()]
+    assert not silent, f"4xx answers without any explanation: {silent}"
 
 
 # --- methods ----------------------------------------------------------------------------------

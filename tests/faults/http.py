@@ -714,3 +714,37 @@ def auth_accepts_any_credentials(request: Exchange, forward: Forward) -> Answer:
         headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
         request = Exchange(request.method, request.path, request.query, headers, request.body)
     return forward(request)
+
+
+# --- answers Orthanc leaves open (INFO there), broken -----------------------------------------
+
+
+@fault(
+    "options-answered-by-cors-layer",
+    catches=["test_http.py::test_options_lists_the_allowed_methods"],
+)
+def options_answered_by_cors_layer(request: Exchange, forward: Forward) -> Answer:
+    """A CORS layer in front of the server that answers every OPTIONS itself, 204 with its
+    Access-Control-Allow-* headers and no Allow: a client cannot learn the methods."""
+    if request.method != "OPTIONS":
+        return forward(request)
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+    }
+    return Answer(204, headers, b"")
+
+
+@fault(
+    "405-with-untyped-text-body",
+    catches=["test_http.py::test_answers_with_a_payload_have_a_content_type[PUT studies]"],
+)
+def method_not_allowed_with_untyped_body(request: Exchange, forward: Forward) -> Answer:
+    """A router whose 405 carries an explanation in plain text but no Content-Type (what
+    Orthanc does with its 404 and 400 explanations)."""
+    answer = forward(request)
+    if answer.status != 405:
+        return answer
+    answer = with_header(answer, "Content-Type", None)
+    return Answer(answer.status, answer.headers, f"{request.method} is not allowed here".encode())

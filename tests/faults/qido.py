@@ -178,7 +178,6 @@ fault(
         _check("test_each_match_is_one_result[series]"),
         _check("test_each_match_is_one_result[instances]"),
         _check("test_pages_give_every_match_once"),
-        _check("test_unknown_parameter_is_ignored"),
     ],
 )
 def search_ignores_study_scope(request: Exchange, forward: Forward) -> Answer:
@@ -479,3 +478,20 @@ def search_answers_application_json(request: Exchange, forward: Forward) -> Answ
     if not _is_search(request) or objects is None:
         return answer
     return _json(answer, objects, content_type="application/json")
+
+
+# --- person names -------------------------------------------------------------------------------
+
+
+@fault(
+    "search-person-name-without-caret-500",
+    catches=[_check("test_person_name_case_handling_is_recorded")],
+)
+def search_person_name_without_caret_500(request: Exchange, forward: Forward) -> Answer:
+    """A Person Name matcher that splits the value on '^' and reads the given name without
+    checking there is one: a PatientName with a single component ('Anony Mous') answers 500."""
+    if _is_search(request) and any(
+        k in ("PatientName", "00100010") and v and "^" not in v for k, v in _pairs(request)
+    ):
+        return Answer(500, {"Content-Type": "text/plain"}, b"IndexError: list index out of range")
+    return forward(request)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -369,3 +370,126 @@ def stow_refuses_several_studies(request: Exchange, forward: Forward) -> Answer:
         )
     body = json.dumps({FAILED_SOP_SEQUENCE: {"vr": "SQ", "Value": failed}}).encode()
     return Answer(409, {"Content-Type": DICOM_JSON}, body)
+
+
+# --- duplicates, empty requests, Implicit VR, Warning -------------------------------------------
+
+_stores_of: dict[str, int] = {}
+_never_written: set[str] = set()
+_stored_before: set[str] = set()
+_state_lock = threading.Lock()
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+SOP_INSTANCE_UID = "00080018"
+INSTANCE_IN_PATH = re.compile(r"/instances/([^/]+)(/|$)")
+
+
+def _datasets(request: Exchange) -> list[pydicom.FileDataset]:
+    """The DICOM parts of a STOW request, read up to the pixels (parts that are not DICOM left
+    out)."""
+    found = _request_parts(request) if _is_stow(request) else None
+    datasets = []
+    for part in found[0] if found is not None else []:
+        try:
+            datasets.append(pydicom.dcmread(io.BytesIO(part.body), stop_before_pixels=True))
+        except Exception:  # not DICOM: not stored
+            continue
+    return datasets
+
+
+@fault(
+    "stow-duplicate-indexed-twice",
+    catches=[f"{CHECKS}test_instance_stored_twice_stays_retrievable_and_unique"],
+)
+def stow_duplicate_indexed_twice(request: Exchange, forward: Forward) -> Answer:
+    """An index without a unique constraint on the SOP Instance UID: storing an instance again
+    adds a second row, and instance searches list it once per store."""
+    answer = forward(request)
+    if _is_stow(request) and answer.status in (200, 202):
+        with _state_lock:
+            for ds in _datasets(request):
+                uid = str(ds.SOPInstanceUID)
+                _stores_of[uid] = _stores_of.get(uid, 0) + 1
+        return answer
+    if not (request.method == "GET" and request.path.endswith("/instances")):
+        return answer
+    try:
+        objects = json.loads(answer.body) if answer.status == 200 else None
+    except ValueError:
+        return answer
+    if not isinstance(objects, list):
+        return answer
+    listed = []
+    for obj in objects:
+        uid = (obj.get(SOP_INSTANCE_UID, {}).get("Value") or [None])[0]
+        with _state_lock:
+            rows = _stores_of.get(uid, 1) if isinstance(uid, str) else 1
+        listed += [obj] * rows
+    return Answer(answer.status, answer.headers, json.dumps(listed).encode())
+
+
+def _is_empty_multipart(request: Exchange) -> bool:
+    """A multipart/related body whose first delimiter is the close delimiter: no part at all."""
+    try:
+        media_type, params = multipart.parse_media_type(request.headers.get("content-type", ""))
+    except multipart.MultipartError:
+        return False
+    boundary = params.get("boundary")
+    if media_type != "multipart/related" or not boundary:
+        return False
+    return request.body.lstrip(b"\r\n").startswith(f"--{boundary}--".encode())
+
+
+@fault("stow-empty-multipart-500", catches=[f"{CHECKS}test_empty_multipart_stores_nothing"])
+def stow_empty_multipart_500(request: Exchange, forward: Forward) -> Answer:
+    """A store handler that reads parts[0] to learn the part type: a multipart with no part at
+    all crashes it (500) instead of being refused or answered with nothing stored."""
+    if _is_stow(request) and _is_empty_multipart(request):
+        return Answer(500, {"Content-Type": "text/plain"}, b"IndexError: list index out of range")
+    return forward(request)
+
+
+@fault(
+    "stow-implicit-vr-never-written",
+    catches=[f"{CHECKS}test_implicit_vr_instance_accepted_is_retrievable"],
+)
+def stow_implicit_vr_never_written(request: Exchange, forward: Forward) -> Answer:
+    """Implicit VR Little Endian parts acknowledged (200, referenced), then dropped by a
+    storage back end that writes Explicit VR only: every retrieve of them answers 404."""
+    if _is_stow(request):
+        answer = forward(request)
+        if answer.status in (200, 202):
+            implicit = {
+                str(ds.SOPInstanceUID)
+                for ds in _datasets(request)
+                if ds.file_meta.get("TransferSyntaxUID") == IMPLICIT_VR_LITTLE_ENDIAN
+            }
+            with _state_lock:
+                _never_written.update(implicit)
+        return answer
+    found = INSTANCE_IN_PATH.search(request.path)
+    with _state_lock:
+        dropped = request.method in ("GET", "HEAD") and found and found[1] in _never_written
+    if dropped:
+        body = json.dumps({"message": "instance not found"}).encode()
+        return Answer(404, {"Content-Type": "application/json"}, body)
+    return forward(request)
+
+
+@fault(
+    "stow-duplicate-warning-free-text",
+    catches=[f"{CHECKS}test_warning_headers_on_store_responses_are_well_formed"],
+)
+def stow_duplicate_warning_free_text(request: Exchange, forward: Forward) -> Answer:
+    """A duplicate store warned about in prose, with neither warn-code nor warn-agent:
+    'Warning: Instance already exists'."""
+    answer = forward(request)
+    if not _is_stow(request) or answer.status not in (200, 202):
+        return answer
+    with _state_lock:
+        uids = [str(ds.SOPInstanceUID) for ds in _datasets(request)]
+        seen = [uid for uid in uids if uid in _stored_before]
+        _stored_before.update(uids)
+    if not seen:
+        return answer
+    headers = {**answer.headers, "Warning": "Instance already exists"}
+    return Answer(answer.status, headers, answer.body)

@@ -778,3 +778,22 @@ def rendered_non_image_served_200(request: Exchange, forward: Forward) -> Answer
     if rendered_request(request) and 400 <= answer.status < 500:
         return Answer(200, {"Content-Type": "image/jpeg"}, BLANK_JPEG)
     return answer
+
+
+@fault(
+    "retrieve-multipart-without-type-500",
+    catches=[f"{WADO}test_multipart_without_type_gets_default_or_406"],
+)
+def retrieve_multipart_without_type_500(request: Exchange, forward: Forward) -> Answer:
+    """A content negotiator that reads the type parameter of a multipart/related Accept without
+    checking it is there: Accept multipart/related alone crashes the retrieve (500)."""
+    if is_retrieve(request):
+        ranges = [r.strip() for r in header(request.headers, "accept").split(",")]
+        try:
+            parsed = [multipart.parse_media_type(r) for r in ranges if r]
+        except multipart.MultipartError:
+            parsed = []
+        if any(kind == "multipart/related" and "type" not in p for kind, p in parsed):
+            body = b"KeyError: 'type'"
+            return Answer(500, {"Content-Type": "text/plain"}, body)
+    return forward(request)
