@@ -6,6 +6,9 @@ Only the checks a fault names run through it (the rest would pass through unchan
 on Orthanc without the fault (the Orthanc expectations file says PASS, or INFO for a check that
 records what the standard leaves open and still asserts what it does not), or the catch would
 prove nothing.
+
+Orthanc also holds a study of "someone else", as a production server would: a fault that ignores
+a search's scope is only visible when there is something outside the scope.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from faults import CATCHES, FAULTS
 from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite
 
-from conformance import expectations
+from conformance import expectations, samples
+from conformance.client import Client
+from conformance.dicomweb import stow
 from conformance.orthanc import LocalOrthanc
 
 CAUGHT = {"FAIL", "ERROR", "NON-STRICT"}
@@ -29,6 +34,8 @@ def test_fault_is_caught_by_its_checks(
     orthanc: LocalOrthanc, run_suite: RunSuite, fault: str
 ) -> None:
     orthanc.purge()
+    theirs = samples.fresh_copy(samples.load(), "someone-else", "theirs")
+    assert stow(Client(orthanc.dicomweb_url), theirs).status_code == 200
     with FaultProxy(orthanc.url, fault) as proxy:
         run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=CATCHES[fault])
     missed = {
