@@ -12,7 +12,8 @@ import subprocess
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
+from types import FrameType, TracebackType
+from typing import Self
 
 POLL_INTERVAL = 0.1
 STOP_GRACE = 10.0
@@ -80,3 +81,53 @@ def run_command(command: Sequence[str], env: Mapping[str, str]) -> int:
         raise
     # A command killed by a signal exits like a shell reports it: 128 + signal number.
     return status if status >= 0 else 128 - status
+
+
+class LocalServer:
+    """What the throwaway local servers share: a context manager around start() and stop(),
+    and the loopback port, URLs and process of the running server."""
+
+    name = "the server"
+    error: type[Exception] = RuntimeError
+    dicomweb_path = ""  # the DICOMweb root under the server root
+    _port: int | None
+    _process: subprocess.Popen[bytes] | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise self.error(f"{self.name} has no port yet: call start() first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The server root on loopback."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}{self.dicomweb_path}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise self.error(f"{self.name} is not running: call start() first")
+        return self._process.pid

@@ -27,7 +27,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -95,8 +94,12 @@ def orthanc_config(
     }
 
 
-class LocalOrthanc:
+class LocalOrthanc(localserver.LocalServer):
     """A local Orthanc with the DICOMweb plugin, in its own temporary directory."""
+
+    name = "Orthanc"
+    error = OrthancError
+    dicomweb_path = "/dicom-web"
 
     def __init__(
         self,
@@ -116,44 +119,7 @@ class LocalOrthanc:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
 
-    # --- context manager -------------------------------------------------------------------
-
-    def __enter__(self) -> LocalOrthanc:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # --- properties ------------------------------------------------------------------------
-
     is_installed = staticmethod(is_installed)
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise OrthancError("Orthanc has no port yet: call start() first")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """The server root, where Orthanc's native REST API is."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def dicomweb_url(self) -> str:
-        return f"{self.url}/dicom-web"
-
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise OrthancError("Orthanc is not running: call start() first")
-        return self._process.pid
 
     @property
     def auth(self) -> tuple[str, str] | None:

@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -112,8 +111,12 @@ def tinypacs_config(port: int, token: str | None) -> dict[str, Any]:
     }
 
 
-class LocalTinyPacs:
+class LocalTinyPacs(localserver.LocalServer):
     """A local tiny-pacs with its DICOMweb front end, in its own temporary directory."""
+
+    name = "tiny-pacs"
+    error = TinyPacsError
+    dicomweb_path = DICOMWEB_PREFIX
 
     def __init__(
         self,
@@ -131,44 +134,7 @@ class LocalTinyPacs:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
 
-    # --- context manager -------------------------------------------------------------------
-
-    def __enter__(self) -> LocalTinyPacs:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # --- properties ------------------------------------------------------------------------
-
     is_installed = staticmethod(is_installed)
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise TinyPacsError("tiny-pacs has no port yet: call start() first")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """The HTTP server root (nothing is mounted there; DICOMweb is under ``/dicomweb``)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def dicomweb_url(self) -> str:
-        return f"{self.url}{DICOMWEB_PREFIX}"
-
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise TinyPacsError("tiny-pacs is not running: call start() first")
-        return self._process.pid
 
     @property
     def headers(self) -> dict[str, str]:
