@@ -52,14 +52,17 @@ class Instance:
         return str(self.dataset.SOPInstanceUID)
 
 
-@dataclass(frozen=True)
-class SampleStudy:
-    """The article's study: blue-circle, green-square and red-triangle."""
+class Study:
+    """A study's instances by name, and the UIDs that tie them together (shared by the
+    article's study and the synthetic one)."""
 
     instances: tuple[Instance, ...]
 
     def __iter__(self) -> Iterator[Instance]:
         return iter(self.instances)
+
+    def __len__(self) -> int:
+        return len(self.instances)
 
     def __getitem__(self, name: str) -> Instance:
         for instance in self.instances:
@@ -72,6 +75,25 @@ class SampleStudy:
         return self.instances[0].study_uid
 
     @property
+    def sop_uids(self) -> set[str]:
+        return {i.sop_uid for i in self.instances}
+
+    @property
+    def series_uids(self) -> list[str]:
+        """Every series of the study once, in the order of the instances."""
+        return list(dict.fromkeys(i.series_uid for i in self.instances))
+
+    def in_series(self, series_uid: str) -> list[Instance]:
+        return [i for i in self.instances if i.series_uid == series_uid]
+
+
+@dataclass(frozen=True)
+class SampleStudy(Study):
+    """The article's study: blue-circle, green-square and red-triangle."""
+
+    instances: tuple[Instance, ...]
+
+    @property
     def blue(self) -> Instance:
         return self["blue-circle"]
 
@@ -82,13 +104,6 @@ class SampleStudy:
     @property
     def red(self) -> Instance:
         return self["red-triangle"]
-
-    @property
-    def sop_uids(self) -> set[str]:
-        return {i.sop_uid for i in self.instances}
-
-    def in_series(self, series_uid: str) -> list[Instance]:
-        return [i for i in self.instances if i.series_uid == series_uid]
 
 
 def default_directory() -> Path:

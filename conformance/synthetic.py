@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +40,7 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from conformance.samples import Instance, derive_uid, run_patient_id
+from conformance.samples import Instance, Study, derive_uid, run_patient_id
 
 # Our own file meta identifiers, fixed so the bytes never depend on the pydicom version; the UID
 # is the one fixtures/generate.py uses (UUID eafa4f7d-2462-56b1-9f20-80a032cd4fc5 as 2.25).
@@ -300,40 +299,12 @@ def _encode(ds: Dataset) -> bytes:
 
 
 @dataclass(frozen=True)
-class CatalogStudy:
+class CatalogStudy(Study):
     """The synthetic instances of one run and label, all in one study (see the module doc)."""
 
     run_id: str
     label: str
     instances: tuple[Instance, ...]
-
-    def __iter__(self) -> Iterator[Instance]:
-        return iter(self.instances)
-
-    def __len__(self) -> int:
-        return len(self.instances)
-
-    def __getitem__(self, name: str) -> Instance:
-        for instance in self.instances:
-            if instance.name == name:
-                return instance
-        raise KeyError(name)
-
-    @property
-    def study_uid(self) -> str:
-        return self.instances[0].study_uid
-
-    @property
-    def sop_uids(self) -> set[str]:
-        return {i.sop_uid for i in self.instances}
-
-    @property
-    def series_uids(self) -> list[str]:
-        """Every series of the study once, in series number order."""
-        return list(dict.fromkeys(i.series_uid for i in self.instances))
-
-    def in_series(self, series_uid: str) -> list[Instance]:
-        return [i for i in self.instances if i.series_uid == series_uid]
 
     @property
     def multiframe(self) -> Instance:
