@@ -15,6 +15,9 @@ from conformance.orthanc import LocalOrthanc, is_installed
 
 pytest_plugins = ["pytester"]
 
+# No run of the suite in these tests takes a minute; a hung one fails here, not at CI's limit.
+SUITE_TIMEOUT = 600
+
 
 def _need_orthanc() -> None:
     if is_installed():
@@ -61,6 +64,9 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
     ) -> SuiteRun:
         for key in [k for k in os.environ if k.startswith("DICOMWEB_")]:
             monkeypatch.delenv(key)
+        # As on CI, where pytest explains failed asserts in full (untruncated): a check whose
+        # failure explanation is slow to build stalls here too, not only there.
+        monkeypatch.setenv("CI", "true")
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
         junit = pytester.path / "junit.xml"
@@ -82,6 +88,7 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
             "no:cacheprovider",
             "-rs",
             *args,
+            timeout=SUITE_TIMEOUT,
         )
         text = junit.read_text() if junit.exists() else ""
         outcomes = parse_junit(junit) if text else {}
