@@ -13,11 +13,15 @@ Modules here hold the faults of one transaction each; importing this package reg
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
 
 from conformance import multipart
+from conformance.client import build_query
 
 HOP_BY_HOP = {
     "connection",
@@ -90,8 +94,51 @@ def rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
     return Answer(200, answer.headers, body)
 
 
+# --- searches ---------------------------------------------------------------------------------
+
+DICOM_JSON = "application/dicom+json"
+
+
+def is_search(request: Exchange) -> bool:
+    return request.method == "GET" and QIDO_PATH.search(request.path) is not None
+
+
+def query_pairs(request: Exchange) -> list[tuple[str, str]]:
+    return parse_qsl(request.query, keep_blank_values=True)
+
+
+def with_query(
+    request: Exchange, pairs: list[tuple[str, str]], path: str | None = None
+) -> Exchange:
+    return Exchange(
+        request.method, path or request.path, build_query(pairs), request.headers, request.body
+    )
+
+
+def search_results(answer: Answer) -> list[Any] | None:
+    """The results of a search answer (None when it is not a 200 JSON array)."""
+    if answer.status != 200:
+        return None
+    try:
+        body = json.loads(answer.body or b"[]")
+    except ValueError:
+        return None
+    return body if isinstance(body, list) else None
+
+
+def json_answer(answer: Answer, objects: list[Any], content_type: str = DICOM_JSON) -> Answer:
+    headers = {
+        k: v
+        for k, v in answer.headers.items()
+        if k.lower() not in ("content-type", "content-encoding", "content-length")
+    }
+    headers["Content-Type"] = content_type
+    return Answer(200, headers, json.dumps(objects).encode())
+
+
 # Importing the modules registers their faults.
 from . import azure, http, qido, stow, wado, walkthrough  # noqa: E402
 
 __all__ = ["CATCHES", "FAULTS", "Answer", "Exchange", "Forward", "fault"]
+__all__ += ["is_search", "json_answer", "query_pairs", "search_results", "with_query"]
 __all__ += ["azure", "http", "qido", "stow", "wado", "walkthrough"]

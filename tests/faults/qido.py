@@ -15,16 +15,21 @@ decoded twice (Orthanc does not decode query values at all, so no check of decod
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qsl
 
-from conformance.client import build_query
-
-from . import QIDO_PATH, Answer, Exchange, Forward, fault
+from . import (
+    Answer,
+    Exchange,
+    Forward,
+    fault,
+    is_search,
+    json_answer,
+    query_pairs,
+    search_results,
+    with_query,
+)
 
 CHECKS = "test_qido.py::"
 DICOM_JSON = "application/dicom+json"
@@ -64,56 +69,21 @@ def _check(name: str) -> str:
     return f"{CHECKS}{name}"
 
 
-def _is_search(request: Exchange) -> bool:
-    return request.method == "GET" and QIDO_PATH.search(request.path) is not None
-
-
-def _pairs(request: Exchange) -> list[tuple[str, str]]:
-    return parse_qsl(request.query, keep_blank_values=True)
-
-
-def _with(request: Exchange, pairs: list[tuple[str, str]], path: str | None = None) -> Exchange:
-    return Exchange(
-        request.method, path or request.path, build_query(pairs), request.headers, request.body
-    )
-
-
 def _search_rewriting_query(
     change: Callable[[list[tuple[str, str]]], list[tuple[str, str]]],
 ) -> Callable[[Exchange, Forward], Answer]:
     """A fault that changes the query parameters of every search."""
 
     def apply(request: Exchange, forward: Forward) -> Answer:
-        if _is_search(request):
-            request = _with(request, change(_pairs(request)))
+        if is_search(request):
+            request = with_query(request, change(query_pairs(request)))
         return forward(request)
 
     return apply
 
 
-def _results(answer: Answer) -> list[Any] | None:
-    """The results of a search answer (None when it is not a 200 JSON array)."""
-    if answer.status != 200:
-        return None
-    try:
-        body = json.loads(answer.body or b"[]")
-    except ValueError:
-        return None
-    return body if isinstance(body, list) else None
-
-
-def _json(answer: Answer, objects: list[Any], content_type: str = DICOM_JSON) -> Answer:
-    headers = {
-        k: v
-        for k, v in answer.headers.items()
-        if k.lower() not in ("content-type", "content-encoding", "content-length")
-    }
-    headers["Content-Type"] = content_type
-    return Answer(200, headers, json.dumps(objects).encode())
-
-
 def _no_results(answer: Answer) -> bool:
-    return answer.status == 204 or _results(answer) == []
+    return answer.status == 204 or search_results(answer) == []
 
 
 def _dropping(*tags: str) -> Callable[[Exchange, Forward], Answer]:
@@ -121,11 +91,11 @@ def _dropping(*tags: str) -> Callable[[Exchange, Forward], Answer]:
 
     def apply(request: Exchange, forward: Forward) -> Answer:
         answer = forward(request)
-        objects = _results(answer)
-        if not _is_search(request) or objects is None:
+        objects = search_results(answer)
+        if not is_search(request) or objects is None:
             return answer
         kept = [{k: v for k, v in o.items() if k not in tags} for o in objects]
-        return _json(answer, kept)
+        return json_answer(answer, kept)
 
     return apply
 
@@ -182,7 +152,7 @@ fault(
 )
 def search_ignores_study_scope(request: Exchange, forward: Forward) -> Answer:
     """A study's series (or instances) search that answers with every series (or instance)."""
-    if _is_search(request):
+    if is_search(request):
         path = re.sub(r"/studies/[^/]+/series/[^/]+/instances$", "/instances", request.path)
         path = re.sub(r"/studies/[^/]+/(series|instances)$", r"/\1", path)
         request = Exchange(request.method, path, request.query, request.headers, request.body)
@@ -209,12 +179,12 @@ def search_ignores_study_scope(request: Exchange, forward: Forward) -> Answer:
 )
 def search_wildcards_literal(request: Exchange, forward: Forward) -> Answer:
     """'*' and '?' compared as the characters themselves: no stored value has them."""
-    if _is_search(request):
+    if is_search(request):
         pairs = [
             (k, v if k in CONTROL else v.replace("*", "STAR").replace("?", "QMARK"))
-            for k, v in _pairs(request)
+            for k, v in query_pairs(request)
         ]
-        request = _with(request, pairs)
+        request = with_query(request, pairs)
     return forward(request)
 
 
@@ -232,12 +202,12 @@ def search_wildcards_literal(request: Exchange, forward: Forward) -> Answer:
 )
 def search_date_range_as_single_value(request: Exchange, forward: Forward) -> Answer:
     """A date or time range compared as one literal value, which no stored date equals."""
-    if _is_search(request):
+    if is_search(request):
         pairs = [
             (k, DATE_TIME_KEYS[k] if k in DATE_TIME_KEYS and "-" in v else v)
-            for k, v in _pairs(request)
+            for k, v in query_pairs(request)
         ]
-        request = _with(request, pairs)
+        request = with_query(request, pairs)
     return forward(request)
 
 
@@ -288,10 +258,12 @@ NEGATIVE_MATCHES = [
 def search_no_match_answers_everything(request: Exchange, forward: Forward) -> Answer:
     """A search with no match answered 200 with every entity of the resource, unfiltered."""
     answer = forward(request)
-    if not _is_search(request) or not _no_results(answer):
+    if not is_search(request) or not _no_results(answer):
         return answer
-    kept = [(k, v) for k, v in _pairs(request) if k in CONTROL and k not in ("limit", "offset")]
-    return forward(_with(request, kept))
+    kept = [
+        (k, v) for k, v in query_pairs(request) if k in CONTROL and k not in ("limit", "offset")
+    ]
+    return forward(with_query(request, kept))
 
 
 @fault("search-no-match-500", catches=NEGATIVE_MATCHES)
@@ -299,8 +271,8 @@ def search_no_match_500(request: Exchange, forward: Forward) -> Answer:
     """A search on several matching keys that fails with 500 Internal Server Error when nothing
     matches (a lookup by one UID still answers as it should)."""
     answer = forward(request)
-    keys = [k for k, _ in _pairs(request) if k not in CONTROL]
-    if not _is_search(request) or len(keys) < 2 or not _no_results(answer):
+    keys = [k for k, _ in query_pairs(request) if k not in CONTROL]
+    if not is_search(request) or len(keys) < 2 or not _no_results(answer):
         return answer
     return Answer(500, {"Content-Type": "text/plain"}, b"Internal error: empty result set")
 
@@ -362,7 +334,7 @@ fault(
 def study_search_returns_series_records(request: Exchange, forward: Forward) -> Answer:
     """A study search answering one record per series (a join gone wrong): each study appears
     once per series, with series-level attributes and without the study's counts."""
-    if _is_search(request) and request.path.endswith("/studies"):
+    if is_search(request) and request.path.endswith("/studies"):
         path = request.path[: -len("/studies")] + "/series"
         request = Exchange(request.method, path, request.query, request.headers, request.body)
     return forward(request)
@@ -431,12 +403,12 @@ _lock = threading.Lock()
 def search_order_varies(request: Exchange, forward: Forward) -> Answer:
     """Results in another order each time the same search is asked (no stable sort)."""
     answer = forward(request)
-    objects = _results(answer)
-    if not _is_search(request) or objects is None:
+    objects = search_results(answer)
+    if not is_search(request) or objects is None:
         return answer
     with _lock:
         seen = next(_requests_seen.setdefault((request.path, request.query), itertools.count()))
-    return _json(answer, objects[::-1] if seen % 2 else objects)
+    return json_answer(answer, objects[::-1] if seen % 2 else objects)
 
 
 # --- parameters and media types -------------------------------------------------------------------
@@ -445,8 +417,8 @@ def search_order_varies(request: Exchange, forward: Forward) -> Answer:
 @fault("search-rejects-unknown-parameter", catches=[_check("test_unknown_parameter_is_ignored")])
 def search_rejects_unknown_parameter(request: Exchange, forward: Forward) -> Answer:
     """A query parameter the server does not know answered 400 instead of ignored."""
-    if _is_search(request):
-        unknown = [k for k, _ in _pairs(request) if k[:1].islower() and k not in CONTROL]
+    if is_search(request):
+        unknown = [k for k, _ in query_pairs(request) if k[:1].islower() and k not in CONTROL]
         if unknown:
             body = f"unknown query parameter {unknown[0]}".encode()
             return Answer(400, {"Content-Type": "text/plain"}, body)
@@ -474,10 +446,10 @@ fault(
 def search_answers_application_json(request: Exchange, forward: Forward) -> Answer:
     """Search results labelled application/json instead of application/dicom+json."""
     answer = forward(request)
-    objects = _results(answer)
-    if not _is_search(request) or objects is None:
+    objects = search_results(answer)
+    if not is_search(request) or objects is None:
         return answer
-    return _json(answer, objects, content_type="application/json")
+    return json_answer(answer, objects, content_type="application/json")
 
 
 # --- person names -------------------------------------------------------------------------------
@@ -490,8 +462,8 @@ def search_answers_application_json(request: Exchange, forward: Forward) -> Answ
 def search_person_name_without_caret_500(request: Exchange, forward: Forward) -> Answer:
     """A Person Name matcher that splits the value on '^' and reads the given name without
     checking there is one: a PatientName with a single component ('Anony Mous') answers 500."""
-    if _is_search(request) and any(
-        k in ("PatientName", "00100010") and v and "^" not in v for k, v in _pairs(request)
+    if is_search(request) and any(
+        k in ("PatientName", "00100010") and v and "^" not in v for k, v in query_pairs(request)
     ):
         return Answer(500, {"Content-Type": "text/plain"}, b"IndexError: list index out of range")
     return forward(request)
