@@ -2,7 +2,8 @@
 
 Every row is proven by a test: the proxy's faults (tests/faults, proven by test_catalog_faults.py),
 the walkthrough's (test_walkthrough_orthanc.py), the auth faults (test_http_auth_orthanc.py,
-test_tinypacs_auth.py) and the Azure stand-in's (test_azure_standin_suite.py).
+test_tinypacs_auth.py) and the Azure stand-in's (test_azure_standin_suite.py). The checks a real
+server fails are listed with where they pass (test_fault_coverage.py, test_catalog_repairs.py).
 
     .venv/bin/python tests/faultmatrix.py > docs/fault-matrix.md
 """
@@ -20,6 +21,10 @@ import test_fault_coverage as coverage
 import test_http_auth_orthanc as auth
 import test_walkthrough_orthanc as walkthrough
 from faults import CATCHES, FAULTS
+from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
+from repairs import PASSES
+
+from conformance import expectations
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "fault-matrix.md"
 
@@ -68,12 +73,12 @@ def render() -> str:
         where, checks = rows[fault]
         shown = "<br>".join(f"`{c}`" for c in sorted(checks))
         lines.append(f"| `{fault}` | {where} | {shown} |")
+    lines += real_server_section()
     lines += [
         "",
         "## Checks no fault reaches",
         "",
-        "A check that fails on a real server we run (a FAIL or NON-STRICT in `expectations/`) is",
-        "shown to fail by that server; these are the ones neither a fault nor a server reaches:",
+        "These are the checks neither a fault nor a real server has made fail:",
         "",
         "| check | why, and what would reach it |",
         "| --- | --- |",
@@ -81,6 +86,36 @@ def render() -> str:
     for check, why in sorted(coverage.UNREACHABLE.items()):
         lines.append(f"| `{check}` | {why} |")
     return "\n".join(lines) + "\n"
+
+
+def real_server_section() -> list[str]:
+    """The checks whose failure a real server shows, and where each is seen to pass."""
+    servers = {
+        "Orthanc": expectations.load(ORTHANC_EXPECTATIONS).entries,
+        "tiny-pacs": expectations.load(TINYPACS_EXPECTATIONS).entries,
+    }
+    repaired_by = {check: name for name, checks in PASSES.items() for check in checks}
+    checks = sorted(coverage.only_a_real_server_fails())
+    lines = [
+        "",
+        "## Checks a real server fails",
+        "",
+        f"No injected fault is needed for these {len(checks)} checks: Orthanc or tiny-pacs breaks",
+        "the rule (their verdicts in `expectations/`). Each is also seen to pass: on the other",
+        "server, or on Orthanc behind a repair of `tests/repairs.py` that mends that one rule",
+        "(proven by `tests/test_catalog_repairs.py`).",
+        "",
+        "| check | fails on | passes on |",
+        "| --- | --- | --- |",
+    ]
+    for check in checks:
+        verdicts = {name: e[check].verdict for name, e in servers.items() if check in e}
+        failing = [f"{n} ({v})" for n, v in verdicts.items() if v in coverage.FAILING]
+        passing = [n for n, v in verdicts.items() if v in coverage.PASSING]
+        if check in repaired_by:
+            passing.append(f"Orthanc + repair `{repaired_by[check]}`")
+        lines.append(f"| `{check}` | {', '.join(failing)} | {', '.join(passing)} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -2,25 +2,28 @@
 
 Each fault (``tests/faults``) models a real server bug. The proxy forwards everything else
 unchanged, so a run through it differs from a direct run only by the one broken rule: the checks
-that fail are the ones that catch that fault.
+that fail are the ones that catch that fault. A repair (``tests/repairs.py``) is applied the same
+way, and mends one rule instead.
 """
 
 from __future__ import annotations
 
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import requests
 from faults import FAULTS, HOP_BY_HOP, Answer, Exchange
+from repairs import REPAIRS
 
 
 class FaultProxy:
-    """A loopback proxy to ``upstream`` (a server root) applying at most one fault."""
+    """A loopback proxy to ``upstream`` (a server root) applying at most one fault or repair."""
 
     def __init__(self, upstream: str, fault: str | None = None) -> None:
         self.upstream = upstream.rstrip("/")
-        self.fault = FAULTS[fault] if fault else None
+        self.fault = {**FAULTS, **REPAIRS}[fault] if fault else None
         self._session = requests.Session()
         proxy = self
 
@@ -37,8 +40,7 @@ class FaultProxy:
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length) if length else b"",
                 )
-                fault = proxy.fault
-                answer = fault(request, proxy.forward) if fault else proxy.forward(request)
+                answer = proxy.answer(request)
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     if key.lower() not in HOP_BY_HOP:
@@ -54,6 +56,15 @@ class FaultProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def answer(self, request: Exchange) -> Answer:
+        if self.fault is None:
+            return self.forward(request)
+        try:
+            return self.fault(request, self.forward)
+        except Exception:  # a bug of ours, not of the server: say so to the suite, loudly
+            text = f"fault proxy error:\n{traceback.format_exc()}"
+            return Answer(502, {"Content-Type": "text/plain"}, text.encode())
 
     def forward(self, request: Exchange) -> Answer:
         url = self.upstream + request.path + (f"?{request.query}" if request.query else "")

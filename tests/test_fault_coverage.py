@@ -5,6 +5,10 @@ A check counts as shown to fail when a fault our tests inject is registered to c
 proxy's faults in tests/faults, the Azure stand-in's, the walkthrough's and the auth faults), or
 when a real server we run it against breaks its rule (a FAIL or NON-STRICT verdict recorded in
 expectations/orthanc.toml or expectations/tiny-pacs.toml).
+
+A check whose failure only a real server shows must also be shown to pass, or it might accuse
+every server: on the other real server, or on Orthanc with a repair (tests/repairs.py) mending
+that one rule. (A fault's checks pass on Orthanc without it: test_catalog_faults.py.)
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import test_http_auth_orthanc as auth
 import test_walkthrough_orthanc as walkthrough
 from faults import CATCHES
 from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
+from repairs import PASSES
 
 from conformance import expectations
 
 FAILING = {"FAIL", "NON-STRICT", "ERROR"}
+PASSING = {"PASS", "INFO"}
 WARNING_CHECK = "test_http.py::test_warning_headers_follow_the_http_grammar"
 NO_SERVER_HAS_IT = (
     "NOT-IMPLEMENTED on Orthanc and tiny-pacs, and not modelled by the Azure stand-in: a server "
@@ -46,12 +52,25 @@ def caught_by_faults() -> set[str]:
     return found
 
 
-def failing_on_a_real_server() -> set[str]:
+def on_a_real_server(verdicts: set[str]) -> set[str]:
+    """The checks with one of ``verdicts`` on Orthanc or on tiny-pacs."""
     found = set()
     for path in (ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS):
         entries = expectations.load(path).entries
-        found |= {check for check, e in entries.items() if e.verdict in FAILING}
+        found |= {check for check, e in entries.items() if e.verdict in verdicts}
     return found
+
+
+def failing_on_a_real_server() -> set[str]:
+    return on_a_real_server(FAILING)
+
+
+def only_a_real_server_fails() -> set[str]:
+    return failing_on_a_real_server() - caught_by_faults()
+
+
+def repaired() -> set[str]:
+    return set().union(*PASSES.values())
 
 
 def test_every_check_is_shown_to_fail_or_says_why_not() -> None:
@@ -65,3 +84,13 @@ def test_the_unreachable_list_is_short_and_current() -> None:
     shown = caught_by_faults() | failing_on_a_real_server()
     assert not set(UNREACHABLE) & shown, "listed as unreachable but shown to fail: drop them"
     assert len(UNREACHABLE) <= 10
+
+
+def test_checks_only_a_real_server_fails_are_shown_to_pass() -> None:
+    never = only_a_real_server_fails() - on_a_real_server(PASSING) - repaired()
+    assert not never, f"checks no server and no repair has made pass: {sorted(never)}"
+
+
+def test_repairs_are_only_for_checks_no_real_server_passes() -> None:
+    """A repair proves what no server does; where a server passes the check, it is not needed."""
+    assert not repaired() & on_a_real_server(PASSING)

@@ -1,0 +1,53 @@
+"""Every check can pass: the checks that both real servers fail are run where the rule holds.
+
+Orthanc breaks the rule of each check registered with a repair (tests/repairs.py); so does
+tiny-pacs, or it lacks the feature. The failing side of these checks is proven by the servers
+themselves; the repair, a proxy in front of Orthanc mending that one rule, proves the other side:
+the check passes on a server that keeps the rule, so it does not accuse every server.
+"""
+
+from __future__ import annotations
+
+import pytest
+from faultproxy import FaultProxy
+from faults import FAULTS
+from paths import ORTHANC_EXPECTATIONS
+from repairs import PASSES, REPAIRS
+from suiterun import RunSuite
+
+from conformance import expectations
+from conformance.orthanc import LocalOrthanc
+
+PASSING = {"PASS"}
+FAILING = {"FAIL", "NON-STRICT", "NOT-IMPLEMENTED"}
+
+
+@pytest.mark.parametrize("name", sorted(REPAIRS))
+def test_repair_makes_its_checks_pass(
+    orthanc: LocalOrthanc, run_suite: RunSuite, name: str
+) -> None:
+    orthanc.purge()
+    with FaultProxy(orthanc.url, name) as proxy:
+        run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=PASSES[name])
+    not_passing = {
+        check: run.verdicts.get(check, "not run")
+        for check in PASSES[name]
+        if run.verdicts.get(check) not in PASSING
+    }
+    assert not not_passing, f"{name} does not make them pass: {not_passing}\n{run.stdout}"
+
+
+def test_checks_a_repair_passes_fail_on_orthanc_without_it() -> None:
+    """Otherwise the repair would prove nothing that Orthanc itself does not."""
+    baseline = expectations.load(ORTHANC_EXPECTATIONS).entries
+    not_failing = {
+        check: baseline[check].verdict if check in baseline else "not in the expectations"
+        for checks in PASSES.values()
+        for check in checks
+        if check not in baseline or baseline[check].verdict not in FAILING
+    }
+    assert not not_failing
+
+
+def test_repairs_and_faults_have_distinct_names() -> None:
+    assert not set(REPAIRS) & set(FAULTS)
