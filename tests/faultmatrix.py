@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import test_azure_standin_suite as standin
+import test_catalog_repairs as repaired_checks
 import test_fault_coverage as coverage
 import test_http_auth_orthanc as auth
 import test_walkthrough_orthanc as walkthrough
@@ -45,6 +46,11 @@ def matrix() -> dict[str, tuple[str, set[str]]]:
         {auth.WRONG_CREDENTIALS},
     )
     rows["malformed-warning-header"] = ("proxy over Orthanc", {coverage.WARNING_CHECK})
+    for capability, checks in repaired_checks.PROMISED.items():
+        rows[f"promised-{capability}-missing"] = (
+            "a profile promising it, over Orthanc",
+            set(checks),
+        )
     for name, checks in standin.CATCHES.items():
         rows[f"stand-in: {name}"] = ("Azure stand-in over Orthanc", set(checks))
     return rows
@@ -74,17 +80,6 @@ def render() -> str:
         shown = "<br>".join(f"`{c}`" for c in sorted(checks))
         lines.append(f"| `{fault}` | {where} | {shown} |")
     lines += real_server_section()
-    lines += [
-        "",
-        "## Checks no fault reaches",
-        "",
-        "These are the checks neither a fault nor a real server has made fail:",
-        "",
-        "| check | why, and what would reach it |",
-        "| --- | --- |",
-    ]
-    for check, why in sorted(coverage.UNREACHABLE.items()):
-        lines.append(f"| `{check}` | {why} |")
     return "\n".join(lines) + "\n"
 
 

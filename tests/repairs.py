@@ -179,9 +179,14 @@ def search_answers_xml(request: Exchange, forward: Forward) -> Answer:
     if not is_search(request) or DICOM_XML not in header(request.headers, "accept"):
         return forward(request)
     answer = forward(with_accept(request, DICOM_JSON))
+    return xml_parts(answer) or answer
+
+
+def xml_parts(answer: Answer) -> Answer | None:
+    """A DICOM JSON array answered as multipart/related DICOM XML (None: nothing to convert)."""
     results = search_results(answer)
     if not results:
-        return answer
+        return None
     documents = [native_model(obj) for obj in results]
     body, content_type = multipart.encode_related(
         documents, part_type=DICOM_XML, root_type=DICOM_XML
@@ -222,6 +227,47 @@ def add_attributes(parent: ET.Element, obj: dict[str, Any]) -> None:
 
 
 PN_PARTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
+
+
+@repair(
+    "accept-query-parameter-honoured",
+    passes=[
+        f"{WADO}test_accept_query_parameter_overrides_header[rendered]",
+        f"{WADO}test_accept_query_parameter_overrides_header[metadata]",
+    ],
+)
+def accept_query_parameter_honoured(request: Exchange, forward: Forward) -> Answer:
+    """The accept query parameter wins over the Accept header (PS3.18 8.3.3.1); metadata asked
+    for as DICOM XML is made from the DICOM JSON."""
+    pairs = query_pairs(request)
+    wanted = [v for k, v in pairs if k == "accept"]
+    if request.method != "GET" or not wanted:
+        return forward(request)
+    request = with_accept(with_query(request, [p for p in pairs if p[0] != "accept"]), wanted[0])
+    if not (metadata_request(request) and DICOM_XML in wanted[0]):
+        return forward(request)
+    answer = forward(with_accept(request, DICOM_JSON))
+    return xml_parts(answer) or answer
+
+
+@repair(
+    "thumbnails-rendered",
+    passes=[
+        f"{WADO}test_thumbnail_is_one_jpeg[{level}]" for level in ("study", "series", "instance")
+    ],
+)
+def thumbnails_rendered(request: Exchange, forward: Forward) -> Answer:
+    """A thumbnail (PS3.18 10.7) made by the rendered resource of the first instance."""
+    if request.method != "GET" or not request.path.endswith("/thumbnail"):
+        return forward(request)
+    target = request.path.removesuffix("/thumbnail")
+    if not INSTANCE.search(target):
+        objects = fetch_json(forward, request, f"{target}/metadata")
+        if not objects:
+            return refusal(404, "nothing to make a thumbnail of")
+        uids = [first(objects[0], tag) for tag in ("0020000D", "0020000E", "00080018")]
+        target = "{}/studies/{}/series/{}/instances/{}".format(prefix(request), *uids)
+    return forward(dataclasses.replace(request, path=f"{target}/rendered"))
 
 
 # --- status codes -----------------------------------------------------------------------------

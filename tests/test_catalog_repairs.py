@@ -4,9 +4,15 @@ Orthanc breaks the rule of each check registered with a repair (tests/repairs.py
 tiny-pacs, or it lacks the feature. The failing side of these checks is proven by the servers
 themselves; the repair, a proxy in front of Orthanc mending that one rule, proves the other side:
 the check passes on a server that keeps the rule, so it does not accuse every server.
+
+Two capabilities neither server has, the accept query parameter and thumbnails, are repaired too;
+their checks are shown to fail on Orthanc by a profile that promises them (PROMISED): a server
+that claims a feature and lacks it, which the verdicts turn from NOT-IMPLEMENTED into FAIL.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from faultproxy import FaultProxy
@@ -20,6 +26,11 @@ from conformance.orthanc import LocalOrthanc
 
 PASSING = {"PASS"}
 FAILING = {"FAIL", "NON-STRICT", "NOT-IMPLEMENTED"}
+# A capability neither real server has -> the checks that fail where a profile promises it.
+PROMISED = {
+    "accept-query-parameter": PASSES["accept-query-parameter-honoured"],
+    "thumbnail": PASSES["thumbnails-rendered"],
+}
 
 
 @pytest.mark.parametrize("name", sorted(REPAIRS))
@@ -51,3 +62,21 @@ def test_checks_a_repair_passes_fail_on_orthanc_without_it() -> None:
 
 def test_repairs_and_faults_have_distinct_names() -> None:
     assert not set(REPAIRS) & set(FAULTS)
+
+
+def test_a_promised_capability_orthanc_lacks_fails_its_checks(
+    orthanc: LocalOrthanc, run_suite: RunSuite, tmp_path: Path
+) -> None:
+    promises = "\n".join(
+        f'{name} = {{ supported = true, source = "a vendor\'s claim, for this test" }}'
+        for name in PROMISED
+    )
+    profile = tmp_path / "promises.toml"
+    profile.write_text(f'name = "promises"\nextends = "orthanc"\n[capabilities]\n{promises}\n')
+    orthanc.purge()
+    checks = set().union(*PROMISED.values())
+    run = run_suite(orthanc.dicomweb_url, f"--dicomweb-profile={profile}", checks=checks)
+    not_failing = {
+        c: run.verdicts.get(c, "not run") for c in checks if run.verdicts.get(c) != "FAIL"
+    }
+    assert not not_failing, f"{not_failing}\n{run.stdout}"

@@ -1,10 +1,10 @@
-"""A check that cannot fail is worse than none: every check must be shown to fail, or be listed
-here with the reason no server we have can reach it and what would.
+"""A check that cannot fail is worse than none: every check must be shown to fail.
 
 A check counts as shown to fail when a fault our tests inject is registered to catch it (the
-proxy's faults in tests/faults, the Azure stand-in's, the walkthrough's and the auth faults), or
-when a real server we run it against breaks its rule (a FAIL or NON-STRICT verdict recorded in
-expectations/orthanc.toml or expectations/tiny-pacs.toml).
+proxy's faults in tests/faults, the Azure stand-in's, the walkthrough's and the auth faults, and
+a profile promising a capability Orthanc lacks), or when a real server we run it against breaks
+its rule (a FAIL or NON-STRICT verdict recorded in expectations/orthanc.toml or
+expectations/tiny-pacs.toml).
 
 A check whose failure only a real server shows must also be shown to pass, or it might accuse
 every server: on the other real server, or on Orthanc with a repair (tests/repairs.py) mending
@@ -14,6 +14,7 @@ that one rule. (A fault's checks pass on Orthanc without it: test_catalog_faults
 from __future__ import annotations
 
 import test_azure_standin_suite as standin
+import test_catalog_repairs as repaired_checks
 import test_http_auth_orthanc as auth
 import test_walkthrough_orthanc as walkthrough
 from faults import CATCHES
@@ -25,31 +26,13 @@ from conformance import expectations
 FAILING = {"FAIL", "NON-STRICT", "ERROR"}
 PASSING = {"PASS", "INFO"}
 WARNING_CHECK = "test_http.py::test_warning_headers_follow_the_http_grammar"
-NO_SERVER_HAS_IT = (
-    "NOT-IMPLEMENTED on Orthanc and tiny-pacs, and not modelled by the Azure stand-in: a server "
-    "with {what} (dcm4chee-arc has it) or an addition to the stand-in would let a fault reach it"
-)
-UNREACHABLE = {
-    "test_wado.py::test_accept_query_parameter_overrides_header[rendered]": NO_SERVER_HAS_IT.format(
-        what="the accept query parameter"
-    ),
-    "test_wado.py::test_accept_query_parameter_overrides_header[metadata]": NO_SERVER_HAS_IT.format(
-        what="the accept query parameter"
-    ),
-    **{
-        f"test_wado.py::test_thumbnail_is_one_jpeg[{level}]": NO_SERVER_HAS_IT.format(
-            what="thumbnail resources"
-        )
-        for level in ("study", "series", "instance")
-    },
-}
 
 
 def caught_by_faults() -> set[str]:
     found = set().union(*CATCHES.values(), *standin.CATCHES.values())
     found |= {f"test_walkthrough.py::{n}" for v in walkthrough.FAULT_CATCHERS.values() for n in v}
     found |= {*auth.AUTH_CHECKS, WARNING_CHECK}
-    return found
+    return found | set().union(*repaired_checks.PROMISED.values())
 
 
 def on_a_real_server(verdicts: set[str]) -> set[str]:
@@ -73,17 +56,10 @@ def repaired() -> set[str]:
     return set().union(*PASSES.values())
 
 
-def test_every_check_is_shown_to_fail_or_says_why_not() -> None:
+def test_every_check_is_shown_to_fail() -> None:
     every_check = set(expectations.load(ORTHANC_EXPECTATIONS).entries)
-    shown = caught_by_faults() | failing_on_a_real_server()
-    never = sorted(every_check - shown - set(UNREACHABLE))
+    never = sorted(every_check - caught_by_faults() - failing_on_a_real_server())
     assert not never, f"checks no fault and no server has made fail: {never}"
-
-
-def test_the_unreachable_list_is_short_and_current() -> None:
-    shown = caught_by_faults() | failing_on_a_real_server()
-    assert not set(UNREACHABLE) & shown, "listed as unreachable but shown to fail: drop them"
-    assert len(UNREACHABLE) <= 10
 
 
 def test_checks_only_a_real_server_fails_are_shown_to_pass() -> None:
