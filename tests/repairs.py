@@ -30,6 +30,7 @@ from faults import (
     is_search,
     json_answer,
     query_pairs,
+    registrar,
     search_results,
     with_query,
 )
@@ -63,15 +64,7 @@ REQUEST_ATTRIBUTES = "00400275"
 
 def repair(name: str, passes: Iterable[str]) -> Callable[[Fault], Fault]:
     """Register a repair under ``name``, with the checks that must pass through it."""
-
-    def register(function: Fault) -> Fault:
-        if name in REPAIRS:
-            raise ValueError(f"repair {name} is registered twice")
-        REPAIRS[name] = function
-        PASSES[name] = set(passes)
-        return function
-
-    return register
+    return registrar(REPAIRS, PASSES)(name, passes)
 
 
 # --- helpers ----------------------------------------------------------------------------------

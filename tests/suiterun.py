@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from conformance import expectations
+
 
 @dataclass
 class SuiteRun:
@@ -24,6 +26,11 @@ class SuiteRun:
         """Check name (test_x.py::test_y[p]) -> verdict."""
         return {c["check"]: c["verdict"] for c in self.results.get("checks", [])}
 
+    def verdicts_outside(self, checks: Iterable[str], wanted: set[str]) -> dict[str, str]:
+        """Each of ``checks`` whose verdict is not one of ``wanted``, with it ("not run")."""
+        got = self.verdicts
+        return {c: got.get(c, "not run") for c in sorted(checks) if got.get(c) not in wanted}
+
     def outcome(self, name: str) -> str:
         return self.outcomes.get(name, "not run")
 
@@ -39,6 +46,16 @@ class RunSuite(Protocol):
         env: dict[str, str] | None = None,
         checks: Iterable[str] | None = None,
     ) -> SuiteRun: ...
+
+
+def expected_outside(path: Path, checks: Iterable[str], wanted: set[str]) -> dict[str, str]:
+    """Each of ``checks`` whose verdict in the expectations file ``path`` is not in ``wanted``."""
+    entries = expectations.load(path).entries
+    return {
+        c: entries[c].verdict if c in entries else "not in the expectations"
+        for c in sorted(checks)
+        if c not in entries or entries[c].verdict not in wanted
+    }
 
 
 def parse_junit(path: Path) -> dict[str, str]:

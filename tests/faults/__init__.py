@@ -63,17 +63,27 @@ FAULTS: dict[str, Fault] = {}
 CATCHES: dict[str, set[str]] = {}
 
 
+def registrar(
+    behaviours: dict[str, Fault], checks: dict[str, set[str]]
+) -> Callable[[str, Iterable[str]], Callable[[Fault], Fault]]:
+    """A decorator factory registering a proxy behaviour by name, with the checks it concerns."""
+
+    def registered(name: str, names: Iterable[str]) -> Callable[[Fault], Fault]:
+        def register(function: Fault) -> Fault:
+            if name in behaviours:
+                raise ValueError(f"{name} is registered twice")
+            behaviours[name] = function
+            checks[name] = set(names)
+            return function
+
+        return register
+
+    return registered
+
+
 def fault(name: str, catches: Iterable[str] = ()) -> Callable[[Fault], Fault]:
     """Register a fault under ``name``, with the checks that must fail when it is injected."""
-
-    def register(function: Fault) -> Fault:
-        if name in FAULTS:
-            raise ValueError(f"fault {name} is registered twice")
-        FAULTS[name] = function
-        CATCHES[name] = set(catches)
-        return function
-
-    return register
+    return registrar(FAULTS, CATCHES)(name, catches)
 
 
 def rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
@@ -139,6 +149,6 @@ def json_answer(answer: Answer, objects: list[Any], content_type: str = DICOM_JS
 # Importing the modules registers their faults.
 from . import azure, http, qido, stow, wado, walkthrough  # noqa: E402
 
-__all__ = ["CATCHES", "FAULTS", "Answer", "Exchange", "Forward", "fault"]
+__all__ = ["CATCHES", "FAULTS", "Answer", "Exchange", "Forward", "fault", "registrar"]
 __all__ += ["is_search", "json_answer", "query_pairs", "search_results", "with_query"]
 __all__ += ["azure", "http", "qido", "stow", "wado", "walkthrough"]
