@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 from _pytest._code.code import ExceptionRepr
+from pytest_metadata.plugin import metadata_key
 
 from . import catalog, expectations, profiles, samples, synthetic
 from .auth import build_auth
@@ -42,6 +43,7 @@ cleanup_reports_key = pytest.StashKey[list[dict[str, Any]]]()
 exchange_mark_key = pytest.StashKey[int]()
 judge_key = pytest.StashKey[Judge]()
 judgement_key = pytest.StashKey[Judgement]()
+server_key = pytest.StashKey[str]()
 
 
 class RunState:
@@ -254,6 +256,7 @@ class VerdictRecorder:
         results = {
             "suite": "dicomweb-conformance",
             "base_url": self.settings.base_url,
+            "server": session.config.stash.get(server_key, ""),
             "profile": self.profile.name,
             "run_id": self.settings.run_id,
             "settings": self.settings.redacted(),
@@ -278,6 +281,7 @@ class VerdictRecorder:
             ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
             + f" (profile {self.profile.name})"
         )
+        tr.line(f"server: {config.stash.get(server_key, '')}")
         for key in self.unmatched_expectations(config.stash.get(judge_key, None)):
             tr.line(f"expectation {key} matched no check in this run", yellow=True)
         if self.settings.results:
@@ -371,9 +375,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if not _targets_checks(config):
         return  # --base-url is someone else's (selenium, playwright): stay out of the way
-    problem = preflight(config.stash[state_key].client, settings)
-    if problem:
-        raise pytest.UsageError(f"dicomweb: {problem}")
+    probe = preflight(config.stash[state_key].client, settings)
+    if probe.problem:
+        raise pytest.UsageError(f"dicomweb: {probe.problem}")
+    # What the server says it is goes into every report: a stand-in or a proxy must show.
+    config.stash[server_key] = probe.server or "(no Server header)"
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is not None:
+        metadata["DICOMweb server"] = config.stash[server_key]
 
 
 @pytest.hookimpl(tryfirst=True)

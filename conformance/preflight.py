@@ -6,6 +6,8 @@ hundred failed checks. The probe searches for a UID nobody has, so it reads no o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import requests
 
 from .client import Client
@@ -25,24 +27,40 @@ def _search_study(client: Client, study_uid: str) -> requests.Response:
     )
 
 
-def preflight(client: Client, settings: Settings) -> str | None:
-    """None when the server answers like a DICOMweb server; else what is wrong and what to do."""
+@dataclass(frozen=True)
+class Probe:
+    """What the request before the checks found."""
+
+    problem: str | None  # None: a DICOMweb server that lets us in; else what is wrong, what to do
+    server: str = ""  # what the server says it is (its Server header), for the reports
+
+
+def preflight(client: Client, settings: Settings) -> Probe:
+    """Whether the server answers like a DICOMweb server, and what it says it is."""
     url = settings.base_url
     try:
         response = _search_study(client, derive_uid(settings.run_id, "preflight", "none"))
     except requests.exceptions.SSLError as exc:
-        return (
+        return Probe(
             f"TLS verification of {url} failed ({exc.__class__.__name__}); for a test server "
             "with a self-signed certificate use --dicomweb-insecure or REQUESTS_CA_BUNDLE"
         )
     except requests.ConnectionError:
-        return f"cannot reach {url}: connection failed (is the server running, the host right?)"
+        return Probe(
+            f"cannot reach {url}: connection failed (is the server running, the host right?)"
+        )
     except requests.Timeout:
-        return f"no answer from {url} within {settings.timeout:g} s (--dicomweb-timeout)"
+        return Probe(f"no answer from {url} within {settings.timeout:g} s (--dicomweb-timeout)")
     except Exception as exc:
         reason = client.redactor.text(f"{type(exc).__name__}: {exc}")
-        return f"could not send a request to {url}: {reason}"
+        return Probe(f"could not send a request to {url}: {reason}")
+    server = client.redactor.text(response.headers.get("Server", ""))
+    return Probe(_answer_problem(client, settings, response), server)
 
+
+def _answer_problem(client: Client, settings: Settings, response: requests.Response) -> str | None:
+    """What is wrong with the server's answer to the probe, if anything."""
+    url = settings.base_url
     status = response.status_code
     if status in (401, 403):
         who = (

@@ -7,8 +7,10 @@ Each broken set-up must stop the run before any check with one clear message and
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
+import requests
 from suiterun import RunSuite
 
 from conformance.orthanc import LocalOrthanc
@@ -87,6 +89,20 @@ def test_basic_auth_from_environment_runs_checks_and_redacts_evidence(
     for text in (run.stdout, run.junit):
         assert "s3cret-pw" not in text
         assert "YWxpY2U6czNjcmV0LXB3" not in text  # base64 of alice:s3cret-pw
+
+
+def test_reports_name_the_server_that_answered(
+    orthanc: LocalOrthanc, run_suite: RunSuite, tmp_path: Path
+) -> None:
+    """Its Server header, in results.json, the terminal summary and the HTML report (the Azure
+    stand-in's, which says it is not Azure, in test_azure_standin_suite.py)."""
+    html = tmp_path / "report.html"
+    run = run_suite(orthanc.dicomweb_url, "-k", "store_one_instance", f"--html={html}", "-n", "2")
+    answer = requests.get(orthanc.dicomweb_url + "/studies", timeout=30)
+    server = answer.headers.get("Server") or "(no Server header)"  # Orthanc 1.10 sends none
+    assert run.results["server"] == server
+    assert f"server: {server}" in run.stdout
+    assert "DICOMweb server" in html.read_text() and server in html.read_text()
 
 
 @pytest.mark.parametrize(
