@@ -25,7 +25,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from conformance import expect, multipart
+from conformance import expect, multipart, synthetic
 from conformance.client import Client
 from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
 from conformance.samples import Instance, SampleStudy
@@ -501,6 +501,33 @@ def test_ideographic_and_phonetic_name_groups_come_back(
     ]
     assert attribute.get("Value") == expected, (
         f"PatientName is {attribute.get('Value')!r}, expected {expected!r}"
+    )
+
+
+@pytest.mark.requirement("JSON-PN-COMPONENT-GROUPS")
+def test_search_results_keep_the_name_groups(
+    dicomweb: Client, new_synthetic: Callable[[], CatalogStudy]
+) -> None:
+    """Referring Physician's Name 'Yamada^Tarou=山田^太郎=やまだ^たろう' in a study of its own
+    (a study attribute, so no other instance's value can stand in for it), found by a search."""
+    study = new_synthetic()
+    instance = synthetic.with_attribute(
+        study.charset_ideographic, "ReferringPhysicianName", synthetic.IDEOGRAPHIC_NAME, "groups"
+    )
+    expect.precondition(stow(dicomweb, [instance]), 200)
+    response = search(
+        dicomweb, "studies", StudyInstanceUID=instance.study_uid, includefield="00080090"
+    )
+    expect.status(response, 200)
+    objects = Document("studies-search", response, parse(response)).objects
+    assert len(objects) == 1, f"the search for one study found {len(objects)} objects"
+    attribute = objects[0].get("00080090")
+    expected = [
+        {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
+    ]
+    value = attribute.get("Value") if isinstance(attribute, dict) else attribute
+    assert value == expected, (
+        f"ReferringPhysicianName is {value!r} in the result, stored {expected!r}"
     )
 
 
