@@ -7,17 +7,27 @@ end of its log and running a command against it are the same for every server, s
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Collection, Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Self
+from typing import Any, Self
+
+import requests
 
 POLL_INTERVAL = 0.1
 STOP_GRACE = 10.0
 LOG_TAIL_LINES = 25
+# With an automatically chosen port, a port taken between picking and binding is a race lost to
+# another process, worth another try with a new port.
+PORT_ATTEMPTS = 3
 
 
 def free_port(avoid: Collection[int] = ()) -> int:
@@ -83,21 +93,157 @@ def run_command(command: Sequence[str], env: Mapping[str, str]) -> int:
     return status if status >= 0 else 128 - status
 
 
+def run_or_serve(
+    server: LocalServer,
+    command: Sequence[str],
+    environment: Callable[[], Mapping[str, str]],
+    banner: Callable[[], list[str]],
+) -> int:
+    """The launchers' command line: start ``server``, then run ``command`` in ``environment()``
+    (pointing at the server) or, without one, print ``banner()`` and serve until Ctrl-C. The
+    server is stopped in every case, also on SIGTERM; the exit status is the command's."""
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        server.start()
+        if command:
+            print(
+                f"{server.name} ready at {server.dicomweb_url} (pid {server.pid})", file=sys.stderr
+            )
+            return run_command(command, environment())
+        print("\n".join(banner()), flush=True)
+        try:
+            status = server.wait()
+        except KeyboardInterrupt:
+            return 0
+        print(f"{server.name} exited by itself with status {status}.", file=sys.stderr)
+        print(server.log_tail(), file=sys.stderr)
+        return 1
+    except server.error as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stop()
+
+
 class LocalServer:
-    """What the throwaway local servers share: a context manager around start() and stop(),
-    and the loopback port, URLs and process of the running server."""
+    """What the throwaway local servers share: starting one on a free loopback port (another
+    port when a race for it is lost), waiting until it answers, a context manager around start()
+    and stop(), its URLs, process and log, and stopping exactly that process."""
 
     name = "the server"
     error: type[Exception] = RuntimeError
     dicomweb_path = ""  # the DICOMweb root under the server root
-    _port: int | None
-    _process: subprocess.Popen[bytes] | None
+    log_name = "server.log"
+    workdir_prefix = "conformance-server-"
+    port_in_use = "address already in use"  # what its error says when the port is taken
+    reserved_ports: frozenset[int] = frozenset()  # never picked (a packaged service's port)
+
+    def __init__(self, port: int | None, timeout: float) -> None:
+        self.requested_port = port
+        self.timeout = timeout
+        self._port: int | None = port
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+
+    # --- what each server does its own way ---------------------------------------------------
+
+    def _check_installed(self) -> None:
+        """Raise ``error`` saying what to install when the server is missing."""
+        raise NotImplementedError
+
+    def _launch(self, port: int) -> None:
+        """Start the process on ``port`` (``_spawn``) and wait until it is ready."""
+        raise NotImplementedError
+
+    # --- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        raise NotImplementedError
+        """Launch the server and return once it answers DICOMweb requests."""
+        if self._process is not None:
+            return
+        self._check_installed()
+        attempts = PORT_ATTEMPTS if self.requested_port is None else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self._launch(self.requested_port or free_port(self.reserved_ports))
+                return
+            except self.error as error:
+                self.stop()
+                if attempt == attempts or self.port_in_use not in str(error):
+                    raise
+            except BaseException:
+                # Also on Ctrl-C: __exit__ does not run when __enter__ fails.
+                self.stop()
+                raise
 
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop the process this object started and delete its directory; safe to repeat."""
+        process, self._process = self._process, None
+        if process is not None:
+            atexit.unregister(self.stop)
+            stop_process(process, STOP_GRACE)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def wait(self) -> int:
+        """Block until the server exits by itself; its exit status."""
+        if self._process is None:
+            raise self.error(f"{self.name} is not running: call start() first")
+        return self._process.wait()
+
+    def _new_workdir(self, port: int) -> Path:
+        self._port = port
+        self._workdir = Path(tempfile.mkdtemp(prefix=self.workdir_prefix))
+        return self._workdir
+
+    def _spawn(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        """Run ``command`` in the working directory, its output into the log."""
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self._workdir,
+                env=None if env is None else dict(env),
+                # Its own session: a Ctrl-C in the terminal must not stop the server behind our
+                # back; stop() does that, after the command using it has finished.
+                start_new_session=True,
+            )
+        atexit.register(self.stop)
+
+    def _poll_until_ready(self, probe: Callable[[], str | None], interval: float) -> None:
+        """Call ``probe`` until it answers None (ready); else it says what it saw, for the error
+        raised when the process exits or the timeout passes first."""
+        assert self._process is not None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status = self._process.poll()
+            if status is not None:
+                raise self.error(
+                    f"{self.name} exited with status {status} before it was ready "
+                    f"on port {self._port}.\n{self.log_tail()}"
+                )
+            last = probe()
+            if last is None:
+                return
+            if time.monotonic() > deadline:
+                raise self.error(
+                    f"{self.name} did not answer GET {self.dicomweb_url}/studies within "
+                    f"{self.timeout:g} s (last: {last}).\n{self.log_tail()}"
+                )
+            time.sleep(interval)
+
+    def _answers_studies(self, ready: Collection[int], **kwargs: Any) -> str | None:
+        """A probe: None when ``GET {dicomweb}/studies`` answers one of ``ready``."""
+        try:
+            response = requests.get(f"{self.dicomweb_url}/studies", timeout=1, **kwargs)
+        except requests.RequestException as error:
+            return type(error).__name__
+        return None if response.status_code in ready else f"HTTP {response.status_code}"
 
     def __enter__(self) -> Self:
         self.start()
@@ -110,6 +256,12 @@ class LocalServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    # --- where it is ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     @property
     def port(self) -> int:
@@ -131,3 +283,15 @@ class LocalServer:
         if self._process is None:
             raise self.error(f"{self.name} is not running: call start() first")
         return self._process.pid
+
+    @property
+    def log_path(self) -> Path:
+        if self._workdir is None:
+            raise self.error(f"{self.name} has no working directory: call start() first")
+        return self._workdir / self.log_name
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        tail = None if self._workdir is None else read_log_tail(self.log_path, lines)
+        if tail is None:
+            return f"(no {self.name} log)"
+        return f"Last lines of {self.name}'s log:\n{tail}"

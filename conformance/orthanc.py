@@ -16,15 +16,9 @@ Orthanc 1.10 has no bind-address option: it listens on all interfaces, and
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +26,7 @@ from typing import Any
 import requests
 
 from conformance import localserver
-from conformance.localserver import LOG_TAIL_LINES, POLL_INTERVAL, STOP_GRACE
+from conformance.localserver import POLL_INTERVAL
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
@@ -41,7 +35,6 @@ PACKAGED_PORT = 8042
 # Orthanc's log line when its HTTP port is taken; with an automatically chosen port that is a
 # race lost to another process, worth another try with a new port.
 PORT_IN_USE = "already in use"
-PORT_ATTEMPTS = 3
 
 
 class OrthancError(RuntimeError):
@@ -51,11 +44,6 @@ class OrthancError(RuntimeError):
 def is_installed(binary: str = ORTHANC_BINARY, plugin: str = DICOMWEB_PLUGIN) -> bool:
     """Whether the Orthanc binary and its DICOMweb plugin are present."""
     return os.access(binary, os.X_OK) and os.path.isfile(plugin)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (it may be taken again before Orthanc binds it)."""
-    return localserver.free_port(avoid={PACKAGED_PORT})
 
 
 def orthanc_config(
@@ -100,6 +88,10 @@ class LocalOrthanc(localserver.LocalServer):
     name = "Orthanc"
     error = OrthancError
     dicomweb_path = "/dicom-web"
+    log_name = "orthanc.log"
+    workdir_prefix = "conformance-orthanc-"
+    port_in_use = PORT_IN_USE
+    reserved_ports = frozenset({PACKAGED_PORT})
 
     def __init__(
         self,
@@ -110,14 +102,10 @@ class LocalOrthanc(localserver.LocalServer):
         *,
         timeout: float = 20.0,
     ) -> None:
-        self.requested_port = port
+        super().__init__(port, timeout)
         self.users = dict(users or {})
         self.binary = binary
         self.plugin = plugin
-        self.timeout = timeout
-        self._port: int | None = port
-        self._process: subprocess.Popen[bytes] | None = None
-        self._workdir: Path | None = None
 
     is_installed = staticmethod(is_installed)
 
@@ -126,121 +114,36 @@ class LocalOrthanc(localserver.LocalServer):
         """Credentials for the launcher's own requests: the first registered user, if any."""
         return next(iter(self.users.items()), None)
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     # --- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Launch Orthanc and return once it answers DICOMweb requests."""
-        if self._process is not None:
-            return
+    def _check_installed(self) -> None:
         for path, what in ((self.binary, "binary"), (self.plugin, "DICOMweb plugin")):
             if not os.path.exists(path):
                 raise OrthancError(
                     f"Orthanc is not installed: run scripts/bootstrap (no {what} at {path})"
                 )
-        attempts = PORT_ATTEMPTS if self.requested_port is None else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                self._launch()
-                return
-            except OrthancError as error:
-                self.stop()
-                if attempt == attempts or PORT_IN_USE not in str(error):
-                    raise
-            except BaseException:
-                # Also on Ctrl-C: __exit__ does not run when __enter__ fails.
-                self.stop()
-                raise
 
-    def _launch(self) -> None:
-        self._port = self.requested_port or free_port()
-        self._workdir = Path(tempfile.mkdtemp(prefix="conformance-orthanc-"))
-        config_path = self._workdir / "orthanc.json"
-        config = orthanc_config(self._workdir, self._port, self.plugin, self.users)
+    def _launch(self, port: int) -> None:
+        workdir = self._new_workdir(port)
+        config_path = workdir / "orthanc.json"
+        config = orthanc_config(workdir, port, self.plugin, self.users)
         config_path.write_text(json.dumps(config, indent=2))
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [self.binary, "--no-jobs", str(config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._workdir,
-                # Its own session: a Ctrl-C in the terminal must not stop Orthanc behind our
-                # back; stop() does that, after the command using it has finished.
-                start_new_session=True,
-            )
-        atexit.register(self.stop)
-        self._wait_until_ready(config["Name"])
-
-    def _wait_until_ready(self, name: str) -> None:
-        assert self._process is not None
+        self._spawn([self.binary, "--no-jobs", str(config_path)])
         ready = {200, 401} if self.users else {200}
-        deadline = time.monotonic() + self.timeout
-        last = "no answer"
-        while True:
-            status = self._process.poll()
-            if status is not None:
-                raise OrthancError(
-                    f"Orthanc exited with status {status} before it was ready "
-                    f"on port {self._port}.\n{self.log_tail()}"
-                )
-            try:
-                response = requests.get(f"{self.dicomweb_url}/studies", timeout=1)
-                if response.status_code in ready:
-                    break
-                last = f"HTTP {response.status_code}"
-            except requests.RequestException as error:
-                last = type(error).__name__
-            if time.monotonic() > deadline:
-                raise OrthancError(
-                    f"Orthanc did not answer GET {self.dicomweb_url}/studies within "
-                    f"{self.timeout:g} s (last: {last}).\n{self.log_tail()}"
-                )
-            time.sleep(POLL_INTERVAL)
+        self._poll_until_ready(lambda: self._answers_studies(ready), POLL_INTERVAL)
         # Something answered, but on a port chosen in advance it may be another server.
         system = self._native("GET", "/system")
         try:
             answered_name = system.json().get("Name")
         except ValueError:
             answered_name = None
-        if system.status_code != 200 or answered_name != name:
+        if system.status_code != 200 or answered_name != config["Name"]:
             raise OrthancError(
                 f"port {self._port} is answered by another server, not the Orthanc just "
                 f"started (GET /system: HTTP {system.status_code}).\n{self.log_tail()}"
             )
 
-    def stop(self) -> None:
-        """Stop the process this object started and delete its directory; safe to repeat."""
-        process, self._process = self._process, None
-        if process is not None:
-            atexit.unregister(self.stop)
-            localserver.stop_process(process, STOP_GRACE)
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def wait(self) -> int:
-        """Block until Orthanc exits by itself; its exit status."""
-        if self._process is None:
-            raise OrthancError("Orthanc is not running: call start() first")
-        return self._process.wait()
-
     # --- helpers ---------------------------------------------------------------------------
-
-    @property
-    def log_path(self) -> Path:
-        if self._workdir is None:
-            raise OrthancError("Orthanc has no working directory: call start() first")
-        return self._workdir / "orthanc.log"
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        tail = None if self._workdir is None else localserver.read_log_tail(self.log_path, lines)
-        if tail is None:
-            return "(no Orthanc log)"
-        return f"Last lines of Orthanc's log:\n{tail}"
 
     def _native(self, method: str, path: str) -> requests.Response:
         """A request to Orthanc's native REST API, with credentials when auth is on."""
@@ -317,41 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Turn SIGTERM into an exception so that the finally blocks stop Orthanc.
-_exit_on_sigterm = localserver.exit_on_sigterm
-
-
-def run(command: Sequence[str], orthanc: LocalOrthanc) -> int:
-    env = dict(os.environ, PYTEST_BASE_URL=orthanc.dicomweb_url, DICOMWEB_ORTHANC_URL=orthanc.url)
-    print(f"Orthanc ready at {orthanc.dicomweb_url} (pid {orthanc.pid})", file=sys.stderr)
-    return localserver.run_command(command, env)
-
-
-def serve(orthanc: LocalOrthanc) -> int:
-    print(f"Orthanc DICOMweb root: {orthanc.dicomweb_url}")
-    print(f"Orthanc REST API:      {orthanc.url}  (pid {orthanc.pid}); Ctrl-C to stop", flush=True)
-    try:
-        status = orthanc.wait()
-    except KeyboardInterrupt:
-        return 0
-    print(f"Orthanc exited by itself with status {status}.\n{orthanc.log_tail()}", file=sys.stderr)
-    return 1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     orthanc = LocalOrthanc(port=args.port, users=dict(args.user), timeout=args.timeout)
-    try:
-        orthanc.start()
-        return run(args.command, orthanc) if args.command else serve(orthanc)
-    except OrthancError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        orthanc.stop()
+    return localserver.run_or_serve(
+        orthanc,
+        args.command,
+        lambda: dict(
+            os.environ, PYTEST_BASE_URL=orthanc.dicomweb_url, DICOMWEB_ORTHANC_URL=orthanc.url
+        ),
+        lambda: [
+            f"Orthanc DICOMweb root: {orthanc.dicomweb_url}",
+            f"Orthanc REST API:      {orthanc.url}  (pid {orthanc.pid}); Ctrl-C to stop",
+        ],
+    )
 
 
 if __name__ == "__main__":

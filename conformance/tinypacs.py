@@ -19,23 +19,14 @@ environment variable ``TINYPACS_BIN`` names another ``tiny-pacs`` executable.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from conformance import localserver
-from conformance.localserver import LOG_TAIL_LINES, STOP_GRACE, free_port
 
 BINARY_ENV = "TINYPACS_BIN"
 DEFAULT_BINARY = Path(__file__).resolve().parents[1] / ".venv-tinypacs" / "bin" / "tiny-pacs"
@@ -46,7 +37,6 @@ READY_STATUSES = frozenset({200, 204})
 # conflict it does not exit: the DIMSE side keeps running and only the HTTP server is off.
 LISTENING = "Shared HTTP server listening on http://127.0.0.1:{port} "
 PORT_IN_USE = "Cannot bind the shared HTTP server"
-PORT_ATTEMPTS = 3
 # It is ready about 0.2 s after launch: poll often enough not to add much to that.
 READY_POLL = 0.05
 # Set in its environment, tiny-pacs would bind no HTTP port at all.
@@ -117,6 +107,9 @@ class LocalTinyPacs(localserver.LocalServer):
     name = "tiny-pacs"
     error = TinyPacsError
     dicomweb_path = DICOMWEB_PREFIX
+    log_name = "tiny-pacs.log"
+    workdir_prefix = "conformance-tinypacs-"
+    port_in_use = PORT_IN_USE
 
     def __init__(
         self,
@@ -126,13 +119,9 @@ class LocalTinyPacs(localserver.LocalServer):
         *,
         timeout: float = 20.0,
     ) -> None:
-        self.requested_port = port
+        super().__init__(port, timeout)
         self.token = None if token is None else check_token(token)
         self.binary = binary or default_binary()
-        self.timeout = timeout
-        self._port: int | None = port
-        self._process: subprocess.Popen[bytes] | None = None
-        self._workdir: Path | None = None
 
     is_installed = staticmethod(is_installed)
 
@@ -141,34 +130,14 @@ class LocalTinyPacs(localserver.LocalServer):
         """Headers the launcher's own requests carry: the bearer token, when auth is on."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     # --- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Launch tiny-pacs and return once it answers DICOMweb requests."""
-        if self._process is not None:
-            return
+    def _check_installed(self) -> None:
         if not os.path.exists(self.binary):
             raise TinyPacsError(
                 f"tiny-pacs is not installed: run scripts/bootstrap (no executable at "
                 f"{self.binary}; ${BINARY_ENV} names another one)"
             )
-        attempts = PORT_ATTEMPTS if self.requested_port is None else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                self._launch(self.requested_port or free_port())
-                return
-            except TinyPacsError as error:
-                self.stop()
-                if attempt == attempts or PORT_IN_USE not in str(error):
-                    raise
-            except BaseException:
-                # Also on Ctrl-C: __exit__ does not run when __enter__ fails.
-                self.stop()
-                raise
 
     def restart(self) -> None:
         """Stop it and start a fresh one on the same port: same URLs, new PID, nothing stored."""
@@ -188,106 +157,33 @@ class LocalTinyPacs(localserver.LocalServer):
         self.restart()
 
     def _launch(self, port: int) -> None:
-        self._port = port
-        self._workdir = Path(tempfile.mkdtemp(prefix="conformance-tinypacs-"))
-        config_path = self._workdir / "tiny-pacs.json"
+        config_path = self._new_workdir(port) / "tiny-pacs.json"
         # The token is in this file: mkdtemp's directory is private (0700), the file too.
         config_path.touch(mode=0o600)
         config_path.write_text(json.dumps(tinypacs_config(port, self.token), indent=2))
         env = {key: value for key, value in os.environ.items() if key != HEADLESS_ENV}
         # Unbuffered, so the log file shows each line as it is written: readiness reads it.
         env["PYTHONUNBUFFERED"] = "1"
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [self.binary, "run", "-c", str(config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._workdir,
-                env=env,
-                # Its own session (and so process group): a Ctrl-C in the terminal must not stop
-                # it behind our back; stop() does that, after the command using it has finished.
-                start_new_session=True,
+        self._spawn([self.binary, "run", "-c", str(config_path)], env)
+        self._poll_until_ready(self._bound_and_answering, READY_POLL)
+
+    def _bound_and_answering(self) -> str | None:
+        """A probe: its log says it bound our port, then ``GET /studies`` answers."""
+        log = self._read_log()
+        if PORT_IN_USE in log:
+            raise TinyPacsError(
+                f"tiny-pacs could not bind port {self._port} ({PORT_IN_USE}).\n{self.log_tail()}"
             )
-        atexit.register(self.stop)
-        self._wait_until_ready()
-
-    def _wait_until_ready(self) -> None:
-        """Wait for its log to say it bound our port, then for ``GET /studies`` to answer."""
-        assert self._process is not None
-        listening = LISTENING.format(port=self.port)
-        deadline = time.monotonic() + self.timeout
-        bound = False
-        last = "no answer"
-        while True:
-            status = self._process.poll()
-            if status is not None:
-                raise TinyPacsError(
-                    f"tiny-pacs exited with status {status} before it was ready "
-                    f"on port {self._port}.\n{self.log_tail()}"
-                )
-            if not bound:
-                log = self._read_log()
-                if PORT_IN_USE in log:
-                    raise TinyPacsError(
-                        f"tiny-pacs could not bind port {self._port} "
-                        f"({PORT_IN_USE}).\n{self.log_tail()}"
-                    )
-                # Only the log tells that the server answering on the port is this one.
-                bound = listening in log
-                last = "its HTTP port is not bound yet"
-            if bound:
-                try:
-                    response = requests.get(
-                        f"{self.dicomweb_url}/studies", headers=self.headers, timeout=1
-                    )
-                    if response.status_code in READY_STATUSES:
-                        return
-                    last = f"HTTP {response.status_code}"
-                except requests.RequestException as error:
-                    last = type(error).__name__
-            if time.monotonic() > deadline:
-                raise TinyPacsError(
-                    f"tiny-pacs did not answer GET {self.dicomweb_url}/studies within "
-                    f"{self.timeout:g} s (last: {last}).\n{self.log_tail()}"
-                )
-            time.sleep(READY_POLL)
-
-    def stop(self) -> None:
-        """Stop the process this object started and delete its directory; safe to repeat."""
-        process, self._process = self._process, None
-        if process is not None:
-            atexit.unregister(self.stop)
-            localserver.stop_process(process, STOP_GRACE)
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def wait(self) -> int:
-        """Block until tiny-pacs exits by itself; its exit status."""
-        if self._process is None:
-            raise TinyPacsError("tiny-pacs is not running: call start() first")
-        return self._process.wait()
-
-    # --- helpers ---------------------------------------------------------------------------
-
-    @property
-    def log_path(self) -> Path:
-        if self._workdir is None:
-            raise TinyPacsError("tiny-pacs has no working directory: call start() first")
-        return self._workdir / "tiny-pacs.log"
+        # Only the log tells that the server answering on the port is this one.
+        if LISTENING.format(port=self.port) not in log:
+            return "its HTTP port is not bound yet"
+        return self._answers_studies(READY_STATUSES, headers=self.headers)
 
     def _read_log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        tail = None if self._workdir is None else localserver.read_log_tail(self.log_path, lines)
-        if tail is None:
-            return "(no tiny-pacs log)"
-        return f"Last lines of tiny-pacs's log:\n{tail}"
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -359,37 +255,20 @@ def command_environment(pacs: LocalTinyPacs) -> dict[str, str]:
     return env
 
 
-def run(command: Sequence[str], pacs: LocalTinyPacs) -> int:
-    print(f"tiny-pacs ready at {pacs.dicomweb_url} (pid {pacs.pid})", file=sys.stderr)
-    return localserver.run_command(command, command_environment(pacs))
-
-
-def serve(pacs: LocalTinyPacs) -> int:
+def banner(pacs: LocalTinyPacs) -> list[str]:
     auth = "bearer token (as given)" if pacs.token else "none"
-    print(f"tiny-pacs DICOMweb root: {pacs.dicomweb_url}  (auth: {auth})")
-    print(f"pid {pacs.pid}; Ctrl-C to stop", flush=True)
-    try:
-        status = pacs.wait()
-    except KeyboardInterrupt:
-        return 0
-    print(f"tiny-pacs exited by itself with status {status}.\n{pacs.log_tail()}", file=sys.stderr)
-    return 1
+    return [
+        f"tiny-pacs DICOMweb root: {pacs.dicomweb_url}  (auth: {auth})",
+        f"pid {pacs.pid}; Ctrl-C to stop",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, localserver.exit_on_sigterm)
     pacs = LocalTinyPacs(port=args.port, token=args.token, timeout=args.timeout)
-    try:
-        pacs.start()
-        return run(args.command, pacs) if args.command else serve(pacs)
-    except TinyPacsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        pacs.stop()
+    return localserver.run_or_serve(
+        pacs, args.command, lambda: command_environment(pacs), lambda: banner(pacs)
+    )
 
 
 if __name__ == "__main__":

@@ -231,7 +231,9 @@ def test_a_lost_port_race_is_retried_on_another_port(
         busy = taken.getsockname()[1]
         offered = iter([busy])
         real_free_port = localserver.free_port
-        monkeypatch.setattr(tinypacs, "free_port", lambda: next(offered, 0) or real_free_port())
+        monkeypatch.setattr(
+            localserver, "free_port", lambda avoid=(): next(offered, 0) or real_free_port(avoid)
+        )
 
         with pytest.raises(TinyPacsError, match="could not bind port"):
             LocalTinyPacs(port=busy).start()  # a port asked for is not changed
