@@ -27,8 +27,10 @@ from faults import (
     Exchange,
     Fault,
     Forward,
+    header,
     is_search,
     json_answer,
+    json_changed,
     query_pairs,
     registrar,
     search_results,
@@ -40,10 +42,8 @@ from faults.wado import (
     SERIES,
     STUDY,
     encoded,
-    header,
     metadata_request,
     rewrite,
-    rewrite_json,
     via_proxy,
     with_accept,
 )
@@ -327,7 +327,7 @@ def bulk_data_parts_located(request: Exchange, forward: Forward) -> Answer:
     answer = forward(request)
     host = f"http://{header(request.headers, 'host')}"
     if metadata_request(request):
-        return rewrite_json(answer, lambda objects: via_proxy(objects, host))
+        return json_changed(answer, lambda objects: via_proxy(objects, host))
     if request.method != "GET" or "/bulk/" not in request.path:
         return answer
     location = host + request.path
@@ -359,7 +359,7 @@ def compressed_pixel_data_in_metadata(request: Exchange, forward: Forward) -> An
                 obj["7FE00010"] = {"vr": "OB", "BulkDataURI": f"{root}{path}/bulk/7fe00010"}
         return objects
 
-    return rewrite_json(answer, add)
+    return json_changed(answer, add)
 
 
 # --- stores -----------------------------------------------------------------------------------

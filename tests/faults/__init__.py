@@ -104,6 +104,29 @@ def rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
     return Answer(200, answer.headers, body)
 
 
+# --- headers and JSON bodies ------------------------------------------------------------------
+
+JSON_TYPES = ("application/dicom+json", "application/json")
+
+
+def header(headers: dict[str, str], name: str) -> str:
+    """A header's value, whatever the case of its name ("" when absent)."""
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
+def is_dicom_json(answer: Answer) -> bool:
+    media = header(answer.headers, "Content-Type").split(";")[0].strip().lower()
+    return answer.status == 200 and media in JSON_TYPES and bool(answer.body.strip())
+
+
+def json_changed(answer: Answer, change: Callable[[Any], Any]) -> Answer:
+    """The answer with its DICOM JSON body passed through ``change`` (other answers as they are)."""
+    if not is_dicom_json(answer):
+        return answer
+    body = json.dumps(change(json.loads(answer.body)), ensure_ascii=False).encode()
+    return Answer(answer.status, answer.headers, body)
+
+
 # --- searches ---------------------------------------------------------------------------------
 
 DICOM_JSON = "application/dicom+json"
@@ -150,5 +173,6 @@ def json_answer(answer: Answer, objects: list[Any], content_type: str = DICOM_JS
 from . import azure, http, qido, stow, wado, walkthrough  # noqa: E402
 
 __all__ = ["CATCHES", "FAULTS", "Answer", "Exchange", "Forward", "fault", "registrar"]
-__all__ += ["is_search", "json_answer", "query_pairs", "search_results", "with_query"]
+__all__ += ["header", "is_dicom_json", "is_search", "json_answer", "json_changed", "query_pairs"]
+__all__ += ["search_results", "with_query"]
 __all__ += ["azure", "http", "qido", "stow", "wado", "walkthrough"]

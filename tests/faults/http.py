@@ -18,9 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from . import Answer, Exchange, Forward, fault
+from . import Answer, Exchange, Forward, fault, is_dicom_json, json_changed
 
-JSON_TYPES = ("application/dicom+json", "application/json")
 # The credentials of the orthanc_with_auth fixture (tests/conftest.py).
 ORTHANC_USER, ORTHANC_PASSWORD = "alice", "s3cret-pw"
 ORTHANC_AUTHORIZATION = (
@@ -28,10 +27,6 @@ ORTHANC_AUTHORIZATION = (
 )
 
 JsonObject = dict[str, Any]
-
-
-def header(answer: Answer, name: str) -> str:
-    return next((v for k, v in answer.headers.items() if k.lower() == name.lower()), "")
 
 
 def with_header(answer: Answer, name: str, value: str | None) -> Answer:
@@ -42,11 +37,6 @@ def with_header(answer: Answer, name: str, value: str | None) -> Answer:
     return Answer(answer.status, headers, answer.body)
 
 
-def is_dicom_json(answer: Answer) -> bool:
-    media = header(answer, "Content-Type").split(";")[0].strip().lower()
-    return answer.status == 200 and media in JSON_TYPES and bool(answer.body.strip())
-
-
 def rewrite_json(
     request: Exchange,
     forward: Forward,
@@ -55,10 +45,7 @@ def rewrite_json(
 ) -> Answer:
     """Forward the request; pass the DICOM JSON body of a successful answer through ``change``."""
     answer = forward(request)
-    if not only(request) or not is_dicom_json(answer):
-        return answer
-    body = json.dumps(change(json.loads(answer.body)), ensure_ascii=False).encode()
-    return Answer(answer.status, answer.headers, body)
+    return json_changed(answer, change) if only(request) else answer
 
 
 def metadata(request: Exchange) -> bool:

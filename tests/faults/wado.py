@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 from conformance import multipart
 
-from . import Answer, Exchange, Forward, fault
+from . import Answer, Exchange, Forward, fault, header, json_changed
 
 WADO = "test_wado.py::"
 STUDY = re.compile(r"/studies/[^/]+$")
@@ -32,10 +31,6 @@ PartList = list[tuple[dict[str, str], bytes]]
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def header(headers: dict[str, str], name: str) -> str:
-    return next((v for k, v in headers.items() if k.lower() == name), "")
 
 
 def with_header(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
@@ -84,12 +79,6 @@ def rewrite(answer: Answer, change: Callable[[PartList], PartList]) -> Answer:
         return answer
     found, params = decoded
     return Answer(200, answer.headers, related_body(change(found), params["boundary"]))
-
-
-def rewrite_json(answer: Answer, change: Callable[[list[dict[str, Any]]], Any]) -> Answer:
-    if answer.status != 200 or "json" not in header(answer.headers, "content-type"):
-        return answer
-    return Answer(200, answer.headers, json.dumps(change(json.loads(answer.body))).encode())
 
 
 def dataset(body: bytes) -> pydicom.Dataset:
@@ -481,7 +470,7 @@ def metadata_duplicates_last_object(request: Exchange, forward: Forward) -> Answ
     answer = forward(request)
     if not metadata_request(request):
         return answer
-    return rewrite_json(answer, lambda objects: [*objects, objects[-1]])
+    return json_changed(answer, lambda objects: [*objects, objects[-1]])
 
 
 def without_keys(objects: list[dict[str, Any]], drop: Callable[[str, Any], bool]) -> Any:
@@ -511,7 +500,7 @@ def metadata_drops_pixel_data(request: Exchange, forward: Forward) -> Answer:
     answer = forward(request)
     if not metadata_request(request):
         return answer
-    return rewrite_json(answer, lambda objs: without_keys(objs, lambda k, _: k == "7FE00010"))
+    return json_changed(answer, lambda objs: without_keys(objs, lambda k, _: k == "7FE00010"))
 
 
 @fault(
@@ -528,7 +517,7 @@ def metadata_drops_sequences(request: Exchange, forward: Forward) -> Answer:
     answer = forward(request)
     if not metadata_request(request):
         return answer
-    return rewrite_json(
+    return json_changed(
         answer,
         lambda objs: without_keys(objs, lambda _, v: isinstance(v, dict) and v.get("vr") == "SQ"),
     )
@@ -547,7 +536,7 @@ def metadata_with_file_meta(request: Exchange, forward: Forward) -> Answer:
     if not metadata_request(request):
         return answer
     file_meta = {"00020010": {"vr": "UI", "Value": ["1.2.840.10008.1.2.1"]}}
-    return rewrite_json(answer, lambda objs: [{**file_meta, **obj} for obj in objs])
+    return json_changed(answer, lambda objs: [{**file_meta, **obj} for obj in objs])
 
 
 def mojibake(value: Any) -> Any:
@@ -580,7 +569,7 @@ def metadata_names_as_latin_1(request: Exchange, forward: Forward) -> Answer:
                     attribute["Value"] = [mojibake(v) for v in attribute.get("Value", [])]
         return objects
 
-    return rewrite_json(answer, names)
+    return json_changed(answer, names)
 
 
 @fault(
@@ -612,7 +601,7 @@ def metadata_long_strings_truncated(request: Exchange, forward: Forward) -> Answ
                     ]
         return objects
 
-    return rewrite_json(answer, truncate)
+    return json_changed(answer, truncate)
 
 
 @fault(
@@ -662,7 +651,7 @@ def bulkdata_bytes_swapped(request: Exchange, forward: Forward) -> Answer:
         return answer
     if metadata_request(request):
         proxy = f"http://{header(request.headers, 'host')}"
-        return rewrite_json(answer, lambda objects: via_proxy(objects, proxy))
+        return json_changed(answer, lambda objects: via_proxy(objects, proxy))
     if "/bulk/" not in request.path:
         return answer
 
