@@ -18,7 +18,9 @@ from urllib.parse import quote
 import requests
 from requests.auth import AuthBase
 
-from . import multipart
+from . import deadline, multipart
+from .errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
+from .guard import SAFE_METHODS, Guard
 from .settings import REDACTED
 
 RETRY_STATUSES = (429, 503)
@@ -73,13 +75,13 @@ class Exchange:
         lines += [f"> {k}: {v}" for k, v in self.request_headers.items()]
         if self.request_body:
             lines.append(f"> {self.request_body}")
-        if self.error:
-            lines.append(f"< no answer: {self.error}")
-        else:
+        if self.status is not None:
             lines.append(f"< {self.status} {self.reason}  ({self.elapsed:.3f} s)")
             lines += [f"< {k}: {v}" for k, v in self.response_headers.items()]
             if self.response_body:
                 lines.append(f"< {self.response_body}")
+        if self.error:
+            lines.append(f"< no complete answer: {self.error}")
         return "\n".join(lines)
 
 
@@ -131,7 +133,14 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 class Client:
-    """A DICOMweb HTTP client bound to one base URL."""
+    """A DICOMweb HTTP client bound to one base URL.
+
+    Every request that could change data first passes the ``guard`` (the plugin always gives one).
+    Every answer must arrive in full before the earliest of three deadlines: the request's
+    (``timeout``), the current check's (``check_deadline``) and the run's (``run_deadline``).
+    What goes wrong on the way is raised as a type of ``errors``, never as requests' own
+    exceptions, whose tracebacks would show the headers (credentials) of the request.
+    """
 
     def __init__(
         self,
@@ -141,11 +150,13 @@ class Client:
         retries: int = 2,
         verify: bool = True,
         redactor: Redactor | None = None,
-        max_retry_wait: float = 30.0,
+        max_retry_wait: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        guard: Guard | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        deadline.install(self.session)
         self.session.auth = auth
         self.session.verify = verify
         self.timeout = timeout
@@ -153,6 +164,10 @@ class Client:
         self.redactor = redactor or Redactor()
         self.max_retry_wait = max_retry_wait
         self._sleep = sleep
+        self.guard = guard
+        # (time.monotonic() at which it passes, what it is): set by whoever runs checks.
+        self.check_deadline: tuple[float, str] | None = None
+        self.run_deadline: tuple[float, str] | None = None
         self.exchanges: list[Exchange] = []
 
     def url(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
@@ -173,33 +188,109 @@ class Client:
         """Send a request, retrying 429/503 a bounded number of times; record every attempt.
 
         A header given as None is left out, even one requests sends by default (Accept: */*):
-        ``headers={"Accept": None}`` sends no Accept header at all."""
+        ``headers={"Accept": None}`` sends no Accept header at all. Raises ``UnsafeRequestError``
+        (not sent), ``NoAnswer`` / ``DeadlineExceeded`` (no complete answer) or ``Throttled``
+        (still 429/503 after the retries)."""
+        __tracebackhide__ = True
         url = self.url(path, query)
-        for attempt in range(self.retries + 1):
-            sent = {k: v for k, v in (headers or {}).items() if v is not None}
-            exchange = self._begin(method, url, sent, body)
-            started = time.monotonic()
+        sent = {k: v for k, v in (headers or {}).items() if v is not None}
+        if self.guard is not None and method.upper() not in SAFE_METHODS:
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    data=body,
-                    timeout=self.timeout,
-                    stream=stream,
-                )
-            except requests.RequestException as exc:
-                exchange.error = self.redactor.text(f"{type(exc).__name__}: {exc}")
-                exchange.elapsed = time.monotonic() - started
-                raise
-            exchange.elapsed = time.monotonic() - started
-            self._finish(exchange, response, stream)
-            if response.status_code not in RETRY_STATUSES or attempt == self.retries:
+                self.guard.check(method, url, sent, body, self._read_for_guard)
+            except UnsafeRequestError as exc:
+                self._begin(method, url, sent, body).error = f"not sent: {exc}"
+                raise type(exc)(str(exc)) from None
+        for attempt in range(self.retries + 1):
+            response = self._send(method, url, headers or {}, sent, body, stream)
+            if response.status_code not in RETRY_STATUSES:
                 return response
-            wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
             response.close()
-            self._sleep(min(self.max_retry_wait, wait if wait is not None else 2.0**attempt))
+            asked = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+            wait = 2.0**attempt if asked is None else asked
+            left, deadline_name = self._time_left(per_request=False)
+            throttled = f"{method} {url}: {response.status_code} {response.reason}"
+            if attempt == self.retries:
+                raise Throttled(f"{throttled}, {attempt + 1} time(s) (--dicomweb-retries)")
+            if wait > self.max_retry_wait:
+                raise Throttled(
+                    f"{throttled} with Retry-After {asked:g} s, longer than "
+                    f"--dicomweb-max-retry-wait ({self.max_retry_wait:g} s)"
+                )
+            if wait >= left:
+                raise Throttled(f"{throttled}; waiting {wait:g} s would pass {deadline_name}")
+            self._sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _time_left(self, per_request: bool = True) -> tuple[float, str]:
+        """Seconds until the earliest deadline (of a request, unless ``per_request`` is False:
+        then of the check and the run), and which one it is."""
+        now = time.monotonic()
+        limits = [
+            (self.timeout, f"the request deadline of {self.timeout:g} s (--dicomweb-timeout)")
+            if per_request
+            else (float("inf"), "no deadline")
+        ]
+        for other in (self.check_deadline, self.run_deadline):
+            if other is not None:
+                limits.append((other[0] - now, other[1]))
+        return min(limits, key=lambda limit: limit[0])
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str | None],
+        sent: Mapping[str, str],
+        body: bytes | None,
+        stream: bool,
+    ) -> requests.Response:
+        __tracebackhide__ = True
+        exchange = self._begin(method, url, sent, body)
+        left, what = self._time_left()
+        if left <= 0:
+            exchange.error = f"not sent: {what} has passed"
+            raise DeadlineExceeded(f"{method} {url} was not sent: {what} has passed")
+        watch = deadline.Deadline(left, what).start()
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                # The socket timeout only backs the deadline up: the deadline fires first.
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=left + 1,
+                stream=True,
+            )
+            watch.watch(response)
+            self._finish(exchange, response, stream)
+        except (requests.RequestException, DeadlineExceeded) as exc:
+            watch.cancel()
+            error = watch.error() if watch.expired else self._no_answer(method, url, exc)
+            exchange.error = str(error)
+            exchange.elapsed = time.monotonic() - started
+            raise error from None
+        exchange.elapsed = time.monotonic() - started
+        return response
+
+    def _no_answer(self, method: str, url: str, exc: BaseException) -> NoAnswer:
+        if isinstance(exc, DeadlineExceeded):
+            return exc
+        kind = (
+            "tls"
+            if isinstance(exc, requests.exceptions.SSLError)
+            else "connect"
+            if isinstance(exc, requests.exceptions.ConnectionError | requests.Timeout)
+            and not isinstance(exc, requests.exceptions.ChunkedEncodingError)
+            else "broken"
+        )
+        detail = self.redactor.text(f"{type(exc).__name__}: {exc}")
+        return NoAnswer(f"{method} {url}: no complete answer: {detail}", kind)
+
+    def _read_for_guard(
+        self, url: str, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    ) -> requests.Response:
+        return self.request("GET", url, query=query, headers=headers)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -212,6 +303,7 @@ class Client:
 
     def iter_parts(self, response: requests.Response) -> Iterator[multipart.Part]:
         """Stream the parts of a multipart response, noting in the evidence what arrived."""
+        __tracebackhide__ = True
         exchange = self._exchange_for(response)
         summary: list[str] = []
         try:
@@ -223,6 +315,12 @@ class Client:
                 if exchange is not None:
                     exchange.response_body = f"[{len(summary)} part(s): {'; '.join(summary)}]"
                 yield part
+        except (requests.RequestException, DeadlineExceeded) as exc:
+            request = response.request
+            error = self._no_answer(str(request.method), str(request.url), exc)
+            if exchange is not None:
+                exchange.error = f"after {len(summary)} part(s): {error}"
+            raise error from None
         finally:
             response.close()
 

@@ -83,6 +83,8 @@ def json_body(response: requests.Response) -> Any:
     except ValueError:
         excerpt = response.content[:200]
         raise ProtocolError(f"response body is not JSON: {excerpt!r}") from None
+    except RecursionError:
+        raise ProtocolError("response body is JSON nested too deeply to read") from None
 
 
 def json_array(response: requests.Response) -> list[dict[str, Any]]:
@@ -97,6 +99,8 @@ def json_array(response: requests.Response) -> list[dict[str, Any]]:
 
 def values(obj: dict[str, Any], tag: str) -> list[Any]:
     """The Value list of one attribute in a DICOM JSON object ([] when absent or empty)."""
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"expected a DICOM JSON object, got a JSON {type(obj).__name__}")
     attribute = obj.get(tag)
     if attribute is None:
         return []
@@ -120,10 +124,10 @@ def uids(objects: Sequence[dict[str, Any]], tag: str) -> list[str]:
 
 def referenced_sop_uids(store_response: dict[str, Any]) -> list[str]:
     """SOP Instance UIDs in a STOW response's ReferencedSOPSequence (PS3.18 Annex I)."""
-    return [
-        first_value(item, REFERENCED_SOP_INSTANCE_UID)
-        for item in values(store_response, REFERENCED_SOP_SEQUENCE)
-    ]
+    items = values(store_response, REFERENCED_SOP_SEQUENCE)
+    if not all(isinstance(item, dict) for item in items):
+        raise ProtocolError("ReferencedSOPSequence has an item that is not a JSON object")
+    return [first_value(item, REFERENCED_SOP_INSTANCE_UID) for item in items]
 
 
 def search(client: Client, path: str, **params: str) -> requests.Response:

@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 
 import pytest
-import requests
 from requests.auth import AuthBase
 
 from conformance.auth import build_auth
@@ -25,6 +24,8 @@ from conformance.client import (
     describe_body,
     retry_after_seconds,
 )
+from conformance.errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
+from conformance.guard import Guard, Registry
 from conformance.multipart import encode_related
 from conformance.settings import REDACTED, Settings
 
@@ -249,6 +250,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hang: bool = False  # never answer (until the fixture's teardown)
+    drip: float = 0.0  # seconds between the body's bytes
+    cut_after: int | None = None  # close the connection after this many bytes of the body
 
 
 @dataclass
@@ -299,7 +302,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(answer.body)
+        if answer.cut_after is not None:
+            self.wfile.write(answer.body[: answer.cut_after])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if not answer.drip:
+            self.wfile.write(answer.body)
+            return
+        for byte in answer.body:
+            if server.released.wait(answer.drip):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return
 
     do_GET = do_POST = do_DELETE = _answer
 
@@ -373,13 +391,14 @@ def test_a_503_with_retry_after_is_retried_once_after_that_wait(
     assert len(server.received) == 2
 
 
-def test_a_429_that_never_ends_is_tried_retries_plus_one_times_then_returned(
+def test_a_429_that_never_ends_is_tried_retries_plus_one_times_then_throttles(
     server: ScriptedServer, clients: Clients
 ) -> None:
+    """Throttling is the server's state, not an answer to the rule: the check is ERROR."""
     server.script(Answer(429, {"Retry-After": "0"}, b"slow down"))
     client = clients(retries=3)
-    response = client.get("studies")
-    assert response.status_code == 429
+    with pytest.raises(Throttled, match="429"):
+        client.get("studies")
     assert len(server.received) == 4
     assert len(client.exchanges) == 4
     assert clients.sleeps == [0.0, 0.0, 0.0]
@@ -389,13 +408,15 @@ def test_without_retry_after_the_client_backs_off_exponentially(
     server: ScriptedServer, clients: Clients
 ) -> None:
     server.script(Answer(503))
-    clients(retries=3).get("studies")
+    with pytest.raises(Throttled):
+        clients(retries=3).get("studies")
     assert clients.sleeps == [1.0, 2.0, 4.0]
 
 
 def test_no_retries_means_a_single_attempt(server: ScriptedServer, clients: Clients) -> None:
     server.script(Answer(503, {"Retry-After": "1"}))
-    assert clients(retries=0).get("studies").status_code == 503
+    with pytest.raises(Throttled):
+        clients(retries=0).get("studies")
     assert len(server.received) == 1
     assert clients.sleeps == []
 
@@ -405,12 +426,33 @@ def test_no_retries_means_a_single_attempt(server: ScriptedServer, clients: Clie
     ["120", format_datetime(datetime.fromtimestamp(time.time() + 3600, UTC), usegmt=True)],
     ids=["seconds", "http-date"],
 )
-def test_a_long_retry_after_is_capped_at_max_retry_wait(
+def test_a_retry_after_past_max_retry_wait_is_not_waited_for(
     server: ScriptedServer, clients: Clients, retry_after: str
 ) -> None:
+    """Waiting less than asked would only be refused again: say so at once."""
     server.script(Answer(503, {"Retry-After": retry_after}), Answer(200))
-    assert clients(retries=1, max_retry_wait=5.0).get("studies").status_code == 200
-    assert clients.sleeps == [5.0]
+    with pytest.raises(Throttled, match="max-retry-wait"):
+        clients(retries=1, max_retry_wait=5.0).get("studies")
+    assert clients.sleeps == []
+
+
+def test_a_retry_after_within_max_retry_wait_is_honoured_in_full(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(429, {"Retry-After": "120"}), Answer(200))
+    assert clients(retries=1, max_retry_wait=180.0).get("studies").status_code == 200
+    assert clients.sleeps == [120.0]
+
+
+def test_a_retry_after_past_the_checks_deadline_is_not_waited_for(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(429, {"Retry-After": "60"}), Answer(200))
+    client = clients(retries=1, max_retry_wait=120.0)
+    client.check_deadline = (time.monotonic() + 10, "the check's deadline of 10 s")
+    with pytest.raises(Throttled, match="check's deadline"):
+        client.get("studies")
+    assert clients.sleeps == []
 
 
 def test_a_500_is_not_retried(server: ScriptedServer, clients: Clients) -> None:
@@ -426,14 +468,67 @@ def test_every_request_is_bounded_by_the_timeout(server: ScriptedServer, clients
     server.script(Answer(hang=True))
     client = clients(timeout=0.3, retries=2)
     started = time.monotonic()
-    with pytest.raises(requests.Timeout):
+    with pytest.raises(DeadlineExceeded):
         client.get("studies")
     assert time.monotonic() - started < 3.0
     assert len(client.exchanges) == 1  # a timeout is not retried
     exchange = client.exchanges[0]
     assert exchange.status is None
-    assert exchange.error is not None and "Timeout" in exchange.error
-    assert "< no answer: " in exchange.render()
+    assert exchange.error is not None and "request deadline of 0.3 s" in exchange.error
+    assert "< no complete answer: " in exchange.render()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["read at once", "streamed"])
+def test_a_dripped_answer_is_bounded_as_a_whole_not_per_read(
+    server: ScriptedServer, clients: Clients, stream: bool
+) -> None:
+    """One byte every 0.1 s never trips a per-read timeout; 200 bytes would take 20 s."""
+    body, content_type = encode_related([b"x" * 100, b"y" * 100])
+    server.script(Answer(200, {"Content-Type": content_type}, body, drip=0.1))
+    client = clients(timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        response = client.get("studies/1", stream=stream)
+        list(client.iter_parts(response))
+    assert time.monotonic() - started < 3.0
+    assert "request deadline of 1 s" in str(client.exchanges[0].error)
+
+
+def test_nothing_is_sent_once_the_checks_deadline_has_passed(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    client = clients()
+    client.check_deadline = (time.monotonic() - 1, "the check's deadline of 5 s")
+    with pytest.raises(DeadlineExceeded, match="check's deadline"):
+        client.get("studies")
+    assert server.received == []
+    assert "not sent" in str(client.exchanges[0].error)
+
+
+def test_an_answer_cut_short_is_no_answer_and_says_where_it_broke(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    body, content_type = encode_related([b"DICM1", b"DICM-two"])
+    server.script(Answer(200, {"Content-Type": content_type}, body, cut_after=len(body) - 20))
+    client = clients()
+    response = client.get("studies/1", stream=True)
+    with pytest.raises(NoAnswer) as raised:
+        list(client.iter_parts(response))
+    assert raised.value.kind == "broken"
+    rendered = client.exchanges[0].render()
+    assert "< 200 OK" in rendered
+    assert "< no complete answer: after 0 part(s): GET " in rendered
+
+
+def test_a_refused_request_is_recorded_and_never_sent(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    client = clients()
+    client.guard = Guard(server.url, Registry())
+    with pytest.raises(UnsafeRequestError, match="not created by this run"):
+        client.delete("studies/2.25.1")
+    assert server.received == []
+    assert "not sent: refused DELETE" in str(client.exchanges[0].error)
 
 
 def test_a_request_is_recorded_as_sent(server: ScriptedServer, clients: Clients) -> None:

@@ -1,0 +1,145 @@
+"""Deadlines on whole answers, not on single socket reads.
+
+requests' ``timeout`` bounds each read from the socket: a server that drips one byte every half
+second never trips it, and a 3 MB answer then takes weeks. Here every request runs under a
+``Deadline``: a timer that, when it fires, shuts the request's socket down, so whatever read is
+blocked returns at once and the client raises ``DeadlineExceeded``. The socket is known because the
+session's connections tell the deadline of the current thread which one they are (``install``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+
+from .errors import DeadlineExceeded
+
+_current = threading.local()
+
+
+class Deadline:
+    """One request's time limit; ``start()`` arms it, ``cancel()`` disarms it."""
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what  # e.g. "the request deadline of 60 s (--dicomweb-timeout)"
+        self.expired = False
+        self._connection: Any = None
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+
+    def start(self) -> Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if getattr(_current, "deadline", None) is self:
+            _current.deadline = None
+
+    def error(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"no complete answer within {self.what}")
+
+    def attach(self, connection: Any) -> None:
+        self._connection = connection
+        connection._dicomweb_deadline = self
+
+    def sent(self, connection: Any) -> None:
+        """The request is sent: keep its socket, which the connection lets go of when the
+        answer is to end with the connection (the answer still reads from it)."""
+        self._sock = connection.sock
+
+    def _expire(self) -> None:
+        self.expired = True
+        connection = self._connection
+        # Only while the connection still serves this request: it may be back in the pool,
+        # serving another.
+        if connection is None or getattr(connection, "_dicomweb_deadline", None) is not self:
+            return
+        sock = self._sock or getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, response: requests.Response) -> None:
+        """Keep the deadline over the body of ``response``, read later (a streamed answer)."""
+        raw = response.raw
+        stream = raw.stream
+        deadline = self
+
+        def watched(*args: Any, **kwargs: Any) -> Iterator[bytes]:
+            try:
+                for chunk in stream(*args, **kwargs):
+                    if deadline.expired:
+                        raise deadline.error()
+                    yield chunk
+            except DeadlineExceeded:
+                raise
+            except Exception:
+                if deadline.expired:
+                    raise deadline.error() from None
+                raise
+            finally:
+                deadline.cancel()
+            if deadline.expired:  # the socket was shut: the end seen was ours, not the server's
+                raise deadline.error()
+
+        raw.stream = watched  # type: ignore[method-assign]
+
+
+def expire_current() -> None:
+    """End the request in flight on this thread now (from a signal handler: stop at once)."""
+    current = getattr(_current, "deadline", None)
+    if current is not None:
+        current._expire()
+
+
+class _Watched:
+    """Mixed into urllib3's connections: on each request, join the current thread's deadline."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self)
+        result = super().request(*args, **kwargs)  # type: ignore[misc]
+        if deadline is not None:
+            deadline.sent(self)
+        return result
+
+
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def install(session: requests.Session) -> None:
+    """Make the session's connections answer to the current thread's deadline."""
+    session.mount("http://", _Adapter())
+    session.mount("https://", _Adapter())

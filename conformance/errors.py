@@ -1,0 +1,39 @@
+"""What can go wrong on the way to a verdict, as types: the judge decides by type, never by text.
+
+A check's own ``AssertionError`` (and ``dicomweb.ProtocolError``, a malformed answer) is a FAIL of
+the rule. These are not: they say that no verdict on the rule could be formed.
+"""
+
+from __future__ import annotations
+
+
+class NoAnswer(Exception):
+    """No complete answer arrived: refused, reset or cut short on the way (verdict ERROR).
+
+    ``kind`` says where it broke: "connect" (no connection), "tls" (the certificate), "broken"
+    (the answer broke off), "deadline" (see DeadlineExceeded).
+    """
+
+    def __init__(self, message: str, kind: str = "broken") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class DeadlineExceeded(NoAnswer):
+    """The answer did not arrive in full before a deadline: the request's, the check's or the
+    run's (verdict ERROR)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "deadline")
+
+
+class Throttled(Exception):
+    """The server kept answering 429 or 503 past the retries it was given (verdict ERROR)."""
+
+
+class UnsafeRequestError(Exception):
+    """A request that could change data this run did not create: it was not sent (ERROR)."""
+
+
+class ReadOnlyError(UnsafeRequestError):
+    """A request that would write, in a read-only run: it was not sent (verdict DISABLED)."""
