@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import requests
 
+from .cleanup import marked_studies
 from .client import Client
 from .dicomweb import DICOM_JSON, ProtocolError, json_array
-from .samples import derive_uid, load
+from .errors import DeadlineExceeded, NoAnswer, Throttled
+from .samples import derive_uid, load, run_patient_id
 from .settings import Settings
 
 HINT_URL = (
@@ -40,22 +42,50 @@ def preflight(client: Client, settings: Settings) -> Probe:
     url = settings.base_url
     try:
         response = _search_study(client, derive_uid(settings.run_id, "preflight", "none"))
-    except requests.exceptions.SSLError as exc:
+    except DeadlineExceeded:
         return Probe(
-            f"TLS verification of {url} failed ({exc.__class__.__name__}); for a test server "
-            "with a self-signed certificate use --dicomweb-insecure or REQUESTS_CA_BUNDLE"
+            f"no complete answer from {url} within {settings.timeout:g} s (--dicomweb-timeout)"
         )
-    except requests.ConnectionError:
-        return Probe(
-            f"cannot reach {url}: connection failed (is the server running, the host right?)"
-        )
-    except requests.Timeout:
-        return Probe(f"no answer from {url} within {settings.timeout:g} s (--dicomweb-timeout)")
+    except NoAnswer as exc:
+        if exc.kind == "tls":
+            return Probe(
+                f"TLS verification of {url} failed; for a test server with a self-signed "
+                "certificate use --dicomweb-insecure or REQUESTS_CA_BUNDLE"
+            )
+        if exc.kind == "connect":
+            return Probe(
+                f"cannot reach {url}: connection failed (is the server running, the host right?)"
+            )
+        return Probe(f"the answer from {url} broke off: {exc}")
+    except Throttled as exc:
+        return Probe(f"the server throttled the pre-flight request (rate limit): {exc}")
     except Exception as exc:
         reason = client.redactor.text(f"{type(exc).__name__}: {exc}")
         return Probe(f"could not send a request to {url}: {reason}")
     server = client.redactor.text(response.headers.get("Server", ""))
-    return Probe(_answer_problem(client, settings, response), server)
+    problem = _answer_problem(client, settings, response)
+    if problem is None and settings.writes and not settings.purge and not settings.article_uids:
+        problem = _run_id_taken(client, settings)
+    return Probe(problem, server)
+
+
+def _run_id_taken(client: Client, settings: Settings) -> str | None:
+    """A run id whose marker is already on the server would make another run's data look like
+    this run's: refuse it. (A server that cannot search by PatientID is not refused: the guard
+    still checks every delete.)"""
+    marker = run_patient_id(settings.run_id)
+    try:
+        found = marked_studies(client, marker)
+    except Exception:
+        return None
+    if not found:
+        return None
+    return (
+        f"run id {settings.run_id} already has {len(found)} stud"
+        f"{'y' if len(found) == 1 else 'ies'} on the server (PatientID {marker}), from an "
+        "earlier run: pick another --dicomweb-run-id, or list and remove them with "
+        f"--dicomweb-purge=list (or =delete) --dicomweb-run-id={settings.run_id}"
+    )
 
 
 def _answer_problem(client: Client, settings: Settings, response: requests.Response) -> str | None:

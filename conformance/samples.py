@@ -35,6 +35,11 @@ class Instance:
     name: str
     data: bytes
 
+    def __repr__(self) -> str:
+        # Short on purpose: pytest shows fixture values in failure reports, and a repr of the
+        # bytes was megabytes of text and most of a failing check's cost.
+        return f"Instance({self.name!r}, {len(self.data)} bytes)"
+
     @cached_property
     def dataset(self) -> Dataset:
         return pydicom.dcmread(io.BytesIO(self.data))
@@ -139,8 +144,12 @@ def derive_uid(run_id: str, label: str, original: str) -> str:
     return f"2.25.{uuid.uuid5(_UID_NAMESPACE, f'{run_id}/{label}/{original}').int}"
 
 
+MARKER_PREFIX = "DWC-"
+
+
 def run_patient_id(run_id: str) -> str:
-    return f"DWC-{run_id}"[:64]
+    """The marker of a run's data: the PatientID of everything it stores."""
+    return f"{MARKER_PREFIX}{run_id}"[:64]
 
 
 def fresh_copy(template: SampleStudy, run_id: str, label: str) -> SampleStudy:

@@ -112,14 +112,14 @@ def _deletable_study(dicomweb: Client, new_study: NewStudy) -> SampleStudy:
 )
 @pytest.mark.requirement("AZ-DELETE-GONE-404")
 def test_delete_of_what_is_not_there_is_404(
-    dicomweb: Client, new_study: NewStudy, target: str
+    dicomweb: Client, new_study: NewStudy, absent_uid: str, target: str
 ) -> None:
     study = _deletable_study(dicomweb, new_study)
-    unknown = "2.25.1"  # a valid UID no one stores: 2.25 UIDs are 128-bit random numbers
+    # A UID this run minted and never stored: a DELETE of it can hit no one's data.
     path = {
-        "unknown study": f"studies/{unknown}",
-        "unknown series": f"studies/{study.study_uid}/series/{unknown}",
-        "unknown instance": f"{_series_path(study)}/instances/{unknown}",
+        "unknown study": f"studies/{absent_uid}",
+        "unknown series": f"studies/{study.study_uid}/series/{absent_uid}",
+        "unknown instance": f"{_series_path(study)}/instances/{absent_uid}",
         "deleted instance": instance_path(study.blue),
     }[target]
     response = dicomweb.delete(path)
