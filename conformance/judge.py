@@ -15,6 +15,7 @@ import pytest
 from _pytest._code.code import ExceptionInfo, ExceptionRepr
 
 from .catalog import Catalog
+from .errors import ReadOnlyError
 from .expectations import Expectation, Expectations
 from .profiles import Profile
 from .verdicts import PRECONDITION, Informational, Verdict, from_skip_reason
@@ -83,6 +84,9 @@ class Judge:
             verdict, message = from_skip_reason(str(report.longrepr[2]))  # type: ignore[index]
         elif excinfo is not None and excinfo.errisinstance(Informational):
             verdict, message = Verdict.INFO, _first_line(str(excinfo.value))
+        elif excinfo is not None and excinfo.errisinstance(ReadOnlyError):
+            # The check needs a write that a read-only run does not send: switched off.
+            verdict, message = Verdict.DISABLED, _first_line(str(excinfo.value))
         elif report.passed:
             verdict, message = Verdict.PASS, ""
         else:
@@ -121,7 +125,11 @@ class Judge:
             report.outcome, report.longrepr = "passed", None
         elif verdict is Verdict.FAIL and report.skipped:  # a promised capability is missing
             report.outcome, report.longrepr = "failed", f"{verdict}: {message}"
-        if judgement.expected is not None:
+        elif verdict is Verdict.DISABLED and report.failed:  # a write a read-only run refused
+            path, line = report.location[0], report.location[1] or 0
+            report.outcome, report.longrepr = "skipped", (path, line + 1, f"{verdict}: {message}")
+        # A check switched off was not run: it has no verdict to compare with an expected one.
+        if judgement.expected is not None and verdict is not Verdict.DISABLED:
             key, expected = judgement.expected
             if expected.verdict is not verdict:
                 self._unexpected(report, verdict, key, expected)

@@ -8,8 +8,10 @@ Secrets (password, token) have no command-line flag: a flag would show in ``ps``
 
 from __future__ import annotations
 
+import base64
 import math
 import os
+import re
 import tomllib
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,6 +26,7 @@ AUTH_MODES = ("none", "basic", "bearer", "azure")
 CLEANUP_MODES = ("auto", "dicomweb", "orthanc", "none")
 AZURE_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
 REDACTED = "***"
+RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
 
 
 class SettingsError(ValueError):
@@ -103,7 +106,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("azure_scope", f"OAuth scope for azure auth. Default: {AZURE_SCOPE}.", metavar="SCOPE"),
     Option(
         "timeout",
-        "Seconds to wait for the server on each request. Default: 60.",
+        "Seconds for each request's whole answer, headers and body (not per read). Default: 60.",
+        parse=_positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "check_timeout",
+        "Seconds for each check, all its requests together; past it the check is ERROR and "
+        "the run goes on. Default: 300.",
+        parse=_positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "run_timeout",
+        "Seconds for the whole run; the checks left after it are ERROR without asking the "
+        "server, and cleanup still runs. Default: 3600.",
         parse=_positive_float,
         metavar="SECONDS",
     ),
@@ -112,6 +129,13 @@ OPTIONS: tuple[Option, ...] = (
         "Retries on 429/503 (honouring Retry-After). Default: 2.",
         parse=_non_negative_int,
         metavar="N",
+    ),
+    Option(
+        "max_retry_wait",
+        "The longest Retry-After (seconds) the suite waits for; a server asking for more has "
+        "throttled the check (ERROR). Default: 120.",
+        parse=_positive_float,
+        metavar="SECONDS",
     ),
     Option(
         "insecure",
@@ -146,7 +170,31 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
-        "run_id", "Identifier marking this run's data. Default: a fresh random one.", metavar="ID"
+        "run_id",
+        "Identifier marking this run's data (PatientID DWC-<id>); a run id that already has "
+        "data on the server is refused. Default: a fresh random one.",
+        metavar="ID",
+    ),
+    Option(
+        "read_only",
+        "Send no POST, PUT, PATCH or DELETE: run only the checks that need no write (on the "
+        "studies named by --dicomweb-studies) and list the others as DISABLED.",
+        parse=_bool,
+        flag=True,
+    ),
+    Option(
+        "studies",
+        "Comma-separated StudyInstanceUIDs of studies already on the server, for the checks "
+        "of a read-only run.",
+        parse=_names,
+        metavar="UIDS",
+    ),
+    Option(
+        "purge",
+        "Run no checks: list (list) or delete (delete) the studies earlier runs of the suite "
+        "left on the server, found by their marker (PatientID DWC-<run id>, or DWC-* without "
+        "--dicomweb-run-id).",
+        choices=("list", "delete"),
     ),
     Option(
         "profile",
@@ -194,13 +242,20 @@ class Settings:
     token_file: Path | None = None
     azure_scope: str = AZURE_SCOPE
     timeout: float = 60.0
+    check_timeout: float = 300.0
+    run_timeout: float = 3600.0
     retries: int = 2
+    max_retry_wait: float = 120.0
     insecure: bool = False
     samples: Path | None = None
     article_uids: bool = False
     cleanup: str = "auto"
     orthanc_url: str | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    run_id_given: bool = False  # False: the default, fresh and random
+    read_only: bool = False
+    studies: tuple[str, ...] = ()
+    purge: str | None = None
     profile: str = "standard"
     expectations: Path | None = None
     strict: bool = False
@@ -209,8 +264,18 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in output, evidence or reports."""
-        return tuple(s for s in (self.password, self.token) if s)
+        """Values that must never appear in output, evidence or reports (a basic credential
+        also as it goes on the wire, in base64)."""
+        found = [s for s in (self.password, self.token) if s]
+        if self.password:
+            pair = f"{self.username or ''}:{self.password}".encode()
+            found.append(base64.b64encode(pair).decode("ascii"))
+        return tuple(found)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the run may store and delete (not read-only, store not switched off)."""
+        return not self.read_only and "store" not in self.disable
 
     def redacted(self) -> dict[str, Any]:
         """The settings as shown to people: secrets replaced, paths as strings."""
@@ -301,6 +366,13 @@ def resolve(
             "no server given: pass --base-url=https://host/dicom-web (or set PYTEST_BASE_URL)"
         )
     parts = urlsplit(base_url)
+    if parts.username is not None or parts.password is not None:
+        # Never echoed: the URL itself holds the secret.
+        raise SettingsError(
+            "--base-url carries credentials (user:password@host): give them with "
+            "--dicomweb-auth=basic, DICOMWEB_USERNAME and DICOMWEB_PASSWORD (or a bearer "
+            "token), never inside the URL, which is printed in every report"
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(
             f"--base-url {base_url!r} is not an http(s) URL such as https://host/v2"
@@ -308,8 +380,20 @@ def resolve(
     for key in ("samples", "token_file", "expectations", "results"):
         if key in values:
             values[key] = Path(values[key]).expanduser()
+    if "run_id" in values:
+        if not RUN_ID.fullmatch(values["run_id"]):
+            raise SettingsError(
+                f"--dicomweb-run-id {values['run_id']!r}: use 1 to 40 letters, digits, '.', "
+                "'_' or '-' (it becomes the PatientID DWC-<run id> that marks the run's data)"
+            )
+        values["run_id_given"] = True
     settings = Settings(base_url=base_url.rstrip("/"), **values)
     _check_auth(settings)
+    if settings.read_only and not settings.studies:
+        raise SettingsError(
+            "--dicomweb-read-only needs --dicomweb-studies: the UIDs of studies already on the "
+            "server that the read-only checks may read"
+        )
     unknown = sorted(set(settings.disable) - set(CAPABILITIES))
     if unknown:
         raise SettingsError(

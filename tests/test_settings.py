@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 from pathlib import Path
@@ -370,7 +371,7 @@ def test_resolved_settings_do_not_show_an_environment_password() -> None:
     }
     settings = resolve(URL, {}, env=env)
     assert settings.password == PASSWORD
-    assert settings.secrets == (PASSWORD,)
+    assert settings.secrets == (PASSWORD, base64.b64encode(f"alice:{PASSWORD}".encode()).decode())
     assert PASSWORD not in repr(settings)
     assert PASSWORD not in str(settings.redacted())
 

@@ -9,6 +9,7 @@ it is the server's own prose.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -94,15 +95,19 @@ def test_dicom_json_answers_are_application_dicom_json(
     )
 
 
-def send_error_request(kind: str, client: Client, stored_study: SampleStudy) -> requests.Response:
+def send_error_request(
+    kind: str, client: Client, stored_study: SampleStudy, absent_uid: str
+) -> requests.Response:
     if kind == "metadata-of-unknown-study":
         return client.get(f"studies/{unknown_uid()}/metadata", headers={"Accept": DICOM_JSON})
     if kind == "search-with-limit=abc":
         return client.get("studies", query=[("limit", "abc")], headers={"Accept": DICOM_JSON})
     if kind == "instance-with-accept=text/html":
         return client.get(instance_path(stored_study.red), headers={"Accept": "text/html"})
-    if kind == "PUT studies":
-        return client.request("PUT", "studies")
+    if kind == "PUT studies/{unknown}":
+        # Never on the collection (a PUT could replace it) nor on stored data: on a study UID
+        # this run minted and never stored.
+        return client.request("PUT", f"studies/{absent_uid}")
     raise ValueError(kind)
 
 
@@ -110,17 +115,17 @@ ERROR_REQUESTS = [
     "metadata-of-unknown-study",
     "search-with-limit=abc",
     "instance-with-accept=text/html",
-    "PUT studies",
+    "PUT studies/{unknown}",
 ]
 
 
 @pytest.mark.requirement("HTTP-PAYLOAD-CONTENT-TYPE")
 @pytest.mark.parametrize("kind", ERROR_REQUESTS)
 def test_answers_with_a_payload_have_a_content_type(
-    dicomweb: Client, stored_study: SampleStudy, kind: str
+    dicomweb: Client, stored_study: SampleStudy, absent_uid: str, kind: str
 ) -> None:
     """Error answers are where a payload most often comes without its media type."""
-    response = send_error_request(kind, dicomweb, stored_study)
+    response = send_error_request(kind, dicomweb, stored_study, absent_uid)
     if not response.content:
         expect.info(f"{kind}: answered {response.status_code} with no payload")
     assert response.headers.get("Content-Type"), (
@@ -130,11 +135,13 @@ def test_answers_with_a_payload_have_a_content_type(
 
 
 @pytest.mark.requirement("HTTP-ERROR-EXPLANATION")
-def test_client_errors_say_what_went_wrong(dicomweb: Client, stored_study: SampleStudy) -> None:
+def test_client_errors_say_what_went_wrong(
+    dicomweb: Client, stored_study: SampleStudy, absent_uid: str
+) -> None:
     """Each 4xx answer carries an explanation; its text is the server's own and never judged."""
     answered = []
     for kind in ERROR_REQUESTS:
-        response = send_error_request(kind, dicomweb, stored_study)
+        response = send_error_request(kind, dicomweb, stored_study, absent_uid)
         if 400 <= response.status_code < 500:
             answered.append((kind, response))
     precondition(bool(answered), "none of the erroneous requests was answered 4xx")
@@ -144,8 +151,9 @@ def test_client_errors_say_what_went_wrong(dicomweb: Client, stored_study: Sampl
 
 # --- methods ----------------------------------------------------------------------------------
 
+# Never PUT or PATCH on the collection "studies": a server that supports it may replace every
+# study. Only on a study of the check's own.
 METHODS = {  # name -> (method, path, the methods the resource does support)
-    "PUT studies": ("PUT", "studies", {"GET", "POST"}),
     "PUT studies/{study}": ("PUT", "studies/{study}", {"GET", "POST"}),
     "PATCH studies/{study}": ("PATCH", "studies/{study}", {"GET", "POST"}),
 }
@@ -318,9 +326,10 @@ def test_request_without_credentials_is_refused_with_a_challenge(
 
 
 def wrong_credentials(settings: Settings) -> AuthBase:
+    """A credential unrelated to the real one: nothing of it can be derived from the other."""
     if settings.auth == "basic":
-        return HTTPBasicAuth(settings.username or "", f"{settings.password or ''}-not-this-one")
-    return BearerAuth("dicomweb-conformance-invalid-token")
+        return HTTPBasicAuth("dicomweb-conformance-nobody", secrets.token_urlsafe(16))
+    return BearerAuth(f"dicomweb-conformance-invalid-{secrets.token_urlsafe(16)}")
 
 
 @pytest.mark.requirement("HTTP-AUTH-WRONG-CREDENTIALS")

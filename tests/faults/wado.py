@@ -116,6 +116,7 @@ def per_dataset(change: Callable[[pydicom.Dataset], None]) -> Callable[[PartList
         f"{WADO}test_series_retrieve_returns_only_that_series[blue-circle]",
         f"{WADO}test_series_retrieve_returns_only_that_series"
         "[charset_latin+charset_ideographic+charset_greek]",
+        "test_existing.py::test_each_series_retrieve_sends_the_instances_searches_list_in_it",
     ],
 )
 def series_retrieve_returns_study(request: Exchange, forward: Forward) -> Answer:
@@ -159,6 +160,8 @@ def instance_retrieve_returns_a_sibling(request: Exchange, forward: Forward) -> 
         f"{WADO}test_multipart_content_type_has_boundary_parameter[series]",
         f"{WADO}test_every_part_is_application_dicom[transfer-syntax=*]",
         f"{WADO}test_part_transfer_syntax_parameter_names_the_file_meta_one[no transfer-syntax]",
+        "test_existing.py::test_a_study_retrieve_sends_the_instances_searches_list",
+        "test_existing.py::test_each_series_retrieve_sends_the_instances_searches_list_in_it",
     ],
 )
 def retrieve_duplicates_last_instance(request: Exchange, forward: Forward) -> Answer:
