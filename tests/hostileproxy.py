@@ -61,10 +61,13 @@ def _is_lookup(seen: Seen, count: int) -> bool:
 MODES: dict[str, Mode] = {}
 
 
+Send = Callable[["HostileHandler", int, dict[str, str], bytes], None]
+
+
 def mode(
     name: str, applies: Callable[[Seen, int], bool], forwards: bool = True
-) -> Callable[..., object]:
-    def register(send: Callable[[HostileHandler, int, dict[str, str], bytes], None]) -> object:
+) -> Callable[[Send], Send]:
+    def register(send: Send) -> Send:
         MODES[name] = Mode(applies, send, forwards)
         return send
 
@@ -132,6 +135,24 @@ def throttled_429(h: HostileHandler, status: int, headers: dict[str, str], body:
 @mode("unavailable-503", _after_preflight, forwards=False)
 def unavailable_503(h: HostileHandler, status: int, headers: dict[str, str], body: bytes) -> None:
     h.whole(503, {"Retry-After": "1", "Content-Type": "text/plain"}, b"back soon")
+
+
+def _always(seen: Seen, count: int) -> bool:
+    return True
+
+
+@mode("throttled-from-the-start", _always, forwards=False)
+def throttled_from_the_start(
+    h: HostileHandler, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    h.whole(429, {"Retry-After": "1", "Content-Type": "text/plain"}, b"slow down")
+
+
+@mode("every-answer-half-then-hang", _always)
+def every_answer_half_then_hang(
+    h: HostileHandler, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    half_body_then_hang(h, status, headers, body)
 
 
 HUGE = 50 * 1024 * 1024

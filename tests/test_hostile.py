@@ -130,6 +130,28 @@ def test_a_server_that_throttles_every_request_gets_errors_never_fails(
     assert run.results["cleanup"]["leftovers"], "a cleanup that could not ask must say so"
 
 
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("throttled-from-the-start", "the server throttled the pre-flight request (rate limit)"),
+        ("every-answer-half-then-hang", "no complete answer from"),
+    ],
+)
+def test_a_preflight_that_gets_no_proper_answer_says_why_in_one_line(
+    orthanc: LocalOrthanc, run_suite: RunSuite, mode: str, message: str
+) -> None:
+    """Throttling is named as throttling and a body that stops is no answer, never "cannot
+    reach" (the server was reached) nor a bad URL; no check runs."""
+    with HostileProxy(orthanc.url, mode) as proxy:
+        started = time.monotonic()
+        run = run_suite(f"{proxy.url}/dicom-web", "-k", "walkthrough", *LIMITS)
+        elapsed = time.monotonic() - started
+    assert run.ret == pytest.ExitCode.USAGE_ERROR, run.stdout
+    assert message in run.stdout and "cannot reach" not in run.stdout, run.stdout
+    assert "Traceback" not in run.stdout and run.verdicts == {}, run.stdout
+    assert elapsed < 30, f"{mode}: the pre-flight took {elapsed:.1f} s"
+
+
 def test_an_odd_cleanup_answer_is_reported_not_raised(
     orthanc: LocalOrthanc, run_suite: RunSuite, direct: dict[str, str]
 ) -> None:
