@@ -585,7 +585,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _merged(reports: list[CleanupReport]) -> CleanupReport:
-    methods = sorted({r.method for r in reports})
+    # The methods that did something (a sweep that found nothing is named only when alone).
+    acted = {r.method for r in reports if r.removed or r.leftovers or r.foreign}
+    methods = sorted(acted or {r.method for r in reports})
     total = CleanupReport(", ".join(methods))
     for report in reports:
         total.merge(report)
