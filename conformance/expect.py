@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import pytest
 import requests
 from pydicom.dataset import Dataset
 
@@ -16,9 +15,9 @@ from . import multipart
 from .client import Client
 from .dicomweb import ACCEPT_DICOM_ANY_TS, DICOM, ProtocolError, instance_path, parts, read_dicom
 from .samples import Instance
-from .verdicts import PRECONDITION, info, not_implemented
+from .verdicts import PreconditionFailed, info, not_implemented
 
-__all__ = ["ROUTE_ABSENT", "info", "not_implemented"]
+__all__ = ["ROUTE_ABSENT", "PreconditionFailed", "info", "not_implemented"]
 
 # Answers PS3.18 and HTTP sanction for "this server does not have that resource or method".
 ROUTE_ABSENT = (404, 405, 501)
@@ -38,13 +37,21 @@ def status(response: requests.Response, *expected: int, why: str = "") -> None:
         )
 
 
-def precondition(response: requests.Response, *expected: int) -> None:
-    """A step the check needs before it can test its rule (e.g. storing the study first)."""
-    if response.status_code not in expected:
-        pytest.fail(
-            f"{PRECONDITION}: {_request_line(response)} answered {response.status_code} "
-            f"{response.reason}, so the rule under test could not be reached",
-        )
+def precondition(holds: bool, what: str) -> None:
+    """What the check needs before it can test its rule holds; else the check is ERROR (it
+    cannot judge the rule), never FAIL. ``what`` says what did not hold."""
+    if not holds:
+        raise PreconditionFailed(what)
+
+
+def answered(response: requests.Response, *expected: int) -> None:
+    """A step the check needs before its rule (storing the study first, say) was answered with
+    one of the expected status codes: a ``precondition`` on a response."""
+    precondition(
+        response.status_code in expected,
+        f"{_request_line(response)} answered {response.status_code} {response.reason}, so the "
+        "rule under test could not be reached",
+    )
 
 
 def _hex(data: bytes, start: int) -> str:

@@ -18,7 +18,7 @@ from .catalog import Catalog
 from .errors import ReadOnlyError
 from .expectations import Expectation, Expectations
 from .profiles import Profile
-from .verdicts import PRECONDITION, Informational, Verdict, from_skip_reason
+from .verdicts import Informational, PreconditionFailed, Verdict, VerdictSkip
 
 MESSAGE_LIMIT = 500
 
@@ -57,17 +57,17 @@ class Judge:
         self.strict = strict
         self.disabled = dict(disabled or {})  # capability -> why it is switched off
 
-    def before(self, requirement_ids: Sequence[str]) -> str | None:
-        """A skip reason when configuration or the profile already decides the verdict."""
+    def before(self, requirement_ids: Sequence[str]) -> VerdictSkip | None:
+        """The skip to raise when configuration or the profile already decides the verdict."""
         capabilities = self.catalog.capabilities(requirement_ids)
         for capability in sorted(capabilities & set(self.disabled)):
-            return f"{Verdict.DISABLED}: {capability}: {self.disabled[capability]}"
+            return VerdictSkip(Verdict.DISABLED, f"{capability}: {self.disabled[capability]}")
         for capability in sorted(capabilities):
             declared = self.profile.declared(capability)
             if declared is not None and not declared.supported:
-                return (
-                    f"{Verdict.NOT_IMPLEMENTED}: profile {self.profile.name} declares no "
-                    f"{capability} ({declared.source})"
+                return VerdictSkip(
+                    Verdict.NOT_IMPLEMENTED,
+                    f"profile {self.profile.name} declares no {capability} ({declared.source})",
                 )
         return None
 
@@ -80,8 +80,16 @@ class Judge:
         """The verdict of a setup or call report; None while the check has yet to run."""
         if report.when == "setup" and report.passed:
             return None
-        if report.skipped and getattr(report, "wasxfail", None) is None:
-            verdict, message = from_skip_reason(str(report.longrepr[2]))  # type: ignore[index]
+        # Decided by the exception's type, never by its text.
+        if excinfo is not None and excinfo.errisinstance(VerdictSkip):
+            skip: VerdictSkip = excinfo.value  # type: ignore[assignment]
+            verdict, message = skip.verdict, _first_line(skip.detail)
+        elif report.skipped and getattr(report, "wasxfail", None) is None:
+            # Any other skip (pytest.skip, a skip mark) is a check switched off.
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")  # type: ignore[index]
+            verdict, message = Verdict.DISABLED, _first_line(reason)
+        elif excinfo is not None and excinfo.errisinstance(PreconditionFailed):
+            verdict, message = Verdict.ERROR, _first_line(str(excinfo.value))
         elif excinfo is not None and excinfo.errisinstance(Informational):
             verdict, message = Verdict.INFO, _first_line(str(excinfo.value))
         elif excinfo is not None and excinfo.errisinstance(ReadOnlyError):
@@ -94,11 +102,7 @@ class Judge:
             broke_rule = excinfo is not None and excinfo.errisinstance(
                 (AssertionError, pytest.fail.Exception)
             )
-            verdict = (
-                Verdict.FAIL
-                if report.when == "call" and broke_rule and PRECONDITION not in message
-                else Verdict.ERROR
-            )
+            verdict = Verdict.FAIL if report.when == "call" and broke_rule else Verdict.ERROR
         if verdict is Verdict.NOT_IMPLEMENTED:
             promised = [
                 (c, d)

@@ -36,7 +36,7 @@ from .samples import Instance, SampleStudy, derive_uid, run_patient_id
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .synthetic import CatalogStudy
-from .verdicts import Verdict, disabled, worst
+from .verdicts import Verdict, VerdictSkip, disabled, worst
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 EVIDENCE_EXCHANGES = 6
@@ -602,12 +602,11 @@ def pytest_runtest_makereport(
     report = yield
     if not _is_check(item):
         return report
-    if report.skipped and isinstance(report.longrepr, tuple):
-        # Point a NOT-IMPLEMENTED skip at the check, not at the helper that raised it.
-        reason = str(report.longrepr[2])
-        if reason.startswith(("Skipped: NOT-IMPLEMENTED", "NOT-IMPLEMENTED")):
-            path, line = item.reportinfo()[:2]
-            report.longrepr = (str(path), (line or 0) + 1, reason)
+    skip = call.excinfo is not None and call.excinfo.errisinstance(VerdictSkip)
+    if skip and report.skipped and isinstance(report.longrepr, tuple):
+        # Point a verdict's skip at the check, not at the helper that raised it.
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (str(path), (line or 0) + 1, str(report.longrepr[2]))
     if report.failed:
         _attach_evidence(item, report)
     judge = item.config.stash.get(judge_key, None)
@@ -686,9 +685,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.stash[exchange_mark_key] = len(state.client.exchanges) if state._client else 0
     judge = item.config.stash.get(judge_key, None)
     if judge is not None and _is_check(item):
-        reason = judge.before(requirement_ids(item))
-        if reason:
-            pytest.skip(reason)
+        decided = judge.before(requirement_ids(item))
+        if decided is not None:
+            raise decided
     if state is not None and _is_check(item):
         at, what = state.run_deadline
         if time.monotonic() >= at:

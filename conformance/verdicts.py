@@ -22,7 +22,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import NoReturn
 
-import pytest
+from _pytest.outcomes import Skipped  # what pytest.skip raises; pytest.skip.Exception
 
 
 class Verdict(StrEnum):
@@ -46,13 +46,29 @@ SEVERITY = (
     Verdict.DISABLED,
 )
 
-# Skip reasons carry their verdict as a prefix: "NOT-IMPLEMENTED: no change feed (404)".
-SKIP_VERDICTS = (Verdict.NOT_IMPLEMENTED, Verdict.DISABLED)
-PRECONDITION = "precondition failed"
-
 
 class Informational(Exception):
     """Raised by ``info()``: the check ran to its end and records an observation."""
+
+
+class VerdictSkip(Skipped):
+    """A skip that carries its verdict (NOT-IMPLEMENTED or DISABLED) as a type, not as text.
+
+    It is a pytest skip, so ``-rs`` and every report show it as one; the judge reads
+    ``verdict`` and ``detail``. The message keeps the verdict as a prefix for people."""
+
+    def __init__(self, verdict: Verdict, detail: str) -> None:
+        super().__init__(f"{verdict}: {detail}")
+        self.verdict = verdict
+        self.detail = detail
+
+
+class PreconditionFailed(Exception):
+    """A step the check needs before its rule could be tested did not work: the check cannot
+    judge the rule, so the verdict is ERROR, never FAIL."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"precondition failed: {what}")
 
 
 def info(observation: str) -> NoReturn:
@@ -62,20 +78,12 @@ def info(observation: str) -> NoReturn:
 
 def not_implemented(what: str) -> NoReturn:
     """The server lacks an optional capability (detected from a spec-sanctioned answer)."""
-    pytest.skip(f"{Verdict.NOT_IMPLEMENTED}: {what}")
+    raise VerdictSkip(Verdict.NOT_IMPLEMENTED, what)
 
 
 def disabled(why: str) -> NoReturn:
-    pytest.skip(f"{Verdict.DISABLED}: {why}")
-
-
-def from_skip_reason(reason: str) -> tuple[Verdict, str]:
-    """The verdict a skip reason carries (a skip without a prefix is a switched-off check)."""
-    text = reason.removeprefix("Skipped: ")
-    for verdict in SKIP_VERDICTS:
-        if text.startswith(f"{verdict}:"):
-            return verdict, text[len(verdict) + 1 :].strip()
-    return Verdict.DISABLED, text
+    """The check is switched off by configuration."""
+    raise VerdictSkip(Verdict.DISABLED, why)
 
 
 def worst(verdicts: list[Verdict]) -> Verdict:

@@ -66,6 +66,33 @@ def verdicts(data: dict[str, Any]) -> dict[str, str]:
     return {c["check"].split("::")[1]: c["verdict"] for c in data["checks"]}
 
 
+TYPED = f'''
+import pytest
+from conformance import expect
+
+@pytest.mark.requirement("{MUST}")
+def test_precondition_missed():
+    expect.precondition(False, "the study could not be stored")
+
+@pytest.mark.requirement("{MUST}")
+def test_failure_quoting_a_precondition():
+    assert False, "precondition failed: the words of a FAIL"
+
+@pytest.mark.requirement("{MUST}")
+def test_skip_saying_not_implemented():
+    pytest.skip("NOT-IMPLEMENTED: a plain skip, whatever it says")
+'''
+
+
+def test_verdicts_are_decided_by_type_never_by_message_text(pytester: pytest.Pytester) -> None:
+    _, data = run(pytester, checks=TYPED)
+    assert verdicts(data) == {
+        "test_precondition_missed": "ERROR",
+        "test_failure_quoting_a_precondition": "FAIL",
+        "test_skip_saying_not_implemented": "DISABLED",
+    }
+
+
 def test_each_outcome_gets_its_verdict_and_pytest_outcome(pytester: pytest.Pytester) -> None:
     result, data = run(pytester)
     assert verdicts(data) == {

@@ -76,7 +76,7 @@ def test_single_part_store_stores_the_instance(dicomweb: Client, new_study: NewS
 @pytest.mark.requirement("AZ-STOW-DUPLICATE-CONFLICT")
 def test_duplicate_store_conflicts_with_reason_45070(dicomweb: Client, new_study: NewStudy) -> None:
     study = new_study()
-    expect.precondition(stow(dicomweb, [study.blue]), 200)
+    expect.answered(stow(dicomweb, [study.blue]), 200)
     response = stow_single(dicomweb, study.blue)
     _single_part_or_skip(response)
     expect.status(response, 409)
@@ -98,12 +98,12 @@ def _series_path(study: SampleStudy) -> str:
 def _deletable_study(dicomweb: Client, new_study: NewStudy) -> SampleStudy:
     """A stored study, once DELETE is known to exist: it deletes the study's blue-circle."""
     study = new_study()
-    expect.precondition(stow(dicomweb, list(study)), 200)
+    expect.answered(stow(dicomweb, list(study)), 200)
     response = dicomweb.delete(instance_path(study.blue))
     gone = dicomweb.get(instance_path(study.blue), headers={"Accept": ACCEPT_DICOM_ANY_TS})
     if response.status_code in (405, 501) or (response.status_code == 404 and gone.ok):
         expect.not_implemented(f"no DELETE: it answered {response.status_code}")
-    expect.precondition(response, 204)
+    expect.answered(response, 204)
     return study
 
 
@@ -247,7 +247,7 @@ def test_changefeed_has_a_create_entry_for_each_stored_instance(
     dicomweb: Client, new_study: NewStudy, feed: Feed
 ) -> None:
     study = new_study()
-    expect.precondition(stow(dicomweb, list(study)), 200)
+    expect.answered(stow(dicomweb, list(study)), 200)
     ours = _ours(feed.since_start(), study)
     got = sorted(
         (e.get("SeriesInstanceUid"), e.get("SopInstanceUid"), e.get("Action")) for e in ours
@@ -267,7 +267,7 @@ def test_changefeed_records_deletes_and_marks_earlier_entries_deleted(
     dicomweb: Client, new_study: NewStudy, feed: Feed
 ) -> None:
     study = _deletable_study(dicomweb, new_study)
-    expect.precondition(dicomweb.delete(f"studies/{study.study_uid}"), 204)
+    expect.answered(dicomweb.delete(f"studies/{study.study_uid}"), 204)
     ours = _ours(feed.since_start(), study)
     deletes = sorted(str(e.get("SopInstanceUid")) for e in ours if e.get("Action") == "delete")
     assert deletes == sorted(study.sop_uids), f"delete entries name {deletes}"
@@ -282,7 +282,7 @@ def test_changefeed_latest_is_one_complete_entry(
     dicomweb: Client, new_study: NewStudy, feed: Feed
 ) -> None:
     study = new_study()
-    expect.precondition(stow(dicomweb, list(study)), 200)
+    expect.answered(stow(dicomweb, list(study)), 200)
     ours = _ours(feed.since_start(), study)
     latest = json_body(_feed(dicomweb, "changefeed/latest"))
     assert isinstance(latest, dict), "changefeed/latest is not a JSON object"
@@ -298,7 +298,7 @@ def test_changefeed_metadata_only_when_asked(
     dicomweb: Client, new_study: NewStudy, feed: Feed
 ) -> None:
     study = new_study()
-    expect.precondition(stow(dicomweb, [study.blue]), 200)
+    expect.answered(stow(dicomweb, [study.blue]), 200)
     with_metadata = _ours(feed.since_start(), study)
     without = _ours(feed.since_start(includemetadata=False), study)
     assert len(with_metadata) == len(without) == 1, "the feed does not list the store once"
@@ -314,7 +314,7 @@ def test_changefeed_pages_neither_skip_nor_repeat(
     dicomweb: Client, new_study: NewStudy, feed: Feed
 ) -> None:
     study = new_study()
-    expect.precondition(stow(dicomweb, list(study)), 200)
+    expect.answered(stow(dicomweb, list(study)), 200)
     whole = [e["Sequence"] for e in _ours(feed.since_start(), study)]
     paged = [e["Sequence"] for e in _ours(feed.since_start(page=1), study)]
     assert len(whole) == 3, f"expected 3 entries for the study, got {whole}"
@@ -336,7 +336,7 @@ def test_changefeed_time_window_is_start_inclusive_end_exclusive(
 ) -> None:
     study = new_study()
     for instance in study:  # three requests apart, so the entries' timestamps differ
-        expect.precondition(stow(dicomweb, [instance]), 200)
+        expect.answered(stow(dicomweb, [instance]), 200)
         time.sleep(0.05)
     ours = _ours(feed.since_start(), study)
     assert len(ours) == 3, f"expected 3 entries for the study, got {len(ours)}"

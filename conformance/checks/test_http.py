@@ -31,7 +31,6 @@ from conformance.dicomweb import (
 from conformance.samples import SampleStudy
 from conformance.settings import Settings
 from conformance.synthetic import CatalogStudy
-from conformance.verdicts import PRECONDITION
 
 NewSynthetic = Callable[[], CatalogStudy]
 
@@ -54,11 +53,6 @@ def media_type(response: requests.Response) -> str | None:
 def unknown_uid() -> str:
     """A valid UID no server has seen."""
     return f"2.25.{uuid.uuid4().int}"
-
-
-def precondition(holds: bool, what: str) -> None:
-    if not holds:
-        pytest.fail(f"{PRECONDITION}: {what}")
 
 
 # --- Content-Type -----------------------------------------------------------------------------
@@ -86,8 +80,8 @@ def test_dicom_json_answers_are_application_dicom_json(
         expect.status(response, 200)
     else:
         response = stow(dicomweb, [new_synthetic().sequence])
-        expect.precondition(response, 200)
-    precondition(bool(response.content), f"{JSON_ANSWERS[kind]} answered with no payload")
+        expect.answered(response, 200)
+    expect.precondition(bool(response.content), f"{JSON_ANSWERS[kind]} answered with no payload")
     found = media_type(response)
     assert found == DICOM_JSON, (
         f"{JSON_ANSWERS[kind]}: Content-Type is {response.headers.get('Content-Type')!r}, "
@@ -144,7 +138,7 @@ def test_client_errors_say_what_went_wrong(
         response = send_error_request(kind, dicomweb, stored_study, absent_uid)
         if 400 <= response.status_code < 500:
             answered.append((kind, response))
-    precondition(bool(answered), "none of the erroneous requests was answered 4xx")
+    expect.precondition(bool(answered), "none of the erroneous requests was answered 4xx")
     silent = [f"{kind} -> {r.status_code}" for kind, r in answered if not r.content.strip()]
     assert not silent, f"4xx answers without any explanation: {silent}"
 
@@ -165,7 +159,7 @@ def send_unsupported(
     """The request, on a study of the check's own (a server that does support the method may
     change it)."""
     study = new_synthetic()
-    expect.precondition(stow(client, [study.sequence]), 200)
+    expect.answered(stow(client, [study.sequence]), 200)
     method, path, _ = METHODS[name]
     path = path.format(study=study.study_uid)
     return method, path, client.request(method, path, headers={"Accept": DICOM_JSON})
@@ -218,7 +212,7 @@ def test_head_answers_like_get(dicomweb: Client, stored_study: SampleStudy, targ
         path, query, accept = instance_path(stored_study.red), [], ACCEPT_DICOM_ANY_TS
     get = dicomweb.get(path, query=query, headers={"Accept": accept}, stream=True)
     get.close()
-    expect.precondition(get, 200)
+    expect.answered(get, 200)
     head = dicomweb.request("HEAD", path, query=query, headers={"Accept": accept})
     assert head.status_code == get.status_code, (
         f"HEAD {path} answered {head.status_code} {head.reason}, GET answered {get.status_code}"

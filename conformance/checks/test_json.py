@@ -30,7 +30,6 @@ from conformance.client import Client
 from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
 from conformance.samples import Instance, SampleStudy
 from conformance.synthetic import CatalogStudy
-from conformance.verdicts import PRECONDITION
 
 NewSynthetic = Callable[[], CatalogStudy]
 
@@ -87,11 +86,6 @@ class Document:
         return items
 
 
-def precondition(holds: bool, what: str) -> None:
-    if not holds:
-        pytest.fail(f"{PRECONDITION}: {what}")
-
-
 def parse(response: requests.Response) -> Any:
     try:
         return json.loads(response.content)
@@ -139,11 +133,11 @@ def fetch(
         elif kind == "store-response":
             study = new_synthetic()
             response = stow(dicomweb, [study.sequence])
-            expect.precondition(response, 200)
+            expect.answered(response, 200)
         else:
             raise ValueError(kind)
         document = Document(kind, response, parse(response))
-        precondition(bool(document.objects), f"{DOCUMENTS[kind]} gave no DICOM JSON object")
+        expect.precondition(bool(document.objects), f"{DOCUMENTS[kind]} gave no DICOM JSON object")
         return document
 
     return load
@@ -253,7 +247,7 @@ def test_attributes_are_in_ascending_tag_order(fetch: Fetch, kind: str) -> None:
     tree = json.loads(document.response.content, object_pairs_hook=Pairs)
     bad = []
     objects = list(ordered_objects(tree, ""))
-    precondition(bool(objects), f"{DOCUMENTS[kind]} holds no JSON object")
+    expect.precondition(bool(objects), f"{DOCUMENTS[kind]} holds no JSON object")
     for where, names in objects:
         for before, after in pairwise(names):
             if not before < after:
@@ -300,7 +294,7 @@ def test_vr_is_the_data_dictionary_vr(fetch: Fetch, kind: str) -> None:
         checked += 1
         if attribute.vr not in allowed:
             bad.append(f"{attribute} (PS3.6: {' or '.join(sorted(allowed))})")
-    precondition(checked > 0, f"{DOCUMENTS[kind]} has no standard attribute with a vr")
+    expect.precondition(checked > 0, f"{DOCUMENTS[kind]} has no standard attribute with a vr")
     assert_none(bad, "with a vr other than the data dictionary's", kind)
 
 
@@ -514,7 +508,7 @@ def test_search_results_keep_the_name_groups(
     instance = synthetic.with_attribute(
         study.charset_ideographic, "ReferringPhysicianName", synthetic.IDEOGRAPHIC_NAME, "groups"
     )
-    expect.precondition(stow(dicomweb, [instance]), 200)
+    expect.answered(stow(dicomweb, [instance]), 200)
     response = search(
         dicomweb, "studies", StudyInstanceUID=instance.study_uid, includefield="00080090"
     )
@@ -599,7 +593,9 @@ def test_empty_attributes_are_kept_without_value(
     """red-triangle's empty attributes (AccessionNumber, a Type 2 attribute, among them)."""
     red = stored_study.red
     empty = [e for e in red.dataset if e.tag.group != 2 and e.VR != "SQ" and e.is_empty]
-    precondition(any(e.keyword == "AccessionNumber" for e in empty), "AccessionNumber is not empty")
+    expect.precondition(
+        any(e.keyword == "AccessionNumber" for e in empty), "AccessionNumber is not empty"
+    )
     _, obj = instance_metadata(dicomweb, red)
     bad = []
     for element in empty:

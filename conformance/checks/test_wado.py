@@ -438,7 +438,7 @@ def test_highest_qvalue_supported_wins(
     # EVRLE alone first: the rule is about choosing between types, not about transcoding.
     alone = get(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE))
     alone.close()
-    expect.precondition(alone, 200)
+    expect.answered(alone, 200)
     got = retrieve_ok(dicomweb, instance_path(instance), header)
     assert len(got) == 1, f"{len(got)} parts for one instance"
     ts = transfer_syntax(got[0])
@@ -629,7 +629,7 @@ def require_metadata(client: Client, instance: Instance) -> None:
     response = client.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
-    expect.precondition(response, 200)
+    expect.answered(response, 200)
 
 
 @pytest.mark.requirement("WADO-METADATA-NOT-FOUND-404")
@@ -945,7 +945,7 @@ def require_frames(client: Client, instance: Instance) -> None:
     response.close()
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no frames resource: frames/1 answered {response.status_code}")
-    expect.precondition(response, 200)
+    expect.answered(response, 200)
 
 
 def frame_parts(client: Client, instance: Instance, frame_list: str) -> list[bytes]:
@@ -1179,7 +1179,7 @@ def test_rendered_jpeg_of_an_sr_is_refused(
     response = dicomweb.get(f"{instance_path(stored_study.red)}/rendered", headers={"Accept": JPEG})
     if response.status_code in MEDIA_TYPE_ABSENT:
         expect.not_implemented(f"no rendered image/jpeg: it answered {response.status_code}")
-    expect.precondition(response, 200)
+    expect.answered(response, 200)
     response = dicomweb.get(
         f"{instance_path(stored_synthetic.no_pixels)}/rendered", headers={"Accept": JPEG}
     )
