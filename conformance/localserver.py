@@ -64,6 +64,16 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str | None:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before it starts (Linux): the kernel sends it SIGTERM when the
+    process that started it dies, however it dies. atexit and ``finally`` do not run on SIGTERM
+    or SIGKILL, and a test run stopped by `timeout` once left seven Orthancs behind."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """A SIGTERM handler that raises SystemExit, so ``finally`` blocks stop the server."""
     raise SystemExit(128 + signum)
@@ -210,8 +220,10 @@ class LocalServer:
                 cwd=self._workdir,
                 env=None if env is None else dict(env),
                 # Its own session: a Ctrl-C in the terminal must not stop the server behind our
-                # back; stop() does that, after the command using it has finished.
+                # back; stop() does that, after the command using it has finished. But it never
+                # outlives us: the kernel stops it when we die (Linux).
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         atexit.register(self.stop)
 

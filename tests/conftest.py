@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -17,6 +19,18 @@ pytest_plugins = ["pytester"]
 
 # No run of the suite in these tests takes a minute; a hung one fails here, not at CI's limit.
 SUITE_TIMEOUT = 600
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (`timeout`, a CI cancel) stops our tests as Ctrl-C does: fixtures tear down and
+    stop their servers. (Should this process die regardless, the kernel stops them: see
+    conformance/localserver.py.)"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def _need_orthanc() -> None:
