@@ -145,3 +145,20 @@ def test_plugin_is_inert_for_other_test_suites(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest_subprocess("--base-url=http://x", "-p", "no:cacheprovider")
     # --base-url is set, so the plugin arms, but pre-flight stops only DICOMweb runs.
     result.assert_outcomes(passed=1)
+
+
+HEAVY = ("pydicom", "requests", "numpy", "conformance.runtime", "conformance.client")
+
+
+def test_plugin_loads_nothing_heavy_into_a_run_without_a_server(pytester: pytest.Pytester) -> None:
+    """Installed, the package is in every pytest run of the environment: without --base-url it
+    registers options and markers, and imports none of the suite's machinery."""
+    pytester.makepyfile(
+        "import sys\n"
+        "def test_other():\n"
+        f"    loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "    assert loaded == [], loaded\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "dicomweb" in pytester.runpytest_subprocess("--help").stdout.str()

@@ -1,0 +1,743 @@
+"""What the plugin does once a server is given: settings, the pre-flight check, fixtures,
+verdicts, evidence and cleanup. ``plugin.py`` imports and registers this module only then.
+
+It stays out of the way of other test suites that also use pytest-base-url's ``--base-url``
+(selenium, playwright): the pre-flight runs only when the DICOMweb checks are targeted.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _pytest._code.code import ExceptionRepr
+from pytest_metadata.plugin import metadata_key
+
+from . import catalog, deadline, expectations, profiles, samples, synthetic
+from .auth import build_auth
+from .cleanup import Cleaner, CleanupReport, marked_studies, orthanc_root
+from .client import Client, Redactor
+from .dicomweb import stow
+from .errors import DeadlineExceeded
+from .guard import Guard, Registry
+from .judge import Judge, Judgement, check_name
+from .plugin import CHECKS_DIR, is_check, requirement_ids
+from .preflight import preflight
+from .profiles import Profile
+from .samples import Instance, SampleStudy, derive_uid, run_patient_id
+from .scrub import scrub_report
+from .settings import OPTIONS, Settings, SettingsError, resolve
+from .synthetic import CatalogStudy
+from .verdicts import Verdict, VerdictSkip, disabled, worst
+
+EVIDENCE_EXCHANGES = 6
+
+settings_key = pytest.StashKey[Settings | None]()
+state_key = pytest.StashKey["RunState"]()
+cleanup_reports_key = pytest.StashKey[list[CleanupReport]]()
+exchange_mark_key = pytest.StashKey[int]()
+judge_key = pytest.StashKey[Judge]()
+judgement_key = pytest.StashKey[Judgement]()
+server_key = pytest.StashKey[str]()
+
+
+class RunState:
+    """What one process (the only one, or one xdist worker) shares between fixtures and hooks."""
+
+    def __init__(
+        self, settings: Settings, label: str, profile: Profile, run_deadline: float
+    ) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.label = label  # "main" or the xdist worker id: keeps workers' UIDs apart
+        self.marker = run_patient_id(settings.run_id)  # the PatientID of everything stored
+        self.registry = Registry()
+        self.run_deadline = (
+            run_deadline,
+            f"the run's deadline of {settings.run_timeout:g} s (--dicomweb-run-timeout)",
+        )
+        self._client: Client | None = None
+        self._templates: SampleStudy | None = None
+        # Set by a Ctrl-C or SIGTERM during cleanup: stop deleting, say what is left.
+        self.stop_cleanup = threading.Event()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            s = self.settings
+            redactor = Redactor(s.secrets)
+            orthanc = (
+                (s.orthanc_url or orthanc_root(s.base_url))
+                if s.cleanup in ("auto", "orthanc")
+                else None
+            )
+            self._client = Client(
+                s.base_url,
+                auth=build_auth(s, on_token=redactor.add),
+                timeout=s.timeout,
+                retries=s.retries,
+                verify=not s.insecure,
+                redactor=redactor,
+                max_retry_wait=s.max_retry_wait,
+                guard=Guard(s.base_url, self.registry, read_only=not s.writes, orthanc_url=orthanc),
+            )
+            self._client.run_deadline = self.run_deadline
+        return self._client
+
+    @property
+    def templates(self) -> SampleStudy:
+        if self._templates is None:
+            self._templates = samples.load(self.settings.samples)
+        return self._templates
+
+    def _may_store(self) -> None:
+        if not self.settings.writes:
+            disabled("a read-only run: the check needs to store a study of its own")
+
+    def new_study(self, label: str) -> SampleStudy:
+        """A copy of the samples with fresh UIDs, registered as created by this run."""
+        self._may_store()
+        s = self.settings
+        study = (
+            self.templates
+            if s.article_uids
+            else samples.fresh_copy(self.templates, s.run_id, f"{self.label}/{label}")
+        )
+        if s.article_uids and study.study_uid in self.registry:
+            # The article's UIDs are reused by every step: remove the earlier step's copy first.
+            report = self.cleaner().run([study.study_uid])
+            if report.leftovers or report.foreign:
+                pytest.skip(
+                    "--dicomweb-article-uids needs a cleanup method to store the study again: "
+                    + "; ".join([*report.leftovers.values(), *report.foreign.values()])
+                )
+        self.registry.add(study.study_uid, label, str(study.blue.dataset.PatientID))
+        return study
+
+    def new_synthetic(self, label: str) -> CatalogStudy:
+        """The suite's synthetic study (multi-frame, compressed, no pixels, character sets,
+        a sequence) with fresh UIDs, registered as created by this run."""
+        self._may_store()
+        study = synthetic.catalog_study(self.settings.run_id, f"{self.label}/{label}")
+        self.registry.add(study.study_uid, label, self.marker)
+        return study
+
+    def absent_uid(self, label: str) -> str:
+        """A study UID this run minted and never stores: for checks of what is not there. The
+        guard lets a DELETE of it through (it is this run's), and it can hit no one's data."""
+        uid = derive_uid(self.settings.run_id, f"{self.label}/absent/{label}", "none")
+        self.registry.add(uid, label, self.marker, stored=False)
+        return uid
+
+    def cleaner(self) -> Cleaner:
+        s = self.settings
+        return Cleaner(self.client, self.registry, s.cleanup, s.orthanc_url)
+
+
+def configure(config: pytest.Config, base_url: str) -> None:
+    """Resolve the settings and set up the run; called by the plugin when a base URL is given,
+    after it has registered this module's hooks and fixtures."""
+    config.stash[cleanup_reports_key] = []
+    cli = {
+        o.name: config.getoption(o.cli.lstrip("-").replace("-", "_"), None)
+        for o in OPTIONS
+        if not o.secret
+    }
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        # Every worker marks its data with the controller's run id.
+        cli["run_id"] = workerinput["dicomweb_run_id"]
+    ini = {o.ini: config.getini(o.ini) for o in OPTIONS}
+    try:
+        settings = resolve(base_url, cli, ini=ini)
+        if settings.samples is not None or workerinput is None:
+            samples.load(settings.samples)  # fail now, not in two hundred fixtures
+        profile = profiles.load(settings.profile)
+        expected = (
+            expectations.load(settings.expectations)
+            if settings.expectations
+            else expectations.Expectations()
+        )
+        requirements = catalog.default()
+    except (
+        SettingsError,
+        samples.SampleError,
+        profiles.ProfileError,
+        expectations.ExpectationsError,
+        catalog.CatalogError,
+    ) as exc:
+        raise pytest.UsageError(f"dicomweb: {exc}") from None
+    if settings.article_uids and (config.getoption("numprocesses", None) or 0):
+        raise pytest.UsageError(
+            "dicomweb: --dicomweb-article-uids stores one fixed study and so runs serially: "
+            "drop -n/--numprocesses"
+        )
+    config.stash[settings_key] = settings
+    label = workerinput["workerid"] if workerinput else "main"
+    # The run's deadline is the controller's: workers get it as a wall-clock time.
+    ends = workerinput["dicomweb_run_ends"] if workerinput else time.time() + settings.run_timeout
+    run_deadline = time.monotonic() + (ends - time.time())
+    config.stash[state_key] = RunState(settings, label, profile, run_deadline)
+    disabled = {c: "switched off by --dicomweb-disable" for c in settings.disable}
+    if settings.auth == "none":
+        disabled.setdefault("auth", "the run has no credentials (--dicomweb-auth=none)")
+    config.stash[judge_key] = Judge(requirements, profile, expected, settings.strict, disabled)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(settings, ends), "dicomweb-xdist")
+    if workerinput is not None:
+        _interrupt_on_sigterm()  # the controller does it once it knows the run is ours
+    if workerinput is None:
+        config.pluginmanager.register(
+            VerdictRecorder(settings, requirements, profile), "dicomweb-verdicts"
+        )
+
+
+class VerdictRecorder:
+    """Collects every check's verdict on the controller (workers' reports arrive here too),
+    writes results.json and the verdict summary. Only the controller writes files."""
+
+    def __init__(self, settings: Settings, requirements: catalog.Catalog, profile: Profile):
+        self.settings = settings
+        self.catalog = requirements
+        self.profile = profile
+        self.records: list[dict[str, Any]] = []
+        self.started = time.time()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if report.when != "teardown" or "verdict" not in props:
+            return
+        self.records.append(
+            {
+                "check": check_name(report.nodeid),
+                "nodeid": report.nodeid,
+                "requirements": str(props["requirements"]).split(),
+                "verdict": props["verdict"],
+                "expected": props.get("expected"),
+                "expected_by": props.get("expected_by"),
+                "message": props.get("message", ""),
+            }
+        )
+
+    def requirement_verdicts(self) -> list[dict[str, Any]]:
+        by_id: dict[str, list[Verdict]] = {}
+        for record in self.records:
+            for rid in record["requirements"]:
+                by_id.setdefault(rid, []).append(Verdict(record["verdict"]))
+        return [
+            {
+                "id": r.id,
+                "title": r.title,
+                "level": r.level,
+                "capability": r.capability,
+                "reference": r.reference,
+                "verdict": str(worst(by_id[r.id])) if r.id in by_id else None,
+                "untested": r.untested,
+            }
+            for r in self.catalog.values()
+        ]
+
+    def unmatched_expectations(self, judge: Judge | None) -> list[str]:
+        if judge is None or not self.records:
+            return []
+        seen = {r["check"] for r in self.records} | {
+            rid for r in self.records for rid in r["requirements"]
+        }
+        entries = judge.expectations.entries
+        own = {k for k, e in entries.items() if not e.origin.startswith("profile")}
+        return sorted(own - seen)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # trylast: after xdist has stopped the workers (also when interrupted), so the sweep
+        # sees what they left, and results.json says what cleanup achieved.
+        config = session.config
+        state = config.stash.get(state_key, None)
+        if state is not None and state._client is not None:
+            swept = sweep(state)
+            if swept is not None:
+                config.stash[cleanup_reports_key].append(swept)
+        path = self.settings.results
+        if path is None:
+            return
+        reports = config.stash.get(cleanup_reports_key, [])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results = {
+            "suite": "dicomweb-conformance",
+            "base_url": self.settings.base_url,
+            "server": session.config.stash.get(server_key, ""),
+            "profile": self.profile.name,
+            "run_id": self.settings.run_id,
+            "settings": self.settings.redacted(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration_s": round(time.time() - self.started, 3),
+            "counts": dict(Counter(r["verdict"] for r in self.records)),
+            "cleanup": asdict(_merged(reports)) if reports else None,
+            "checks": self.records,
+            "requirements": self.requirement_verdicts(),
+            "unmatched_expectations": self.unmatched_expectations(
+                session.config.stash.get(judge_key, None)
+            ),
+        }
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        if not self.records:
+            return
+        tr = terminalreporter
+        counts = Counter(r["verdict"] for r in self.records)
+        tr.section("dicomweb verdicts")
+        tr.line(
+            ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
+            + f" (profile {self.profile.name})"
+        )
+        tr.line(f"server: {config.stash.get(server_key, '')}")
+        if not self.settings.writes:
+            unrun = [
+                r
+                for r in self.records
+                if r["verdict"] == "DISABLED" and "read-only" in r["message"]
+            ]
+            tr.line(
+                f"read-only run: {len(unrun)} checks need to write and were not run "
+                "(DISABLED; each is listed in results.json)"
+            )
+        for key in self.unmatched_expectations(config.stash.get(judge_key, None)):
+            tr.line(f"expectation {key} matched no check in this run", yellow=True)
+        if self.settings.results:
+            tr.line(f"results: {self.settings.results}")
+
+
+class XdistHooks:
+    """Hooks that only exist under pytest-xdist, registered only when it is there."""
+
+    def __init__(self, settings: Settings, run_ends: float) -> None:
+        self.run_id = settings.run_id
+        self.run_ends = run_ends
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["dicomweb_run_id"] = self.run_id
+        node.workerinput["dicomweb_run_ends"] = self.run_ends
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        report = getattr(node, "workeroutput", {}).get("dicomweb_cleanup")
+        if report:
+            node.config.stash[cleanup_reports_key].append(CleanupReport(**report))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        return None
+    shown = settings.redacted()
+    samples_dir = shown["samples"] or "generated (conformance.fixtures)"
+    uids = "article's own" if settings.article_uids else "fresh per run"
+    expected = f", expectations {settings.expectations}" if settings.expectations else ""
+    return [
+        f"dicomweb: {settings.base_url} auth={settings.auth} run-id={settings.run_id} "
+        f"cleanup={settings.cleanup}",
+        f"dicomweb: profile {settings.profile}{expected}, strict={settings.strict}",
+        f"dicomweb: samples {samples_dir}, UIDs {uids}",
+    ]
+
+
+def _arg_path(config: pytest.Config, arg: str) -> Path | None:
+    arg = arg.split("::")[0]
+    if config.option.pyargs and not Path(arg).exists():
+        spec = importlib.util.find_spec(arg) if arg.isidentifier() or "." in arg else None
+        origin = spec.origin if spec else None
+        return Path(origin).parent if origin else None
+    return Path(config.invocation_params.dir, arg).resolve()
+
+
+def _targets_checks(config: pytest.Config) -> bool:
+    """Will this run collect the DICOMweb checks? Decided from the arguments, before collection,
+    so that the controller can stop a doomed run before xdist starts its workers."""
+    for arg in config.args:
+        path = _arg_path(config, arg)
+        if path is not None and (
+            path == CHECKS_DIR or CHECKS_DIR in path.parents or path in CHECKS_DIR.parents
+        ):
+            return True
+    return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    settings = config.stash.get(settings_key, None)
+    if settings is None or hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if not _targets_checks(config):
+        return  # --base-url is someone else's (selenium, playwright): stay out of the way
+    _interrupt_on_sigterm()
+    state = config.stash[state_key]
+    probe = preflight(state.client, settings)
+    if probe.problem:
+        raise pytest.UsageError(f"dicomweb: {probe.problem}")
+    # What the server says it is goes into every report: a stand-in or a proxy must show.
+    config.stash[server_key] = probe.server or "(no Server header)"
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is not None:
+        metadata["DICOMweb server"] = config.stash[server_key]
+    if settings.purge:
+        _purge(config, state)
+
+
+def _purge(config: pytest.Config, state: RunState) -> None:
+    """--dicomweb-purge: list (and delete) what earlier runs left, by their marker; no checks."""
+    settings = state.settings
+    marker = state.marker if settings.run_id_given else f"{samples.MARKER_PREFIX}*"
+    write = config.get_terminal_writer().line
+    try:
+        found = marked_studies(state.client, marker)
+    except Exception as exc:
+        message = f"dicomweb: cannot list studies with PatientID {marker}: {exc}"
+        raise pytest.UsageError(message) from None
+    write(
+        f"dicomweb purge: {len(found)} stud{'y' if len(found) == 1 else 'ies'} with PatientID "
+        f"{marker} on {settings.base_url}"
+    )
+    for uid, patient_id in sorted(found.items(), key=lambda item: item[1]):
+        write(f"  {patient_id}  study {uid}")
+    if not found and marker.endswith("*"):
+        write("  (a server without wildcard matching finds none: give --dicomweb-run-id)")
+    status = 0
+    if settings.purge == "delete" and found:
+        for uid, patient_id in found.items():
+            state.registry.add(uid, "purge", patient_id)
+        report = _clean_up(state, list(found))
+        for uid in found:
+            state.registry.forget(uid)
+        write(f"dicomweb purge: removed {len(report.removed)}")
+        for uid, why in {**report.leftovers, **report.foreign}.items():
+            write(f"  left on the server: study {uid}: {why}", yellow=True)
+        status = 1 if report.leftovers or report.foreign else 0
+    pytest.exit("dicomweb purge done: no checks run", returncode=status)
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI cancel, `timeout`, an eviction) ends the run as Ctrl-C does: the checks stop,
+    cleanup runs and every report is written."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _clean_up(state: RunState, studies: list[str] | None = None) -> CleanupReport:
+    """Run the cleanup, whatever happens: a second Ctrl-C or a SIGTERM stops it after the current
+    request (the rest is reported as left), and an error of ours becomes a line of the report."""
+    client = state.client
+    client.run_deadline = None  # cleanup runs past the run's deadline, on a deadline of its own
+    client.check_deadline = (
+        time.monotonic() + state.settings.check_timeout,
+        f"the cleanup's deadline of {state.settings.check_timeout:g} s (--dicomweb-check-timeout)",
+    )
+    cleaner = state.cleaner()
+    cleaner.abandon = state.stop_cleanup.is_set
+
+    def stop(signum: int, frame: Any) -> None:
+        state.stop_cleanup.set()
+        deadline.expire_current()  # the request in flight ends now
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        return cleaner.run(studies)
+    except BaseException as exc:
+        left = state.registry.studies if studies is None else studies
+        return CleanupReport(
+            state.settings.cleanup,
+            leftovers={uid: f"cleanup broke off: {type(exc).__name__}: {exc}" for uid in left},
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # tryfirst: on an xdist worker this must run before the worker reports that it finished.
+    config = session.config
+    state = config.stash.get(state_key, None)
+    if state is None or not state.registry.studies:
+        return
+    report = _clean_up(state)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["dicomweb_cleanup"] = asdict(report)
+    else:
+        config.stash[cleanup_reports_key].append(report)
+
+
+def sweep(state: RunState) -> CleanupReport | None:
+    """After the workers are gone: whatever still carries this run's marker is this run's (the
+    pre-flight refused a run id that had data), left by a worker that was stopped or crashed,
+    or by a failed delete. Remove it, or say it is there: cleanup verified by reading back.
+    None only for a run that cannot have stored anything."""
+    if not state.settings.writes or state.settings.article_uids:
+        return None
+    client = state.client
+    client.run_deadline = None
+    try:
+        found = marked_studies(client, state.marker)
+    except Exception as exc:
+        return CleanupReport("sweep", leftovers={"?": f"could not search for what is left: {exc}"})
+    if not found:
+        # Said even when the workers' own reports were lost with them (an interrupted -n run):
+        # the search is the proof that nothing is left.
+        return CleanupReport("sweep")
+    if state.stop_cleanup.is_set():
+        return CleanupReport("sweep", leftovers=dict.fromkeys(found, "cleanup was interrupted"))
+    for uid, patient_id in found.items():
+        state.registry.add(uid, "left behind", patient_id)
+    return _clean_up(state, list(found))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    reports = config.stash.get(cleanup_reports_key, [])
+    if not reports:
+        return
+    state = config.stash[state_key]
+    text = state.client.redactor.text if state._client else str
+    total = _merged(reports)
+    tr = terminalreporter
+    removed = len(total.removed)
+    tr.section("dicomweb cleanup")
+    tr.line(f"removed {removed} stud{'y' if removed == 1 else 'ies'} ({total.method})")
+    for uid, why in total.leftovers.items():
+        tr.line(f"left on the server: study {uid} — {text(why)}", yellow=True)
+    for uid, why in total.foreign.items():
+        tr.line(f"not this run's, left alone: study {uid} — {text(why)}", yellow=True)
+
+
+def _merged(reports: list[CleanupReport]) -> CleanupReport:
+    # The methods that did something (a sweep that found nothing is named only when alone).
+    acted = {r.method for r in reports if r.removed or r.leftovers or r.foreign}
+    methods = sorted(acted or {r.method for r in reports})
+    total = CleanupReport(", ".join(methods))
+    for report in reports:
+        total.merge(report)
+    return total
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the evidence of a failing check, then turn the report into its verdict."""
+    report = yield
+    if not is_check(item):
+        return report
+    skip = call.excinfo is not None and call.excinfo.errisinstance(VerdictSkip)
+    if skip and report.skipped and isinstance(report.longrepr, tuple):
+        # Point a verdict's skip at the check, not at the helper that raised it.
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (str(path), (line or 0) + 1, str(report.longrepr[2]))
+    if report.failed:
+        _attach_evidence(item, report)
+    judge = item.config.stash.get(judge_key, None)
+    if judge is None:
+        return report
+    ids = requirement_ids(item)
+    if report.when in ("setup", "call") and judgement_key not in item.stash:
+        judgement = judge.judge(report, call.excinfo, ids)
+        if judgement is not None:
+            item.stash[judgement_key] = judgement
+            judge.apply(report, judgement)
+            # Also on this report, for the HTML report's row (JUnit takes the teardown's).
+            report.user_properties.extend(_properties(ids, judgement))
+    elif report.when == "teardown":
+        judgement = item.stash.get(judgement_key, None)
+        if report.failed and (judgement is None or judgement.verdict is Verdict.PASS):
+            judgement = Judgement(Verdict.ERROR, "teardown failed")
+        if judgement is not None:
+            report.user_properties.extend(_properties(ids, judgement))
+    state = item.config.stash.get(state_key, None)
+    if state is not None and state._client is not None:
+        # Outermost wrapper: whatever any plugin put into the report, no secret leaves it.
+        scrub_report(report, state.client.redactor)
+    return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    """pytest-html: a Verdict and a Requirements column."""
+    cells[2:2] = ["<th>Verdict</th>", "<th>Requirements</th>"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    props = dict(report.user_properties)
+    verdict = html.escape(str(props.get("verdict", "")))
+    requirements = html.escape(str(props.get("requirements", "")))
+    cells[2:2] = [f"<td>{verdict}</td>", f"<td>{requirements}</td>"]
+
+
+def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
+    """The verdict as JUnit properties (and as the record results.json is built from)."""
+    props = [("requirements", " ".join(ids)), ("verdict", str(judgement.verdict))]
+    if judgement.expected is not None:
+        key, expected = judgement.expected
+        props += [("expected", str(expected.verdict)), ("expected_by", f"{expected.origin}:{key}")]
+    if judgement.message:
+        props.append(("message", judgement.message))
+    return props
+
+
+def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
+    """The exchanges of a failing check, inside its report (terminal, JUnit XML, HTML)."""
+    state = item.config.stash.get(state_key, None)
+    if state is None or state._client is None:
+        return
+    exchanges = state.client.exchanges[item.stash.get(exchange_mark_key, 0) :]
+    if not exchanges:
+        return
+    shown = exchanges[-EVIDENCE_EXCHANGES:]
+    skipped = len(exchanges) - len(shown)
+    text = "\n\n".join(e.render() for e in shown)
+    if skipped:
+        text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
+    if isinstance(report.longrepr, ExceptionRepr):
+        # Inside the failure itself, so JUnit XML and HTML reports carry the evidence too.
+        report.longrepr.addsection("dicomweb exchanges", text)
+    else:
+        report.sections.append(("dicomweb exchanges", text))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash.get(state_key, None)
+    if state is not None:
+        item.stash[exchange_mark_key] = len(state.client.exchanges) if state._client else 0
+    judge = item.config.stash.get(judge_key, None)
+    if judge is not None and is_check(item):
+        decided = judge.before(requirement_ids(item))
+        if decided is not None:
+            raise decided
+    if state is not None and is_check(item):
+        at, what = state.run_deadline
+        if time.monotonic() >= at:
+            raise DeadlineExceeded(f"{what} passed before this check began")
+        timeout = state.settings.check_timeout
+        state.client.check_deadline = (
+            time.monotonic() + timeout,
+            f"the check's deadline of {timeout:g} s (--dicomweb-check-timeout)",
+        )
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    state = item.config.stash.get(state_key, None)
+    if state is not None and state._client is not None:
+        state.client.check_deadline = None
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dicomweb_state(pytestconfig: pytest.Config) -> RunState:
+    """The run's settings, client, samples and registry of created studies."""
+    state = pytestconfig.stash.get(state_key, None)
+    if state is None:
+        raise pytest.UsageError("dicomweb: no --base-url given")
+    return state
+
+
+@pytest.fixture(scope="session")
+def dicomweb_settings(dicomweb_state: RunState) -> Settings:
+    """The validated settings (shown redacted)."""
+    return dicomweb_state.settings
+
+
+@pytest.fixture(scope="session")
+def dicomweb_profile(dicomweb_state: RunState) -> Profile:
+    """The server profile (declared capabilities, vendor parameters, departures)."""
+    return dicomweb_state.profile
+
+
+@pytest.fixture(scope="session")
+def dicomweb(dicomweb_state: RunState) -> Client:
+    """The HTTP client bound to the server's DICOMweb base URL."""
+    return dicomweb_state.client
+
+
+@pytest.fixture
+def new_study(
+    dicomweb_state: RunState, request: pytest.FixtureRequest
+) -> Callable[[], SampleStudy]:
+    """Make copies of the article's study with fresh UIDs (registered for cleanup)."""
+    counter = iter(range(1_000_000))
+
+    def make() -> SampleStudy:
+        return dicomweb_state.new_study(f"{request.node.nodeid}#{next(counter)}")
+
+    return make
+
+
+def _store_for_checks(client: Client, instances: Iterable[Instance], what: str) -> None:
+    response = stow(client, instances)
+    if response.status_code != 200:
+        pytest.fail(
+            f"could not store {what}: POST studies answered {response.status_code}; "
+            "the retrieve and search checks need it"
+        )
+
+
+@pytest.fixture(scope="session")
+def readable_studies(dicomweb_state: RunState, request: pytest.FixtureRequest) -> list[str]:
+    """Studies the read-only checks read: those named by --dicomweb-studies, or else the study
+    this run stored."""
+    if dicomweb_state.settings.studies:
+        return list(dicomweb_state.settings.studies)
+    return [request.getfixturevalue("stored_study").study_uid]
+
+
+@pytest.fixture
+def absent_uid(dicomweb_state: RunState, request: pytest.FixtureRequest) -> str:
+    """A study UID this run minted and never stores, for checks of what is not there."""
+    return dicomweb_state.absent_uid(request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def stored_study(dicomweb_state: RunState) -> SampleStudy:
+    """The article's study, stored once per worker for the retrieve and search checks."""
+    study = dicomweb_state.new_study("stored")
+    _store_for_checks(dicomweb_state.client, study, "the sample study")
+    return study
+
+
+@pytest.fixture
+def new_synthetic(
+    dicomweb_state: RunState, request: pytest.FixtureRequest
+) -> Callable[[], CatalogStudy]:
+    """Make copies of the synthetic study with fresh UIDs (registered for cleanup)."""
+    counter = iter(range(1_000_000))
+
+    def make() -> CatalogStudy:
+        return dicomweb_state.new_synthetic(f"{request.node.nodeid}#{next(counter)}")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def stored_synthetic(dicomweb_state: RunState) -> CatalogStudy:
+    """The synthetic study, stored once per worker (read only: checks must not change it)."""
+    study = dicomweb_state.new_synthetic("stored")
+    _store_for_checks(dicomweb_state.client, study, "the synthetic study")
+    return study
