@@ -7,9 +7,12 @@ verdicts, keyed by requirement ID or by check name (``test_wado.py::test_x[param
     server = "Orthanc 1.10.1, DICOMweb plugin 1.7"
 
     [expect]
-    "test_wado.py::test_unacceptable_media_type_is_406" = { verdict = "FAIL", reason = "400" }
+    "test_wado.py::test_retrieve_without_accept_answers_406" = { verdict = "FAIL", reason = "400" }
     "QIDO-PAGING-WARNING" = { verdict = "NON-STRICT", reason = "no Warning header" }
-    "test_qido.py::test_search_by_study_uid" = "PASS"
+
+(``docs/examples/expectations.toml``; our tests load it.) Every key must name a requirement of
+the catalog or a check: a check of the suite's own modules must exist there (its parameters are
+checked against the collected checks by our tests); a user's own check module is taken as given.
 
 A check whose verdict equals its expectation is reported as expected (an expected FAIL becomes an
 xfail, so the gate stays green); a check whose verdict differs fails the run, in both directions:
@@ -22,16 +25,23 @@ listed at the end of the run.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .catalog import default as default_catalog
 from .verdicts import Verdict
+
+CHECKS_DIR = Path(__file__).parent / "checks"
+REQUIREMENT_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+CHECK_NAME = re.compile(r"^(?P<module>test_\w+\.py)::(?P<function>test_\w+)(\[.*\])?$")
 
 
 class ExpectationsError(ValueError):
@@ -66,10 +76,46 @@ class Expectations:
         return len(self.entries)
 
 
+@cache
+def suite_checks() -> dict[str, frozenset[str]]:
+    """The check functions of each of the suite's own modules, read without importing them."""
+    found = {}
+    for path in sorted(CHECKS_DIR.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found[path.name] = frozenset(
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+        )
+    return found
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` can name nothing (None: it can): an entry that never applies is a silent lie."""
+    if REQUIREMENT_ID.match(key):
+        if key in default_catalog():
+            return None
+        return f"{key!r} is not a requirement of the catalog (conformance/requirements)"
+    match = CHECK_NAME.match(key)
+    if match is None:
+        return (
+            f"{key!r} is neither a requirement ID (QIDO-PAGING-WARNING) nor a check name "
+            "(test_qido.py::test_x[param])"
+        )
+    module, function = match["module"], match["function"]
+    checks = suite_checks()
+    if module in checks and function not in checks[module]:
+        return f"{key!r}: {module} has no check {function}"
+    return None
+
+
 def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
     """The ``[expect]`` table of an expectations file or a profile."""
     entries = {}
     for key, value in table.items():
+        problem = key_problem(key)
+        if problem:
+            raise ExpectationsError(f"{origin}: {problem}")
         if isinstance(value, str):
             value = {"verdict": value}
         if not isinstance(value, dict) or "verdict" not in value:

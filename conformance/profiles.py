@@ -15,7 +15,7 @@ and the vendor's documented departures from the standard as expected verdicts::
     changefeed-max-limit = 200
 
     [expect]
-    "QIDO-MATCH-WILDCARD" = { verdict = "FAIL", reason = "exact match only", source = "…" }
+    "QIDO-MATCH-WILDCARD-ANY" = { verdict = "FAIL", reason = "exact match only", source = "…" }
 
 Declared beats detected: a capability declared absent is NOT-IMPLEMENTED without asking the
 server; one declared present but missing on the server is a FAIL, because the vendor promised it.
