@@ -168,31 +168,49 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
+def _line(name: str, verdict: str, reason: str) -> str:
+    if verdict in (Verdict.PASS, Verdict.DISABLED) and not reason:
+        return f"{_toml_string(name)} = {_toml_string(verdict)}"
+    reason = _stable(" ".join(reason.split()))[:300]
+    return (
+        f"{_toml_string(name)} = {{ verdict = {_toml_string(verdict)}, "
+        f"reason = {_toml_string(reason)} }}"
+    )
+
+
 def render(
     results: Mapping[str, Any], previous: Expectations | None = None, server: str | None = None
 ) -> str:
     """An expectations file holding every check's verdict in a results.json, keeping the reasons
-    of a previous file where the verdict did not change."""
+    of a previous file where the verdict did not change, and its entries for checks that did
+    not run (deselected with -k, say) where they were."""
     server = server or results.get("base_url", "")
-    lines = [
+    lines = {}
+    for check in results.get("checks", []):
+        name, verdict = check["check"], check["verdict"]
+        old = previous.entries.get(name) if previous else None
+        kept = old is not None and old.verdict == verdict
+        reason = old.reason if old is not None and kept else check.get("message", "")
+        if verdict in (Verdict.PASS, Verdict.DISABLED) and not (kept and reason):
+            reason = ""
+        lines[name] = _line(name, verdict, reason)
+    order = list(lines)
+    if previous is not None:
+        earlier = list(previous.entries)
+        for index, name in enumerate(earlier):
+            if name in lines:
+                continue
+            entry = previous.entries[name]
+            lines[name] = _line(name, entry.verdict, entry.reason)
+            anchor = next((k for k in reversed(earlier[:index]) if k in order), None)
+            order.insert(order.index(anchor) + 1 if anchor else 0, name)
+    head = [
         "# Expected verdicts, written by `python -m conformance.expectations`.",
         f"server = {_toml_string(str(server))}",
         "",
         "[expect]",
     ]
-    for check in results.get("checks", []):
-        name, verdict = check["check"], check["verdict"]
-        old = previous.entries.get(name) if previous else None
-        reason = old.reason if old and old.verdict == verdict else check.get("message", "")
-        if verdict in (Verdict.PASS, Verdict.DISABLED) and not (old and old.reason):
-            lines.append(f"{_toml_string(name)} = {_toml_string(verdict)}")
-            continue
-        reason = _stable(" ".join(reason.split()))[:300]
-        lines.append(
-            f"{_toml_string(name)} = {{ verdict = {_toml_string(verdict)}, "
-            f"reason = {_toml_string(reason)} }}"
-        )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*head, *(lines[name] for name in order)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,6 @@
-"""The fault → checks matrix, generated into docs/fault-matrix.md from what our tests assert.
-
-Every row is proven by a test: the proxy's faults (tests/faults, proven by test_catalog_faults.py),
-the walkthrough's (test_walkthrough_orthanc.py), the auth faults (test_http_auth_orthanc.py,
-test_tinypacs_auth.py) and the Azure stand-in's (test_azure_standin_suite.py). The checks a real
-server fails are listed with where they pass (test_fault_coverage.py, test_catalog_repairs.py).
+"""The fault → checks matrix, generated into docs/fault-matrix.md from the registry of proofs
+(tests/proof.py): every fault and the checks it is proven to fail, and the checks a real server
+fails with where each passes. Each row is asserted by the test module the registry names.
 
     .venv/bin/python tests/faultmatrix.py > docs/fault-matrix.md
 """
@@ -16,14 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import test_azure_standin_suite as standin
-import test_catalog_repairs as repaired_checks
+import proof
 import test_fault_coverage as coverage
-import test_http_auth_orthanc as auth
-import test_walkthrough_orthanc as walkthrough
-from faults import CATCHES, FAULTS
 from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
-from repairs import PASSES
 
 from conformance import expectations
 
@@ -32,28 +24,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "fault-matrix.md"
 
 def matrix() -> dict[str, tuple[str, set[str]]]:
     """Fault name -> (where it is injected, the checks proven to fail under it)."""
-    rows: dict[str, tuple[str, set[str]]] = {}
-    for name in FAULTS:
-        caught = set(CATCHES[name])
-        caught |= {f"test_walkthrough.py::{n}" for n in walkthrough.FAULT_CATCHERS.get(name, ())}
-        rows[name] = ("proxy over Orthanc", caught)
-    rows["auth-not-enforced"] = (
-        "proxy over Orthanc / tiny-pacs with auth",
-        {auth.WITHOUT_CREDENTIALS},
-    )
-    rows["auth-accepts-any-credentials"] = (
-        "proxy over Orthanc / tiny-pacs with auth",
-        {auth.WRONG_CREDENTIALS},
-    )
-    rows["malformed-warning-header"] = ("proxy over Orthanc", {coverage.WARNING_CHECK})
-    for capability, checks in repaired_checks.PROMISED.items():
-        rows[f"promised-{capability}-missing"] = (
-            "a profile promising it, over Orthanc",
-            set(checks),
-        )
-    for name, checks in standin.CATCHES.items():
-        rows[f"stand-in: {name}"] = ("Azure stand-in over Orthanc", set(checks))
-    return rows
+    proof.load()
+    return {name: (p.where, set(p.checks)) for name, p in proof.faults().items()}
 
 
 def render() -> str:
@@ -89,7 +61,7 @@ def real_server_section() -> list[str]:
         "Orthanc": expectations.load(ORTHANC_EXPECTATIONS).entries,
         "tiny-pacs": expectations.load(TINYPACS_EXPECTATIONS).entries,
     }
-    repaired_by = {check: name for name, checks in PASSES.items() for check in checks}
+    repaired_by = {check: name for name, p in proof.repairs().items() for check in p.checks}
     checks = sorted(coverage.only_a_real_server_fails())
     lines = [
         "",

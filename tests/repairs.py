@@ -27,12 +27,12 @@ from faults import (
     Exchange,
     Fault,
     Forward,
+    behaviour,
     header,
     is_search,
     json_answer,
     json_changed,
     query_pairs,
-    registrar,
     search_results,
     with_query,
 )
@@ -47,13 +47,12 @@ from faults.wado import (
     via_proxy,
     with_accept,
 )
+from proof import PROMISE, PROOFS, register
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.uid import ExplicitVRLittleEndian
 
 from conformance import multipart
 
-REPAIRS: dict[str, Fault] = {}
-PASSES: dict[str, set[str]] = {}
 QIDO = "test_qido.py::"
 WADO = "test_wado.py::"
 DICOM_XML = "application/dicom+xml"
@@ -64,7 +63,7 @@ REQUEST_ATTRIBUTES = "00400275"
 
 def repair(name: str, passes: Iterable[str]) -> Callable[[Fault], Fault]:
     """Register a repair under ``name``, with the checks that must pass through it."""
-    return registrar(REPAIRS, PASSES)(name, passes)
+    return behaviour(name, passes, test="test_catalog_repairs.py", kind="repair")
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -568,3 +567,17 @@ def request_attributes_returned(request: Exchange, forward: Forward) -> Answer:
     for obj in results:
         add_request_attributes(request, forward, obj)
     return json_answer(answer, results)
+
+
+# Two capabilities neither real server has: a profile promising them, over Orthanc, must turn
+# their checks (those the repairs above make pass) from NOT-IMPLEMENTED into FAIL.
+for _capability, _repair in (
+    ("accept-query-parameter", "accept-query-parameter-honoured"),
+    ("thumbnail", "thumbnails-rendered"),
+):
+    register(
+        f"promised-{_capability}-missing",
+        PROOFS[_repair].checks,
+        test="test_catalog_repairs.py",
+        where=PROMISE,
+    )

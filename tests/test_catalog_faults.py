@@ -13,9 +13,9 @@ a search's scope is only visible when there is something outside the scope.
 
 from __future__ import annotations
 
+import proof
 import pytest
 from faultproxy import FaultProxy
-from faults import CATCHES, FAULTS
 from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite, expected_outside
 
@@ -26,10 +26,10 @@ from conformance.orthanc import LocalOrthanc
 
 CAUGHT = {"FAIL", "ERROR", "NON-STRICT"}
 NOT_FAILING = {"PASS", "INFO"}
-CATALOG_FAULTS = sorted(name for name in FAULTS if CATCHES[name])
+FAULTS = proof.faults("test_catalog_faults.py")  # tests/faults: the proxy's faults we run here
 
 
-@pytest.mark.parametrize("fault", CATALOG_FAULTS)
+@pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_fault_is_caught_by_its_checks(
     orthanc: LocalOrthanc, run_suite: RunSuite, fault: str
 ) -> None:
@@ -37,12 +37,12 @@ def test_fault_is_caught_by_its_checks(
     theirs = samples.fresh_copy(samples.load(), "someone-else", "theirs")
     assert stow(Client(orthanc.dicomweb_url), theirs).status_code == 200
     with FaultProxy(orthanc.url, fault) as proxy:
-        run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=CATCHES[fault])
-    missed = run.verdicts_outside(CATCHES[fault], CAUGHT)
+        run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=FAULTS[fault].checks)
+    missed = run.verdicts_outside(FAULTS[fault].checks, CAUGHT)
     assert not missed, f"{fault} not caught by: {missed}\n{run.stdout}"
 
 
 def test_checks_that_catch_a_fault_pass_on_orthanc_without_it() -> None:
     """PASS or INFO: both are verdicts of a server that broke no rule the check asserts."""
-    catching = set().union(*CATCHES.values())
+    catching = set().union(*(p.checks for p in FAULTS.values()))
     assert not expected_outside(ORTHANC_EXPECTATIONS, catching, NOT_FAILING)

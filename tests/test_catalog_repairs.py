@@ -14,21 +14,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import proof
 import pytest
 from faultproxy import FaultProxy
-from faults import FAULTS
 from paths import ORTHANC_EXPECTATIONS
-from repairs import PASSES, REPAIRS
 from suiterun import RunSuite, expected_outside
 
 from conformance.orthanc import LocalOrthanc
 
 PASSING = {"PASS"}
 FAILING = {"FAIL", "NON-STRICT", "NOT-IMPLEMENTED"}
+THIS = "test_catalog_repairs.py"
+REPAIRS = proof.repairs()  # tests/repairs.py
 # A capability neither real server has -> the checks that fail where a profile promises it.
 PROMISED = {
-    "accept-query-parameter": PASSES["accept-query-parameter-honoured"],
-    "thumbnail": PASSES["thumbnails-rendered"],
+    name.removeprefix("promised-").removesuffix("-missing"): p.checks
+    for name, p in proof.faults(THIS).items()
 }
 
 
@@ -38,19 +39,15 @@ def test_repair_makes_its_checks_pass(
 ) -> None:
     orthanc.purge()
     with FaultProxy(orthanc.url, name) as proxy:
-        run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=PASSES[name])
-    not_passing = run.verdicts_outside(PASSES[name], PASSING)
+        run = run_suite(f"{proxy.url}/dicom-web", "--dicomweb-strict", checks=REPAIRS[name].checks)
+    not_passing = run.verdicts_outside(REPAIRS[name].checks, PASSING)
     assert not not_passing, f"{name} does not make them pass: {not_passing}\n{run.stdout}"
 
 
 def test_checks_a_repair_passes_fail_on_orthanc_without_it() -> None:
     """Otherwise the repair would prove nothing that Orthanc itself does not."""
-    repaired = set().union(*PASSES.values())
+    repaired = proof.repaired()
     assert not expected_outside(ORTHANC_EXPECTATIONS, repaired, FAILING)
-
-
-def test_repairs_and_faults_have_distinct_names() -> None:
-    assert not set(REPAIRS) & set(FAULTS)
 
 
 def test_a_promised_capability_orthanc_lacks_fails_its_checks(

@@ -1,9 +1,9 @@
 """A check that cannot fail is worse than none: every check must be shown to fail.
 
-A check counts as shown to fail when a fault our tests inject is registered to catch it (the
-proxy's faults in tests/faults, the Azure stand-in's, the walkthrough's and the auth faults, and
-a profile promising a capability Orthanc lacks), or when a real server we run it against breaks
-its rule (a FAIL or NON-STRICT verdict recorded in expectations/orthanc.toml or
+A check counts as shown to fail when a fault our tests inject is registered to catch it (in the
+registry of tests/proof.py: the proxy's faults, the Azure stand-in's, the walkthrough's, the auth
+gateway's, and a profile promising a capability Orthanc lacks), or when a real server we run it
+against breaks its rule (a FAIL or NON-STRICT verdict recorded in expectations/orthanc.toml or
 expectations/tiny-pacs.toml).
 
 A check whose failure only a real server shows must also be shown to pass, or it might accuse
@@ -13,26 +13,18 @@ that one rule. (A fault's checks pass on Orthanc without it: test_catalog_faults
 
 from __future__ import annotations
 
-import test_azure_standin_suite as standin
-import test_catalog_repairs as repaired_checks
-import test_http_auth_orthanc as auth
-import test_walkthrough_orthanc as walkthrough
-from faults import CATCHES
+import proof
 from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
-from repairs import PASSES
 
 from conformance import expectations
 
 FAILING = {"FAIL", "NON-STRICT", "ERROR"}
 PASSING = {"PASS", "INFO"}
-WARNING_CHECK = "test_http.py::test_warning_headers_follow_the_http_grammar"
 
 
 def caught_by_faults() -> set[str]:
-    found = set().union(*CATCHES.values(), *standin.CATCHES.values())
-    found |= {f"test_walkthrough.py::{n}" for v in walkthrough.FAULT_CATCHERS.values() for n in v}
-    found |= {*auth.AUTH_CHECKS, WARNING_CHECK}
-    return found | set().union(*repaired_checks.PROMISED.values())
+    proof.load()
+    return proof.caught_by_faults()
 
 
 def on_a_real_server(verdicts: set[str]) -> set[str]:
@@ -53,7 +45,8 @@ def only_a_real_server_fails() -> set[str]:
 
 
 def repaired() -> set[str]:
-    return set().union(*PASSES.values())
+    proof.load()
+    return proof.repaired()
 
 
 def test_every_check_is_shown_to_fail() -> None:

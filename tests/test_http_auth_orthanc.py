@@ -8,15 +8,23 @@ sends no Warning header: a proxy that adds a malformed one must make it fail.
 
 from __future__ import annotations
 
+import proof
 import pytest
 from faultproxy import FaultProxy
 from suiterun import RunSuite
 
 from conformance.orthanc import LocalOrthanc
 
-WITHOUT_CREDENTIALS = "test_http.py::test_request_without_credentials_is_refused_with_a_challenge"
-WRONG_CREDENTIALS = "test_http.py::test_request_with_wrong_credentials_is_refused"
-AUTH_CHECKS = [WITHOUT_CREDENTIALS, WRONG_CREDENTIALS]
+THIS = "test_http_auth_orthanc.py"
+# The gateway faults (tests/faults/http.py) -> the one auth check each must fail.
+AUTH_FAULTS = {
+    name: check
+    for name, p in proof.faults(THIS).items()
+    if p.where == proof.AUTH_GATEWAY
+    for check in p.checks
+}
+AUTH_CHECKS = sorted(AUTH_FAULTS.values())
+(WARNING_CHECK,) = proof.faults(THIS)["malformed-warning-header"].checks
 BASIC_AUTH = {
     "DICOMWEB_AUTH": "basic",
     "DICOMWEB_USERNAME": "alice",
@@ -38,13 +46,7 @@ def test_auth_checks_pass_on_orthanc_with_basic_auth(
     assert "s3cret-pw" not in run.stdout + run.junit  # the wrong password derives from it
 
 
-@pytest.mark.parametrize(
-    ("fault", "caught"),
-    [
-        ("auth-not-enforced", WITHOUT_CREDENTIALS),
-        ("auth-accepts-any-credentials", WRONG_CREDENTIALS),
-    ],
-)
+@pytest.mark.parametrize(("fault", "caught"), sorted(AUTH_FAULTS.items()))
 def test_auth_checks_catch_a_server_that_does_not_enforce_credentials(
     orthanc_with_auth: LocalOrthanc, run_suite: RunSuite, fault: str, caught: str
 ) -> None:
@@ -59,7 +61,7 @@ def test_auth_checks_catch_a_server_that_does_not_enforce_credentials(
 def test_warning_check_catches_a_malformed_warning(
     orthanc: LocalOrthanc, run_suite: RunSuite
 ) -> None:
-    check = "test_http.py::test_warning_headers_follow_the_http_grammar"
+    check = WARNING_CHECK
     orthanc.purge()
     direct = run_suite(orthanc.dicomweb_url, checks=[check])
     with FaultProxy(orthanc.url, "malformed-warning-header") as proxy:

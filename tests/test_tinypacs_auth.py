@@ -13,7 +13,7 @@ import faults.http
 import pytest
 from faultproxy import FaultProxy
 from suiterun import RunSuite
-from test_http_auth_orthanc import AUTH_CHECKS, WITHOUT_CREDENTIALS, WRONG_CREDENTIALS
+from test_http_auth_orthanc import AUTH_CHECKS, AUTH_FAULTS
 
 from conformance.tinypacs import LocalTinyPacs, is_installed
 
@@ -47,13 +47,7 @@ def test_auth_checks_pass_on_tinypacs_with_a_token(
     assert TOKEN not in run.stdout + run.junit
 
 
-@pytest.mark.parametrize(
-    ("fault", "caught"),
-    [
-        ("auth-not-enforced", WITHOUT_CREDENTIALS),
-        ("auth-accepts-any-credentials", WRONG_CREDENTIALS),
-    ],
-)
+@pytest.mark.parametrize(("fault", "caught"), sorted(AUTH_FAULTS.items()))
 def test_auth_checks_catch_a_gateway_that_does_not_enforce_the_token(
     tinypacs_with_token: LocalTinyPacs,
     run_suite: RunSuite,

@@ -264,6 +264,32 @@ def test_expectations_written_from_results_reproduce_the_run(pytester: pytest.Py
     assert results.exists()
 
 
+def test_rewriting_from_a_partial_run_keeps_the_checks_that_did_not_run_in_place() -> None:
+    """scripts/record-expectations -k qido must not drop every other check's entry."""
+    previous = expectations.parse_table(
+        {
+            "test_a.py::test_1": "PASS",
+            "test_a.py::test_2": {"verdict": "FAIL", "reason": "known, ticket 7"},
+            "test_a.py::test_3": "PASS",
+        },
+        "old.toml",
+    )
+    results = {
+        "checks": [
+            {"check": "test_a.py::test_1", "verdict": "FAIL", "message": "now broken"},
+            {"check": "test_a.py::test_3", "verdict": "PASS", "message": ""},
+            {"check": "test_a.py::test_4", "verdict": "PASS", "message": ""},
+        ]
+    }
+    body = expectations.render(results, previous, "s").split("[expect]\n")[1].splitlines()
+    assert body == [
+        '"test_a.py::test_1" = { verdict = "FAIL", reason = "now broken" }',
+        '"test_a.py::test_2" = { verdict = "FAIL", reason = "known, ticket 7" }',
+        '"test_a.py::test_3" = "PASS"',
+        '"test_a.py::test_4" = "PASS"',
+    ]
+
+
 def test_verdicts_are_collected_from_xdist_workers(pytester: pytest.Pytester) -> None:
     result, data = run(pytester, "-n", "2")
     assert len(data["checks"]) == 6

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import proof
 import pytest
 import requests
 from faultproxy import FaultProxy
+from faults.walkthrough import INSTANCE_MULTIPART, SEARCHES, STORES, WALKTHROUGH
 from suiterun import RunSuite
 
 from conformance import samples
@@ -16,22 +18,8 @@ from conformance.client import Client
 from conformance.dicomweb import stow
 from conformance.orthanc import LocalOrthanc
 
-SEARCHES = [
-    "studies?StudyInstanceUID",
-    "series?SeriesInstanceUID",
-    "studies/{study}/series?SeriesInstanceUID",
-    "instances?SOPInstanceUID",
-    "studies/{study}/instances?SOPInstanceUID",
-    "studies/{study}/series/{series}/instances?SOPInstanceUID",
-]
-WALKTHROUGH = "test_walkthrough.py"
-MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
-INSTANCE_MULTIPART = f"test_instance_retrieve_returns_red_triangle[accept={MULTIPART_DICOM}]"
-STORES = [
-    "test_store_one_instance_multipart",
-    "test_store_two_instances_in_one_request",
-    "test_store_to_study_path",
-]
+THIS = "test_walkthrough_orthanc.py"
+WALKTHROUGH_FAULTS = proof.faults(THIS)
 
 # What Orthanc 1.10 with DICOMweb plugin 1.7 does with each step of the article.
 ORTHANC_OUTCOMES = {
@@ -134,30 +122,8 @@ def test_article_uids_run_stores_the_articles_own_study(
 
 # --- faults: every one must make the walkthrough fail -------------------------------------------
 
-METADATA = {
-    f"test_metadata_describes_each_instance[{level}]" for level in ("study", "series", "instance")
-}
-FAULT_CATCHERS = {
-    "frame-truncated": {"test_frame_1_of_red_triangle_is_its_pixel_data"},
-    "metadata-drops-instance": METADATA,
-    "retrieve-corrupts-pixels": {
-        *STORES,
-        "test_study_retrieve_returns_the_three_instances",
-        "test_series_retrieve_returns_only_that_series",
-        INSTANCE_MULTIPART,
-    },
-    "stow-stores-nothing": set(STORES),
-    "retrieve-drops-instance": {
-        "test_study_retrieve_returns_the_three_instances",
-        "test_series_retrieve_returns_only_that_series",
-    },
-    "search-ignores-uid-filter": {
-        f"test_search_finds_exactly_the_one_by_uid[{s}]" for s in SEARCHES
-    },
-}
 
-
-@pytest.mark.parametrize("fault", sorted(FAULT_CATCHERS))
+@pytest.mark.parametrize("fault", sorted(WALKTHROUGH_FAULTS))
 def test_walkthrough_catches_fault(
     orthanc: LocalOrthanc, other_users_study: str, run_suite: RunSuite, fault: str
 ) -> None:
@@ -165,7 +131,8 @@ def test_walkthrough_catches_fault(
         run = run_suite(f"{proxy.url}/dicom-web", "-k", "walkthrough")
     baseline_failures = {n for n, o in ORTHANC_OUTCOMES.items() if o == "failed"}
     caught = run.named("failed") - baseline_failures
-    assert FAULT_CATCHERS[fault] <= caught, run.stdout
+    must = {c.removeprefix(f"{WALKTHROUGH}::") for c in WALKTHROUGH_FAULTS[fault].checks}
+    assert must <= caught, run.stdout
     assert run.ret == pytest.ExitCode.TESTS_FAILED
 
 

@@ -1,9 +1,10 @@
 """Faults for the fault-injecting proxy: each one models a real server bug.
 
 A fault is a function ``(request, forward) -> answer``: it may change the request before
-forwarding it to the real server, or the answer after. It is registered with the checks it must
-catch, by check name (``test_x.py::test_y[param]``); the project's tests run the suite through the
-proxy with each fault and assert that exactly those checks, at least, fail::
+forwarding it to the real server, or the answer after. It is registered, in ``proof.PROOFS``,
+with the checks it must catch, by check name (``test_x.py::test_y[param]``), and the test that
+asserts it (by default test_catalog_faults.py, which runs those checks through the proxy with the
+fault and requires each to fail)::
 
     @fault("search-ignores-limit", catches=["test_qido.py::test_limit_caps_results"])
     def search_ignores_limit(request: Exchange, forward: Forward) -> Answer: ...
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+
+from proof import PROXY, register
 
 from conformance import multipart
 from conformance.client import build_query
@@ -59,31 +62,32 @@ Forward = Callable[[Exchange], Answer]
 Fault = Callable[[Exchange, Forward], Answer]
 
 
-FAULTS: dict[str, Fault] = {}
-CATCHES: dict[str, set[str]] = {}
+FAULTS: dict[str, Fault] = {}  # the proxy's behaviours by name: its faults and (repairs.py) repairs
 
 
-def registrar(
-    behaviours: dict[str, Fault], checks: dict[str, set[str]]
-) -> Callable[[str, Iterable[str]], Callable[[Fault], Fault]]:
-    """A decorator factory registering a proxy behaviour by name, with the checks it concerns."""
+def behaviour(
+    name: str, checks: Iterable[str], *, test: str, where: str = PROXY, kind: Any = "fault"
+) -> Callable[[Fault], Fault]:
+    """Register a proxy behaviour under ``name`` and its proof (see ``proof.register``)."""
 
-    def registered(name: str, names: Iterable[str]) -> Callable[[Fault], Fault]:
-        def register(function: Fault) -> Fault:
-            if name in behaviours:
-                raise ValueError(f"{name} is registered twice")
-            behaviours[name] = function
-            checks[name] = set(names)
-            return function
-
-        return register
+    def registered(function: Fault) -> Fault:
+        register(name, checks, test=test, where=where, kind=kind)
+        FAULTS[name] = function
+        return function
 
     return registered
 
 
-def fault(name: str, catches: Iterable[str] = ()) -> Callable[[Fault], Fault]:
-    """Register a fault under ``name``, with the checks that must fail when it is injected."""
-    return registrar(FAULTS, CATCHES)(name, catches)
+def fault(
+    name: str,
+    catches: Iterable[str] = (),
+    *,
+    test: str = "test_catalog_faults.py",
+    where: str = PROXY,
+) -> Callable[[Fault], Fault]:
+    """Register a fault under ``name``, with the checks that must fail when it is injected and
+    the test that injects it."""
+    return behaviour(name, catches, test=test, where=where)
 
 
 def rewrite_parts(answer: Answer, change: Callable[[bytes], bytes]) -> Answer:
@@ -172,7 +176,7 @@ def json_answer(answer: Answer, objects: list[Any], content_type: str = DICOM_JS
 # Importing the modules registers their faults.
 from . import azure, http, qido, stow, wado, walkthrough  # noqa: E402
 
-__all__ = ["CATCHES", "FAULTS", "Answer", "Exchange", "Forward", "fault", "registrar"]
+__all__ = ["FAULTS", "Answer", "Exchange", "Forward", "behaviour", "fault"]
 __all__ += ["header", "is_dicom_json", "is_search", "json_answer", "json_changed", "query_pairs"]
 __all__ += ["search_results", "with_query"]
 __all__ += ["azure", "http", "qido", "stow", "wado", "walkthrough"]

@@ -18,7 +18,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from proof import AUTH_GATEWAY
+
 from . import Answer, Exchange, Forward, fault, is_dicom_json, json_changed
+
+HTTP = "test_http.py::"
 
 # The credentials of the orthanc_with_auth fixture (tests/conftest.py).
 ORTHANC_USER, ORTHANC_PASSWORD = "alice", "s3cret-pw"
@@ -673,7 +677,11 @@ def unsupported_method_400(request: Exchange, forward: Forward) -> Answer:
 
 # Not in the catalog run: the check is INFO on an Orthanc that sends no Warning at all, so
 # tests/test_http_auth_orthanc.py proves this fault.
-@fault("malformed-warning-header")
+@fault(
+    "malformed-warning-header",
+    [f"{HTTP}test_warning_headers_follow_the_http_grammar"],
+    test="test_http_auth_orthanc.py",
+)
 def malformed_warning_header(request: Exchange, forward: Forward) -> Answer:
     """A search that warns in free text, without warn-code and warn-agent."""
     answer = forward(request)
@@ -685,7 +693,12 @@ def malformed_warning_header(request: Exchange, forward: Forward) -> Answer:
 # --- authentication (proven by tests/test_http_auth_orthanc.py) -------------------------------
 
 
-@fault("auth-not-enforced")
+@fault(
+    "auth-not-enforced",
+    [f"{HTTP}test_request_without_credentials_is_refused_with_a_challenge"],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
 def auth_not_enforced(request: Exchange, forward: Forward) -> Answer:
     """A gateway that lets anonymous requests through with a service account's credentials."""
     if "authorization" not in request.headers:
@@ -694,7 +707,12 @@ def auth_not_enforced(request: Exchange, forward: Forward) -> Answer:
     return forward(request)
 
 
-@fault("auth-accepts-any-credentials")
+@fault(
+    "auth-accepts-any-credentials",
+    [f"{HTTP}test_request_with_wrong_credentials_is_refused"],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
 def auth_accepts_any_credentials(request: Exchange, forward: Forward) -> Answer:
     """A gateway that checks that credentials are present, not that they are right."""
     if "authorization" in request.headers:

@@ -1,0 +1,89 @@
+"""What shows each check can fail, and can pass: one registry of every fault we inject and every
+repair, each naming its checks.
+
+A fault breaks one rule the way a real server did (in our proxy over Orthanc, in the Azure
+stand-in, in a gateway in front of a server with auth, or as a profile promising a capability
+the server lacks); it names the checks that must fail under it. A repair mends one rule that
+both real servers break; it names the checks that must pass through it. Each entry also names
+the test module that asserts it. ``faultmatrix.py`` and ``test_fault_coverage.py`` read this
+registry, never test modules.
+
+Check names are validated when registered: a name that is no check of the suite's modules stops
+the import, and ``test_registry.py`` holds every name against the collected checks, parameters
+included, so a renamed check cannot leave a proof that silently proves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from conformance.expectations import CHECK_NAME, key_problem
+
+Kind = Literal["fault", "repair"]
+PROXY = "proxy over Orthanc"
+STANDIN = "Azure stand-in over Orthanc"
+AUTH_GATEWAY = "proxy over Orthanc / tiny-pacs with auth"
+PROMISE = "a profile promising it, over Orthanc"
+
+
+@dataclass(frozen=True)
+class Proof:
+    name: str
+    kind: Kind
+    where: str  # what injects it
+    checks: frozenset[str]  # that fail under a fault, or pass through a repair
+    test: str  # the test module that asserts it
+
+
+PROOFS: dict[str, Proof] = {}
+
+
+def check_problem(name: str) -> str | None:
+    if not CHECK_NAME.match(name):
+        return f"{name!r} is not a check name (test_x.py::test_y[param])"
+    return key_problem(name)
+
+
+def register(
+    name: str, checks: Iterable[str], *, test: str, where: str = PROXY, kind: Kind = "fault"
+) -> Proof:
+    """Record a fault or a repair and its checks; a name that is no check stops the import."""
+    if name in PROOFS:
+        raise ValueError(f"{name} is registered twice")
+    named = frozenset(checks)
+    problems = [p for check in sorted(named) if (p := check_problem(check))]
+    if problems:
+        raise ValueError(f"{name}: {'; '.join(problems)}")
+    PROOFS[name] = proof = Proof(name, kind, where, named, test)
+    return proof
+
+
+def faults(test: str | None = None) -> dict[str, Proof]:
+    """The faults (of one test module, if given) that name at least one check."""
+    return {
+        n: p
+        for n, p in PROOFS.items()
+        if p.kind == "fault" and p.checks and (test is None or p.test == test)
+    }
+
+
+def repairs() -> dict[str, Proof]:
+    return {n: p for n, p in PROOFS.items() if p.kind == "repair"}
+
+
+def caught_by_faults() -> set[str]:
+    return set().union(*(p.checks for p in faults().values()))
+
+
+def repaired() -> set[str]:
+    return set().union(*(p.checks for p in repairs().values()))
+
+
+def load() -> dict[str, Proof]:
+    """Every proof: importing the modules that define faults and repairs registers them."""
+    import faults as _faults  # noqa: F401
+    import repairs as _repairs  # noqa: F401
+
+    return PROOFS
