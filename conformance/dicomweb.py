@@ -130,6 +130,45 @@ def referenced_sop_uids(store_response: dict[str, Any]) -> list[str]:
     return [first_value(item, REFERENCED_SOP_INSTANCE_UID) for item in items]
 
 
-def search(client: Client, path: str, **params: str) -> requests.Response:
-    """QIDO-RS: GET a search resource with the given matching keys."""
-    return client.get(path, query=list(params.items()), headers={"Accept": DICOM_JSON})
+def search(
+    client: Client, path: str, *pairs: tuple[str, str], accept: str = DICOM_JSON, **params: str
+) -> requests.Response:
+    """QIDO-RS: GET a search resource with the given query, sent as given (the client
+    percent-encodes what it needs): ``pairs`` for repeated or unusual keys
+    (``("includefield", "all")``), then ``params`` (``StudyInstanceUID=uid``)."""
+    query = [*pairs, *params.items()]
+    return client.get(path, query=query, headers={"Accept": accept})
+
+
+# --- media types --------------------------------------------------------------------------------
+
+
+def parsed(value: str, what: str) -> tuple[str, dict[str, str]]:
+    """A media type the server sent, split; a malformed one is a protocol error."""
+    try:
+        return multipart.parse_media_type(value)
+    except multipart.MultipartError as exc:
+        raise ProtocolError(f"{what} {value!r} is not a media type: {exc}") from None
+
+
+def media_type(response: requests.Response) -> tuple[str, dict[str, str]]:
+    """The response's Content-Type, split."""
+    return parsed(response.headers.get("Content-Type", ""), "Content-Type")
+
+
+def part_media_type(part: multipart.Part, number: int) -> tuple[str, dict[str, str]]:
+    if part.content_type is None:
+        raise ProtocolError(f"part {number} has no Content-Type header")
+    return parsed(part.content_type, f"part {number}'s Content-Type")
+
+
+def declared_media_type(response: requests.Response) -> str | None:
+    """The lowercased media type the response declares; None when it declares none or one that
+    cannot be read (for checks about the Content-Type itself)."""
+    value = response.headers.get("Content-Type")
+    if not value:
+        return None
+    try:
+        return multipart.parse_media_type(value)[0]
+    except multipart.MultipartError:
+        return None

@@ -18,12 +18,13 @@ import pytest
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from conformance import expect, multipart
+from conformance import expect
 from conformance.auth import BearerAuth
 from conformance.client import Client
 from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     DICOM_JSON,
+    declared_media_type,
     instance_path,
     search,
     stow,
@@ -37,17 +38,6 @@ NewSynthetic = Callable[[], CatalogStudy]
 # RFC 7234 5.5: warn-code SP warn-agent SP warn-text. PS3.18 writes its warnings unquoted
 # ("299 <service>: text"), so the text may be quoted or not.
 WARNING = re.compile(r"\d{3} \S+ .+")
-
-
-def media_type(response: requests.Response) -> str | None:
-    """The lowercased media type of the response (None without a parseable Content-Type)."""
-    value = response.headers.get("Content-Type")
-    if not value:
-        return None
-    try:
-        return multipart.parse_media_type(value)[0]
-    except multipart.MultipartError:
-        return None
 
 
 def unknown_uid() -> str:
@@ -82,7 +72,7 @@ def test_dicom_json_answers_are_application_dicom_json(
         response = stow(dicomweb, [new_synthetic().sequence])
         expect.answered(response, 200)
     expect.precondition(bool(response.content), f"{JSON_ANSWERS[kind]} answered with no payload")
-    found = media_type(response)
+    found = declared_media_type(response)
     assert found == DICOM_JSON, (
         f"{JSON_ANSWERS[kind]}: Content-Type is {response.headers.get('Content-Type')!r}, "
         f"expected {DICOM_JSON}"
@@ -95,7 +85,7 @@ def send_error_request(
     if kind == "metadata-of-unknown-study":
         return client.get(f"studies/{unknown_uid()}/metadata", headers={"Accept": DICOM_JSON})
     if kind == "search-with-limit=abc":
-        return client.get("studies", query=[("limit", "abc")], headers={"Accept": DICOM_JSON})
+        return search(client, "studies", ("limit", "abc"))
     if kind == "instance-with-accept=text/html":
         return client.get(instance_path(stored_study.red), headers={"Accept": "text/html"})
     if kind == "PUT studies/{unknown}":
@@ -217,7 +207,7 @@ def test_head_answers_like_get(dicomweb: Client, stored_study: SampleStudy, targ
     assert head.status_code == get.status_code, (
         f"HEAD {path} answered {head.status_code} {head.reason}, GET answered {get.status_code}"
     )
-    assert media_type(head) == media_type(get), (
+    assert declared_media_type(head) == declared_media_type(get), (
         f"HEAD {path} has Content-Type {head.headers.get('Content-Type')!r}, GET has "
         f"{get.headers.get('Content-Type')!r}"
     )

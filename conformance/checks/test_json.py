@@ -466,7 +466,7 @@ def test_store_response_is_one_object(fetch: Fetch) -> None:
 # --- content, read back against the stored datasets -------------------------------------------
 
 
-def instance_metadata(
+def instance_metadata_object(
     client: Client, instance: Instance
 ) -> tuple[requests.Response, dict[str, Any]]:
     """The one DICOM JSON object of an instance's metadata."""
@@ -488,7 +488,7 @@ def test_ideographic_and_phonetic_name_groups_come_back(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
     """PatientName 'Yamada^Tarou=山田^太郎=やまだ^たろう' is three component groups."""
-    _, obj = instance_metadata(dicomweb, stored_synthetic.charset_ideographic)
+    _, obj = instance_metadata_object(dicomweb, stored_synthetic.charset_ideographic)
     attribute = attribute_of(obj, PATIENT_NAME, "PatientName")
     expected = [
         {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
@@ -531,7 +531,7 @@ def test_names_in_other_character_sets_come_back_as_utf8(
     dicomweb: Client, stored_synthetic: CatalogStudy, name: str
 ) -> None:
     instance = stored_synthetic[name]
-    response, obj = instance_metadata(dicomweb, instance)
+    response, obj = instance_metadata_object(dicomweb, instance)
     try:
         params = multipart.parse_media_type(response.headers.get("Content-Type", ""))[1]
     except multipart.MultipartError:
@@ -555,7 +555,7 @@ def test_attribute_tag_value_is_eight_uppercase_hex_digits(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
     """FrameIncrementPointer (0028,0009) of the multi-frame instance points at (0018,2001)."""
-    _, obj = instance_metadata(dicomweb, stored_synthetic.multiframe)
+    _, obj = instance_metadata_object(dicomweb, stored_synthetic.multiframe)
     attribute = attribute_of(obj, "00280009", "FrameIncrementPointer")
     assert attribute.get("vr") == "AT", f"FrameIncrementPointer has vr {attribute.get('vr')!r}"
     assert attribute.get("Value") == ["00182001"], (
@@ -568,7 +568,7 @@ def test_sequence_item_holds_the_stored_item_values(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
     """RequestAttributesSequence (0040,0275): one item with the two procedure IDs."""
-    _, obj = instance_metadata(dicomweb, stored_synthetic.sequence)
+    _, obj = instance_metadata_object(dicomweb, stored_synthetic.sequence)
     attribute = attribute_of(obj, "00400275", "RequestAttributesSequence")
     assert attribute.get("vr") == "SQ", f"RequestAttributesSequence has vr {attribute.get('vr')!r}"
     items = attribute.get("Value")
@@ -596,7 +596,7 @@ def test_empty_attributes_are_kept_without_value(
     expect.precondition(
         any(e.keyword == "AccessionNumber" for e in empty), "AccessionNumber is not empty"
     )
-    _, obj = instance_metadata(dicomweb, red)
+    _, obj = instance_metadata_object(dicomweb, red)
     bad = []
     for element in empty:
         tag = f"{element.tag:08X}"
@@ -615,7 +615,7 @@ def test_multiple_values_are_separate_array_entries(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     """red-triangle's ImageType DERIVED\\SECONDARY\\OTHER and PixelSpacing 1\\1."""
-    _, obj = instance_metadata(dicomweb, stored_study.red)
+    _, obj = instance_metadata_object(dicomweb, stored_study.red)
     image_type = attribute_of(obj, "00080008", "ImageType").get("Value")
     assert image_type == ["DERIVED", "SECONDARY", "OTHER"], (
         f"ImageType is {image_type!r}, expected ['DERIVED', 'SECONDARY', 'OTHER']"
@@ -659,7 +659,9 @@ def same_value(vr: str, got: Any, stored: Any) -> bool:
     return bool(a == b)
 
 
-def differences(got: dict[str, Any], stored: Dataset, where: str = "") -> list[tuple[str, str]]:
+def json_differences(
+    got: dict[str, Any], stored: Dataset, where: str = ""
+) -> list[tuple[str, str]]:
     """(tag, what differs) for every stored attribute the metadata does not reproduce.
 
     Bulk data (OB, OW, ... and any BulkDataURI F.2.2 allows) is left to the retrieve checks.
@@ -689,7 +691,7 @@ def differences(got: dict[str, Any], stored: Dataset, where: str = "") -> list[t
                 if not isinstance(item, dict):
                     found.append((tag, f"{name}[{number}] is {item!r}"))
                 else:
-                    inner = differences(item, stored_item, f"{name}[{number}] > ")
+                    inner = json_differences(item, stored_item, f"{name}[{number}] > ")
                     found += [(tag, what) for _, what in inner]
             continue
         expected = stored_values(element)
@@ -748,7 +750,7 @@ def test_metadata_values_equal_the_stored_values(
             wrong.append(f"{instance.name}: no metadata object")
             continue
         recorded = recorded_coercions(obj)
-        for tag, what in differences(obj, instance.dataset):
+        for tag, what in json_differences(obj, instance.dataset):
             (coerced if tag in recorded else wrong).append(f"{instance.name}: {what}")
     assert not wrong, (
         f"metadata of {STUDIES[study]} differs from the stored instances in {len(wrong)} "

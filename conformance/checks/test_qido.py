@@ -35,6 +35,7 @@ from conformance.dicomweb import (
     instance_path,
     json_array,
     parts,
+    search,
     stow,
     values,
 )
@@ -88,13 +89,6 @@ INSTANCE_RETURN = {
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _get(
-    dicomweb: Client, path: str, *params: tuple[str, str], accept: str = DICOM_JSON
-) -> requests.Response:
-    """A search, sent as given (the client percent-encodes what the query needs)."""
-    return dicomweb.get(path, query=list(params), headers={"Accept": accept})
 
 
 def _line(response: requests.Response) -> str:
@@ -180,7 +174,7 @@ class Match:
 
 
 def _check_match(dicomweb: Client, case: Match) -> None:
-    response = _get(dicomweb, case.path, *case.scope, (case.key, case.value))
+    response = search(dicomweb, case.path, *case.scope, (case.key, case.value))
     found = _keys(response, case.tag)
     assert case.target in found, (
         f"{_line(response)}: {case.key}={case.value!r} does not find {case.target}, which has "
@@ -193,7 +187,7 @@ def _check_match(dicomweb: Client, case: Match) -> None:
     )
     if case.wrong is None:
         return
-    response = _get(dicomweb, case.path, (case.target_key, case.target), (case.key, case.wrong))
+    response = search(dicomweb, case.path, (case.target_key, case.target), (case.key, case.wrong))
     found = _keys(response, case.tag)
     assert case.target not in found, (
         f"{_line(response)}: {case.key}={case.wrong!r} finds {case.target}, whose {case.key} "
@@ -327,7 +321,7 @@ def test_search_resource_returns_its_collection(
         params = [("StudyInstanceUID", s)]
     elif resource == "studies":
         params = [("PatientID", _pid(red))]
-    response = _get(dicomweb, path, *params)
+    response = search(dicomweb, path, *params)
     if RESOURCES[resource][1]:
         _relational(response)
     if resource == "studies":
@@ -354,7 +348,7 @@ def test_study_series_search_stays_in_its_study(
 ) -> None:
     """Modality=OT matches series of both studies; a study's series search returns only its own."""
     s = stored_study.study_uid
-    response = _get(dicomweb, f"studies/{s}/series", ("Modality", "OT"))
+    response = search(dicomweb, f"studies/{s}/series", ("Modality", "OT"))
     found = _keys(response, SERIES_UID)
     expected = sorted({i.series_uid for i in stored_study})
     outside = [uid for uid in found if uid in stored_synthetic.series_uids]
@@ -368,7 +362,7 @@ def test_series_instances_search_stays_in_its_series(
 ) -> None:
     """InstanceNumber=1 is red-triangle's and blue-circle's (another series): only red is found."""
     red = stored_study.red
-    response = _get(
+    response = search(
         dicomweb,
         f"studies/{red.study_uid}/series/{red.series_uid}/instances",
         ("InstanceNumber", "1"),
@@ -385,15 +379,15 @@ def test_each_match_is_one_result(
     y = stored_synthetic.study_uid
     latin = stored_synthetic.charset_latin
     if level == "studies":
-        response = _get(dicomweb, "studies", ("PatientID", _pid(stored_study.red)))
+        response = search(dicomweb, "studies", ("PatientID", _pid(stored_study.red)))
         found = _keys(response, STUDY_UID)
         assert stored_study.study_uid in found, f"{_line(response)} misses the stored study"
         return
     if level == "series":
-        response = _get(dicomweb, f"studies/{y}/series")
+        response = search(dicomweb, f"studies/{y}/series")
         found, expected = _keys(response, SERIES_UID), sorted(stored_synthetic.series_uids)
     else:
-        response = _get(dicomweb, f"studies/{y}/series/{latin.series_uid}/instances")
+        response = search(dicomweb, f"studies/{y}/series/{latin.series_uid}/instances")
         found = _keys(response, SOP_UID)
         expected = sorted(i.sop_uid for i in stored_synthetic.in_series(latin.series_uid))
     assert sorted(found) == expected, f"{_line(response)}: expected {expected}, got {found}"
@@ -469,7 +463,7 @@ def test_series_match_performed_procedure_step_start(
     wanted = synthetic.with_attribute(study.sequence, key, value, f"pps-{key}")
     unwanted = synthetic.with_attribute(study.no_pixels, key, other, f"pps-{key}")
     expect.answered(stow(dicomweb, [wanted, unwanted]), 200)
-    response = _get(dicomweb, f"studies/{study.study_uid}/series", (key, value))
+    response = search(dicomweb, f"studies/{study.study_uid}/series", (key, value))
     found = _keys(response, SERIES_UID)
     assert found == [wanted.series_uid], (
         f"{_line(response)}: expected only series {wanted.series_uid} ({key} {value}); "
@@ -503,13 +497,13 @@ def test_uid_list_matches_each_listed_uid(
 ) -> None:
     if level.startswith("Study"):
         wanted = [stored_study.study_uid, stored_synthetic.study_uid]
-        response = _get(dicomweb, "studies", ("StudyInstanceUID", ",".join(wanted)))
+        response = search(dicomweb, "studies", ("StudyInstanceUID", ",".join(wanted)))
         found = _keys(response, STUDY_UID)
     else:
         latin, _, greek = stored_synthetic.charsets
         wanted = [latin.sop_uid, greek.sop_uid]
         path = f"studies/{latin.study_uid}/series/{latin.series_uid}/instances"
-        response = _get(dicomweb, path, ("SOPInstanceUID", ",".join(wanted)))
+        response = search(dicomweb, path, ("SOPInstanceUID", ",".join(wanted)))
         found = _keys(response, SOP_UID)
     assert sorted(found) == sorted(wanted), (
         f"{_line(response)}: expected exactly the listed {sorted(wanted)}, got {found}"
@@ -615,7 +609,7 @@ TIME_RANGES = {
 def _check_range(dicomweb: Client, study: SampleStudy, key: str, value: str, inside: bool) -> None:
     s = study.study_uid
     stored = str(getattr(study.red.dataset, key))
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s), (key, value))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s), (key, value))
     found = _keys(response, STUDY_UID)
     if inside:
         assert found == [s], f"{_line(response)}: {key} {stored} is in {value}, got {found}"
@@ -701,7 +695,7 @@ def test_non_ascii_value_matches(
     value = NON_ASCII[name]
     instance = synthetic.with_attribute(study[name], "ReferringPhysicianName", value, "non-ascii")
     expect.answered(stow(dicomweb, [instance]), 200)
-    response = _get(
+    response = search(
         dicomweb, "studies", ("PatientID", _pid(instance)), ("ReferringPhysicianName", value)
     )
     found = _keys(response, STUDY_UID)
@@ -717,7 +711,7 @@ def test_non_ascii_value_matches(
 
 def _patient_name(dicomweb: Client, study_uid: str) -> str:
     """The Patient's Name the server gives the study (it may keep one name per Patient ID)."""
-    obj = _only(_get(dicomweb, "studies", ("StudyInstanceUID", study_uid)), STUDY_UID, study_uid)
+    obj = _only(search(dicomweb, "studies", ("StudyInstanceUID", study_uid)), STUDY_UID, study_uid)
     name = first_value(obj, "00100010")
     alphabetic = name.get("Alphabetic") if isinstance(name, dict) else None
     assert isinstance(alphabetic, str) and alphabetic, (
@@ -732,7 +726,7 @@ def test_person_name_case_handling_is_recorded(dicomweb: Client, stored_study: S
     name = _patient_name(dicomweb, s)
 
     def finds(value: str) -> bool:
-        response = _get(dicomweb, "studies", ("StudyInstanceUID", s), ("PatientName", value))
+        response = search(dicomweb, "studies", ("StudyInstanceUID", s), ("PatientName", value))
         return s in _keys(response, STUDY_UID)
 
     if not finds(name) or finds("Other^Name"):
@@ -757,10 +751,10 @@ def test_non_person_name_match_is_case_sensitive(
         target, value = stored_study.study_uid, _pid(stored_study.red)
     else:
         target, value = stored_synthetic.study_uid, "DWC1"
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", target), (key, value))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", target), (key, value))
     assert _keys(response, STUDY_UID) == [target], f"{_line(response)}: {key}={value!r} fails"
     other = value.swapcase()
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", target), (key, other))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", target), (key, other))
     found = _keys(response, STUDY_UID)
     assert target not in found, (
         f"{_line(response)}: {key}={other!r} finds the study whose {key} is {value!r}; single "
@@ -770,7 +764,7 @@ def test_non_person_name_match_is_case_sensitive(
 
 def _filters_on_study_description(dicomweb: Client, study_uid: str) -> bool:
     """Whether the server matches on Study Description (it then supports the attribute)."""
-    response = _get(
+    response = search(
         dicomweb, "studies", ("StudyInstanceUID", study_uid), ("StudyDescription", "NOSUCHVALUE")
     )
     return study_uid not in _keys(response, STUDY_UID)
@@ -797,7 +791,7 @@ def test_matching_key_is_returned(dicomweb: Client, stored_synthetic: CatalogStu
     """StudyDescription=dicomweb-conformance* is not a default attribute: it must come back."""
     y = stored_synthetic.study_uid
     expected = str(stored_synthetic.multiframe.dataset.StudyDescription)
-    response = _get(
+    response = search(
         dicomweb, "studies", ("StudyInstanceUID", y), ("StudyDescription", "dicomweb-conformance*")
     )
     _check_study_description(dicomweb, response, y, expected)
@@ -820,7 +814,7 @@ def test_includefield_adds_the_attribute(
 ) -> None:
     y = stored_synthetic.study_uid
     expected = str(stored_synthetic.multiframe.dataset.StudyDescription)
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", field))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", field))
     _check_study_description(dicomweb, response, y, expected)
 
 
@@ -834,14 +828,14 @@ def test_includefield_list_adds_every_attribute(
     fields = ["StudyDescription", "PatientAge"]
     alone: set[str] = set()
     for field in fields:
-        response = _get(dicomweb, "studies", ("StudyInstanceUID", s), ("includefield", field))
+        response = search(dicomweb, "studies", ("StudyInstanceUID", s), ("includefield", field))
         alone |= set(_only(response, STUDY_UID, s))
     params = (
         [("includefield", f) for f in fields]
         if form == "repeated"
         else [("includefield", ",".join(fields))]
     )
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s), *params)
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s), *params)
     missing = sorted(alone - set(_only(response, STUDY_UID, s)))
     assert not missing, (
         f"{_line(response)}: {missing} are returned when asked for alone, not in the list"
@@ -851,17 +845,17 @@ def test_includefield_list_adds_every_attribute(
 @pytest.mark.requirement("QIDO-INCLUDEFIELD-ALL")
 def test_includefield_all_is_a_superset(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     y = stored_synthetic.study_uid
-    default = set(_only(_get(dicomweb, "studies", ("StudyInstanceUID", y)), STUDY_UID, y))
+    default = set(_only(search(dicomweb, "studies", ("StudyInstanceUID", y)), STUDY_UID, y))
     asked = set(
         _only(
-            _get(
+            search(
                 dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", "StudyDescription")
             ),
             STUDY_UID,
             y,
         )
     )
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", "all"))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", "all"))
     missing = sorted((default | asked) - set(_only(response, STUDY_UID, y)))
     assert not missing, (
         f"{_line(response)}: lacks {missing}, returned by default or on request; 'all' means "
@@ -898,7 +892,7 @@ def test_includefield_of_a_lower_level_is_not_returned(
     y = stored_synthetic.study_uid
     path = "studies" if level == "studies" else f"studies/{y}/series"
     params = [("StudyInstanceUID", y)] if level == "studies" else []
-    response = _get(dicomweb, path, *params, ("includefield", field))
+    response = search(dicomweb, path, *params, ("includefield", field))
     objects = _results(response)
     assert objects, f"{_line(response)} finds nothing"
     carrying = sum(1 for obj in objects if tag in obj)
@@ -915,7 +909,7 @@ def test_includefield_of_a_lower_level_is_not_returned(
 @pytest.mark.requirement("QIDO-RETURN-STUDY-ATTRIBUTES")
 def test_study_result_has_required_attributes(dicomweb: Client, stored_study: SampleStudy) -> None:
     s, ds = stored_study.study_uid, stored_study.red.dataset
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s))
     obj = _only(response, STUDY_UID, s)
     missing = _missing(obj, STUDY_RETURN)
     assert not missing, f"{_line(response)}: the study result lacks {missing}"
@@ -935,7 +929,7 @@ def test_study_result_has_required_attributes(dicomweb: Client, stored_study: Sa
 @pytest.mark.requirement("QIDO-RETURN-STUDY-COUNTS")
 def test_study_counts_its_series_and_instances(dicomweb: Client, stored_study: SampleStudy) -> None:
     s = stored_study.study_uid
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s))
     obj = _only(response, STUDY_UID, s)
     series, instances = first_value(obj, "00201206"), first_value(obj, "00201208")
     assert series is not None and _number(series) == 2, (
@@ -950,7 +944,7 @@ def test_study_counts_its_series_and_instances(dicomweb: Client, stored_study: S
 @pytest.mark.parametrize("level", ["study", "series", "instance"])
 def test_result_has_retrieve_url(dicomweb: Client, stored_study: SampleStudy, level: str) -> None:
     red = stored_study.red
-    path, tag, uid, search = {
+    path, tag, uid, resource = {
         "study": (f"studies/{red.study_uid}", STUDY_UID, red.study_uid, "studies"),
         "series": (
             f"studies/{red.study_uid}/series/{red.series_uid}",
@@ -966,7 +960,7 @@ def test_result_has_retrieve_url(dicomweb: Client, stored_study: SampleStudy, le
         ),
     }[level]
     key = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "instance": "SOPInstanceUID"}
-    response = _get(dicomweb, search, (key[level], uid))
+    response = search(dicomweb, resource, (key[level], uid))
     url = first_value(_only(response, tag, uid), RETRIEVE_URL)
     assert url is not None, f"{_line(response)}: no RetrieveURL (0008,1190) in the {level} result"
     assert str(url).rstrip("/").endswith(path), (
@@ -982,7 +976,7 @@ def _series_by_uid(response: requests.Response) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.requirement("QIDO-RETURN-SERIES-ATTRIBUTES")
 def test_series_result_has_required_attributes(dicomweb: Client, stored_study: SampleStudy) -> None:
-    response = _get(dicomweb, f"studies/{stored_study.study_uid}/series")
+    response = search(dicomweb, f"studies/{stored_study.study_uid}/series")
     by_uid = _series_by_uid(response)
     for instance in stored_study:
         obj = by_uid.get(instance.series_uid)
@@ -999,7 +993,7 @@ def test_series_result_has_required_attributes(dicomweb: Client, stored_study: S
 
 @pytest.mark.requirement("QIDO-RETURN-SERIES-COUNT")
 def test_series_counts_its_instances(dicomweb: Client, stored_study: SampleStudy) -> None:
-    response = _get(dicomweb, f"studies/{stored_study.study_uid}/series")
+    response = search(dicomweb, f"studies/{stored_study.study_uid}/series")
     by_uid = _series_by_uid(response)
     for uid in {i.series_uid for i in stored_study}:
         expected = len(stored_study.in_series(uid))
@@ -1015,7 +1009,7 @@ def test_series_counts_its_instances(dicomweb: Client, stored_study: SampleStudy
 def test_series_result_has_known_conditional_attributes(
     dicomweb: Client, stored_synthetic: CatalogStudy, attribute: str
 ) -> None:
-    response = _get(dicomweb, f"studies/{stored_synthetic.study_uid}/series")
+    response = search(dicomweb, f"studies/{stored_synthetic.study_uid}/series")
     by_uid = _series_by_uid(response)
     if attribute == "SeriesDescription":
         for instance in stored_synthetic:
@@ -1043,7 +1037,7 @@ def test_instance_result_has_required_attributes(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     red = stored_study.red
-    response = _get(dicomweb, f"studies/{red.study_uid}/series/{red.series_uid}/instances")
+    response = search(dicomweb, f"studies/{red.study_uid}/series/{red.series_uid}/instances")
     objects = _results(response)
     _keys(response, SOP_UID)
     by_uid = {str(first_value(o, SOP_UID)): o for o in objects}
@@ -1067,7 +1061,7 @@ def test_instance_result_has_image_attributes(
 ) -> None:
     """The multi-frame image: 16 rows, 16 columns, 8 bits allocated, 4 frames."""
     image = stored_synthetic.multiframe
-    response = _get(dicomweb, f"studies/{image.study_uid}/series/{image.series_uid}/instances")
+    response = search(dicomweb, f"studies/{image.study_uid}/series/{image.series_uid}/instances")
     obj = _only(response, SOP_UID, image.sop_uid)
     expected = {"00280010": 16, "00280011": 16, "00280100": 8, "00280008": 4}
     got = {tag: first_value(obj, tag) for tag in expected}
@@ -1093,11 +1087,11 @@ def test_relational_result_has_upper_level_attributes(
 ) -> None:
     red = stored_study.red
     if resource == "series":
-        response = _get(dicomweb, "series", ("SeriesInstanceUID", red.series_uid))
+        response = search(dicomweb, "series", ("SeriesInstanceUID", red.series_uid))
         tag, uid = SERIES_UID, red.series_uid
     else:
         path = resource.format(study=red.study_uid)
-        response = _get(dicomweb, path, ("SOPInstanceUID", red.sop_uid))
+        response = search(dicomweb, path, ("SOPInstanceUID", red.sop_uid))
         tag, uid = SOP_UID, red.sop_uid
     _relational(response)
     missing = _missing(_only(response, tag, uid), RELATIONAL_RETURN[resource][1])
@@ -1114,7 +1108,7 @@ def _series_path(syn: CatalogStudy) -> str:
 @pytest.mark.requirement("QIDO-LIMIT")
 def test_limit_caps_results(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     """The synthetic study has 5 series; limit=2 returns 2 of them."""
-    response = _get(dicomweb, _series_path(stored_synthetic), ("limit", "2"))
+    response = search(dicomweb, _series_path(stored_synthetic), ("limit", "2"))
     found = _keys(response, SERIES_UID)
     assert len(found) == 2, f"{_line(response)}: {len(found)} results for limit=2 of 5 matches"
     assert set(found) <= set(stored_synthetic.series_uids), f"not the study's series: {found}"
@@ -1122,7 +1116,7 @@ def test_limit_caps_results(dicomweb: Client, stored_synthetic: CatalogStudy) ->
 
 @pytest.mark.requirement("QIDO-OFFSET")
 def test_offset_skips_matches(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
-    response = _get(dicomweb, _series_path(stored_synthetic), ("offset", "3"))
+    response = search(dicomweb, _series_path(stored_synthetic), ("offset", "3"))
     found = _keys(response, SERIES_UID)
     assert len(found) == 2, f"{_line(response)}: {len(found)} results for offset=3 of 5 matches"
 
@@ -1131,7 +1125,7 @@ def test_offset_skips_matches(dicomweb: Client, stored_synthetic: CatalogStudy) 
 def test_pages_give_every_match_once(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     pages: list[str] = []
     for offset in (0, 2, 4):
-        response = _get(
+        response = search(
             dicomweb, _series_path(stored_synthetic), ("limit", "2"), ("offset", str(offset))
         )
         page = _keys(response, SERIES_UID)
@@ -1146,8 +1140,8 @@ def test_pages_give_every_match_once(dicomweb: Client, stored_synthetic: Catalog
 
 @pytest.mark.requirement("QIDO-PAGING-IDEMPOTENT")
 def test_same_search_same_order(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
-    first = _keys(_get(dicomweb, _series_path(stored_synthetic)), SERIES_UID)
-    response = _get(dicomweb, _series_path(stored_synthetic))
+    first = _keys(search(dicomweb, _series_path(stored_synthetic)), SERIES_UID)
+    response = search(dicomweb, _series_path(stored_synthetic))
     second = _keys(response, SERIES_UID)
     assert first == second, f"{_line(response)} twice: {first}, then {second}"
 
@@ -1157,14 +1151,14 @@ def test_offset_past_the_end_is_no_content(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
     offset = len(stored_synthetic.series_uids)
-    response = _get(dicomweb, _series_path(stored_synthetic), ("offset", str(offset)))
+    response = search(dicomweb, _series_path(stored_synthetic), ("offset", str(offset)))
     expect.status(response, 204, why=f"offset={offset} of {offset} matches: results = 0")
     assert not response.content, f"the 204 answer has a payload: {response.content[:100]!r}"
 
 
 @pytest.mark.requirement("QIDO-NO-MATCH-204")
 def test_no_match_is_no_content(dicomweb: Client) -> None:
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", f"2.25.{uuid.uuid4().int}"))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", f"2.25.{uuid.uuid4().int}"))
     found = _keys(response, STUDY_UID)
     assert not found, f"{_line(response)}: a UID never stored finds {found}"
     assert response.status_code == 204, (
@@ -1176,7 +1170,7 @@ def test_no_match_is_no_content(dicomweb: Client) -> None:
 
 @pytest.mark.requirement("QIDO-PAGING-WARNING")
 def test_truncated_results_warn_of_more(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
-    response = _get(dicomweb, _series_path(stored_synthetic), ("limit", "2"))
+    response = search(dicomweb, _series_path(stored_synthetic), ("limit", "2"))
     assert len(_keys(response, SERIES_UID)) == 2, f"{_line(response)}: limit=2 not applied"
     warning = response.headers.get("Warning")
     assert warning is not None and _warns(response, "additional results"), (
@@ -1192,7 +1186,7 @@ def test_invalid_paging_value_is_bad_request(
     dicomweb: Client, stored_synthetic: CatalogStudy, param: str
 ) -> None:
     name, value = param.split("=")
-    response = _get(dicomweb, _series_path(stored_synthetic), (name, value))
+    response = search(dicomweb, _series_path(stored_synthetic), (name, value))
     expect.status(response, 400, why=f"{name} is a uint; {value!r} is an invalid value (8.3)")
 
 
@@ -1203,7 +1197,7 @@ def test_invalid_paging_value_is_bad_request(
 def test_fuzzymatching_invalid_value_is_bad_request(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
-    response = _get(
+    response = search(
         dicomweb,
         "studies",
         ("StudyInstanceUID", stored_study.study_uid),
@@ -1214,7 +1208,7 @@ def test_fuzzymatching_invalid_value_is_bad_request(
 
 def _fuzzy(dicomweb: Client, study: SampleStudy, name: str) -> tuple[requests.Response, bool]:
     """A fuzzymatching=true search by Patient's Name: the answer and whether it finds the study."""
-    response = _get(
+    response = search(
         dicomweb,
         "studies",
         ("PatientID", _pid(study.red)),
@@ -1241,7 +1235,7 @@ def _fuzzy_finds_partial_name(dicomweb: Client, study: SampleStudy) -> str | Non
 @pytest.mark.requirement("QIDO-FUZZY-UNSUPPORTED-WARNING")
 def test_fuzzymatching_without_support_warns(dicomweb: Client, stored_study: SampleStudy) -> None:
     s = stored_study.study_uid
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s), ("fuzzymatching", "true"))
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s), ("fuzzymatching", "true"))
     assert _keys(response, STUDY_UID) == [s], f"{_line(response)} does not find the study"
     if _warns(response, "fuzzymatching"):
         return
@@ -1266,7 +1260,7 @@ def test_emptyvaluematching_is_performed_or_warned(
     dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy
 ) -> None:
     """AccessionNumber="" finds the sample study (empty), not the synthetic one (ACC-...)."""
-    response = _get(
+    response = search(
         dicomweb,
         "studies",
         ("PatientID", _pid(stored_study.red)),
@@ -1287,8 +1281,8 @@ def test_emptyvaluematching_is_performed_or_warned(
 @pytest.mark.requirement("QIDO-IGNORE-UNKNOWN-PARAMETER")
 def test_unknown_parameter_is_ignored(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     path = _series_path(stored_synthetic)
-    plain = _keys(_get(dicomweb, path), SERIES_UID)
-    response = _get(dicomweb, path, ("foo", "bar"))
+    plain = _keys(search(dicomweb, path), SERIES_UID)
+    response = search(dicomweb, path, ("foo", "bar"))
     with_foo = _keys(response, SERIES_UID)
     assert sorted(with_foo) == sorted(plain) == sorted(stored_synthetic.series_uids), (
         f"{_line(response)}: {with_foo}; without foo=bar: {plain}"
@@ -1300,7 +1294,7 @@ def test_unknown_parameter_is_ignored(dicomweb: Client, stored_synthetic: Catalo
 
 @pytest.mark.requirement("QIDO-ACCEPT-UNSUPPORTED-406")
 def test_unacceptable_media_type_is_406(dicomweb: Client, stored_study: SampleStudy) -> None:
-    response = _get(
+    response = search(
         dicomweb, "studies", ("StudyInstanceUID", stored_study.study_uid), accept="text/html"
     )
     expect.status(response, 406, why="text/html is not a search media type; no wildcard (8.7.8.1)")
@@ -1321,7 +1315,7 @@ def test_search_answers_dicom_json(
     dicomweb: Client, stored_study: SampleStudy, accept: str
 ) -> None:
     s = stored_study.study_uid
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s), accept=accept)
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s), accept=accept)
     expect.status(response, 200)
     media_type = multipart.parse_media_type(response.headers.get("Content-Type", ""))[0]
     assert media_type == DICOM_JSON, (
@@ -1334,7 +1328,7 @@ def test_search_answers_dicom_json(
 @pytest.mark.requirement("QIDO-XML-MEDIA-TYPE")
 def test_search_answers_dicom_xml(dicomweb: Client, stored_study: SampleStudy) -> None:
     s = stored_study.study_uid
-    response = _get(dicomweb, "studies", ("StudyInstanceUID", s), accept=ACCEPT_XML)
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s), accept=ACCEPT_XML)
     expect.status(response, 200, why="multipart/related; type=application/dicom+xml is Required")
     media_type, params = multipart.parse_media_type(response.headers.get("Content-Type", ""))
     assert media_type == "multipart/related" and params.get("type") == DICOM_XML, (

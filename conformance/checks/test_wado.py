@@ -44,12 +44,15 @@ from conformance.dicomweb import (
     ProtocolError,
     instance_path,
     json_array,
+    media_type,
+    parsed,
+    part_media_type,
     parts,
     read_dicom,
     uids,
 )
 from conformance.samples import Instance, SampleStudy, derive_uid
-from conformance.synthetic import CatalogStudy, compressed_pixels, frame_bytes
+from conformance.synthetic import CATALOG_NAMES, CatalogStudy, compressed_pixels, frame_bytes
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
@@ -81,25 +84,6 @@ def get(
     client: Client, path: str, accept: str, query: Sequence[tuple[str, str]] = ()
 ) -> requests.Response:
     return client.get(path, headers={"Accept": accept}, query=list(query), stream=True)
-
-
-def parsed(value: str, what: str) -> tuple[str, dict[str, str]]:
-    """A media type the server sent, split; a malformed one is a protocol error."""
-    try:
-        return multipart.parse_media_type(value)
-    except multipart.MultipartError as exc:
-        raise ProtocolError(f"{what} {value!r} is not a media type: {exc}") from None
-
-
-def media_type(response: requests.Response) -> tuple[str, dict[str, str]]:
-    """The response's Content-Type, split."""
-    return parsed(response.headers.get("Content-Type", ""), "Content-Type")
-
-
-def part_media_type(part: multipart.Part, number: int) -> tuple[str, dict[str, str]]:
-    if part.content_type is None:
-        raise ProtocolError(f"part {number} has no Content-Type header")
-    return parsed(part.content_type, f"part {number}'s Content-Type")
 
 
 def transfer_syntax(ds: Dataset) -> str:
@@ -175,17 +159,6 @@ def instance_named(request: pytest.FixtureRequest, name: str) -> Instance:
     return synthetic(request)[name]
 
 
-SYNTHETIC_NAMES = (
-    "multiframe",
-    "compressed",
-    "no_pixels",
-    "charset_latin",
-    "charset_ideographic",
-    "charset_greek",
-    "sequence",
-)
-
-
 # --- instance resources: the right instances, intact ------------------------------------------
 
 
@@ -221,7 +194,7 @@ def test_series_retrieve_returns_only_that_series(
 
 
 @pytest.mark.requirement("WADO-INSTANCE-EXACTLY-ONE")
-@pytest.mark.parametrize("name", ["red-triangle", *SYNTHETIC_NAMES])
+@pytest.mark.parametrize("name", ["red-triangle", *CATALOG_NAMES])
 def test_instance_retrieve_returns_that_instance_intact(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
@@ -736,7 +709,7 @@ def instance_metadata(client: Client, instance: Instance) -> dict[str, Any]:
 
 
 @pytest.mark.requirement("WADO-METADATA-ALL-ATTRIBUTES")
-@pytest.mark.parametrize("name", ["red-triangle", *SYNTHETIC_NAMES])
+@pytest.mark.parametrize("name", ["red-triangle", *CATALOG_NAMES])
 def test_metadata_has_every_stored_attribute(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
