@@ -19,13 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance import multipart
-from conformance.checks.test_http import WARNING, media_type, warning_values
+from conformance.checks.test_http import WARNING, warning_values
 from conformance.client import describe_body, retry_after_seconds
 from conformance.dicomweb import (
     ProtocolError,
+    declared_media_type,
     first_value,
     json_array,
     json_body,
+    media_type,
     referenced_sop_uids,
     uids,
     values,
@@ -101,7 +103,9 @@ def test_media_type_reader_returns_or_raises_its_error(value: str) -> None:
     except multipart.MultipartError:
         return
     assert "/" in kind and isinstance(params, dict)
-    media_type(response(b"", {"Content-Type": value}))
+    answer = response(b"", {"Content-Type": value})
+    assert declared_media_type(answer) == kind
+    assert media_type(answer) == (kind, params)
 
 
 @MANY
