@@ -213,6 +213,12 @@ def render(
     return "\n".join([*head, *(lines[name] for name in order)]) + "\n"
 
 
+def read_results(path: Path) -> dict[str, Any]:
+    from .results import load  # results.py reads the catalog; only this command needs it
+
+    return load(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m conformance.expectations",
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", help="what the file describes (default: the base URL)")
     args = parser.parse_args(argv)
     try:
-        results = json.loads(args.results.read_text(encoding="utf-8"))
+        results = read_results(args.results)
         previous = load(args.previous) if args.previous else None
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import html
 import importlib.util
-import json
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,10 @@ import pytest
 from _pytest._code.code import ExceptionRepr
 from pytest_metadata.plugin import metadata_key
 
-from . import catalog, deadline, expectations, profiles, samples, synthetic
+from . import catalog, deadline, expectations, profiles, results, samples, synthetic
 from .auth import build_auth
 from .cleanup import Cleaner, CleanupReport, marked_studies, orthanc_root
-from .client import Client, Redactor
+from .client import Client, Exchange, Redactor
 from .dicomweb import stow
 from .errors import DeadlineExceeded
 from .guard import Guard, Registry
@@ -38,7 +37,7 @@ from .samples import Instance, SampleStudy, derive_uid, run_patient_id
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .synthetic import CatalogStudy
-from .verdicts import Verdict, VerdictSkip, disabled, worst
+from .verdicts import Verdict, VerdictSkip, disabled
 
 EVIDENCE_EXCHANGES = 6
 
@@ -49,6 +48,8 @@ exchange_mark_key = pytest.StashKey[int]()
 judge_key = pytest.StashKey[Judge]()
 judgement_key = pytest.StashKey[Judgement]()
 server_key = pytest.StashKey[str]()
+# Checks deselected (-k, -m): their expectations are not stale, only unexercised.
+deselected_key = pytest.StashKey[list[dict[str, Any]]]()
 
 
 class RunState:
@@ -70,6 +71,9 @@ class RunState:
         self._templates: SampleStudy | None = None
         # Set by a Ctrl-C or SIGTERM during cleanup: stop deleting, say what is left.
         self.stop_cleanup = threading.Event()
+        # Exchanges (index ranges) made by fixtures shared between checks: the session's stored
+        # study is no check's evidence.
+        self.shared: list[range] = []
 
     @property
     def client(self) -> Client:
@@ -211,9 +215,13 @@ class VerdictRecorder:
         self.catalog = requirements
         self.profile = profile
         self.records: list[dict[str, Any]] = []
+        self.evidence: dict[str, list[dict[str, Any]]] = {}  # nodeid -> exchanges, until teardown
         self.started = time.time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        evidence = getattr(report, "dicomweb_evidence", None)
+        if evidence is not None:
+            self.evidence[report.nodeid] = evidence
         props = dict(report.user_properties)
         if report.when != "teardown" or "verdict" not in props:
             return
@@ -226,36 +234,36 @@ class VerdictRecorder:
                 "expected": props.get("expected"),
                 "expected_by": props.get("expected_by"),
                 "message": props.get("message", ""),
+                "evidence": self.evidence.pop(report.nodeid, [])
+                if props["verdict"] != Verdict.PASS
+                else [],
             }
         )
 
-    def requirement_verdicts(self) -> list[dict[str, Any]]:
-        by_id: dict[str, list[Verdict]] = {}
-        for record in self.records:
-            for rid in record["requirements"]:
-                by_id.setdefault(rid, []).append(Verdict(record["verdict"]))
-        return [
-            {
-                "id": r.id,
-                "title": r.title,
-                "level": r.level,
-                "capability": r.capability,
-                "reference": r.reference,
-                "verdict": str(worst(by_id[r.id])) if r.id in by_id else None,
-                "untested": r.untested,
-            }
-            for r in self.catalog.values()
-        ]
-
-    def unmatched_expectations(self, judge: Judge | None) -> list[str]:
+    def unmatched_expectations(self, config: pytest.Config) -> list[str]:
+        """Entries of the expectations file that can be stale: they name a check of a module
+        this run collected, and no check that ran or was deselected has that name (or, for a
+        requirement ID, no check covers it and none can: the catalog says it is untested)."""
+        judge = config.stash.get(judge_key, None)
         if judge is None or not self.records:
             return []
-        seen = {r["check"] for r in self.records} | {
-            rid for r in self.records for rid in r["requirements"]
-        }
-        entries = judge.expectations.entries
-        own = {k for k, e in entries.items() if not e.origin.startswith("profile")}
-        return sorted(own - seen)
+        deselected = config.stash.get(deselected_key, [])
+        seen = [(r["check"], r["requirements"]) for r in self.records] + [
+            (d["check"], d["requirements"]) for d in deselected
+        ]
+        names = {name for name, _ in seen}
+        ids = {rid for _, requirements in seen for rid in requirements}
+        modules = {name.split("::")[0] for name in names}
+        stale = []
+        for key, entry in judge.expectations.entries.items():
+            if entry.origin.startswith("profile") or key in names or key in ids:
+                continue
+            if "::" in key:
+                if key.split("::")[0] in modules:
+                    stale.append(key)
+            elif key in self.catalog and self.catalog[key].untested:
+                stale.append(key)
+        return sorted(stale)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -271,25 +279,24 @@ class VerdictRecorder:
         if path is None:
             return
         reports = config.stash.get(cleanup_reports_key, [])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        results = {
-            "suite": "dicomweb-conformance",
+        run = {
             "base_url": self.settings.base_url,
-            "server": session.config.stash.get(server_key, ""),
+            "server": config.stash.get(server_key, ""),
+            "server_name": self.settings.server_name or self.profile.description,
             "profile": self.profile.name,
             "run_id": self.settings.run_id,
             "settings": self.settings.redacted(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
-            "duration_s": round(time.time() - self.started, 3),
-            "counts": dict(Counter(r["verdict"] for r in self.records)),
-            "cleanup": asdict(_merged(reports)) if reports else None,
-            "checks": self.records,
-            "requirements": self.requirement_verdicts(),
-            "unmatched_expectations": self.unmatched_expectations(
-                session.config.stash.get(judge_key, None)
-            ),
+            "started": self.started,
+            "ended": time.time(),
         }
-        path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        document = results.build(
+            run=run,
+            catalog=self.catalog,
+            records=self.records,
+            cleanup=asdict(_merged(reports)) if reports else None,
+            unmatched=self.unmatched_expectations(config),
+        )
+        results.write(path, document)
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         if not self.records:
@@ -312,7 +319,7 @@ class VerdictRecorder:
                 f"read-only run: {len(unrun)} checks need to write and were not run "
                 "(DISABLED; each is listed in results.json)"
             )
-        for key in self.unmatched_expectations(config.stash.get(judge_key, None)):
+        for key in self.unmatched_expectations(config):
             tr.line(f"expectation {key} matched no check in this run", yellow=True)
         if self.settings.results:
             tr.line(f"results: {self.settings.results}")
@@ -330,9 +337,13 @@ class XdistHooks:
         node.workerinput["dicomweb_run_ends"] = self.run_ends
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        report = getattr(node, "workeroutput", {}).get("dicomweb_cleanup")
+        output = getattr(node, "workeroutput", {})
+        report = output.get("dicomweb_cleanup")
         if report:
             node.config.stash[cleanup_reports_key].append(CleanupReport(**report))
+        if output.get("dicomweb_deselected"):
+            # Every worker collects (and deselects) the same: one list is the run's.
+            node.config.stash[deselected_key] = output["dicomweb_deselected"]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -470,15 +481,29 @@ def _clean_up(state: RunState, studies: list[str] | None = None) -> CleanupRepor
             signal.signal(sig, handler)
 
 
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    if not items:
+        return
+    config = items[0].config
+    found = config.stash.setdefault(deselected_key, [])
+    found += [
+        {"check": check_name(i.nodeid), "requirements": requirement_ids(i)}
+        for i in items
+        if is_check(i)
+    ]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # tryfirst: on an xdist worker this must run before the worker reports that it finished.
     config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["dicomweb_deselected"] = config.stash.get(deselected_key, [])
     state = config.stash.get(state_key, None)
     if state is None or not state.registry.studies:
         return
     report = _clean_up(state)
-    workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["dicomweb_cleanup"] = asdict(report)
     else:
@@ -560,6 +585,10 @@ def pytest_runtest_makereport(
         if judgement is not None:
             item.stash[judgement_key] = judgement
             judge.apply(report, judgement)
+            if judgement.verdict is not Verdict.PASS:
+                # For results.json (travels with the report from an xdist worker).
+                shown = own_exchanges(item)[-EVIDENCE_EXCHANGES:]
+                report.dicomweb_evidence = [asdict(e) for e in shown]  # type: ignore[attr-defined]
             # Also on this report, for the HTML report's row (JUnit takes the teardown's).
             report.user_properties.extend(_properties(ids, judgement))
     elif report.when == "teardown":
@@ -600,12 +629,38 @@ def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
     return props
 
 
-def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
-    """The exchanges of a failing check, inside its report (terminal, JUnit XML, HTML)."""
+def own_exchanges(item: pytest.Item) -> list[Exchange]:
+    """The exchanges of this check and its own fixtures, not those of fixtures it shares."""
     state = item.config.stash.get(state_key, None)
     if state is None or state._client is None:
-        return
-    exchanges = state.client.exchanges[item.stash.get(exchange_mark_key, 0) :]
+        return []
+    start = item.stash.get(exchange_mark_key, 0)
+    exchanges = state.client.exchanges
+    return [
+        exchanges[i]
+        for i in range(start, len(exchanges))
+        if not any(i in shared for shared in state.shared)
+    ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """Remember which exchanges a shared (not function-scoped) fixture made."""
+    state = request.config.stash.get(state_key, None)
+    if state is None or state._client is None or fixturedef.scope == "function":
+        return (yield)
+    start = len(state.client.exchanges)
+    try:
+        return (yield)
+    finally:
+        state.shared.append(range(start, len(state.client.exchanges)))
+
+
+def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
+    """The exchanges of a failing check, inside its report (terminal, JUnit XML, HTML)."""
+    exchanges = own_exchanges(item)
     if not exchanges:
         return
     shown = exchanges[-EVIDENCE_EXCHANGES:]

@@ -227,6 +227,12 @@ OPTIONS: tuple[Option, ...] = (
         "Write the run's verdicts as JSON (per check and per requirement) to this file.",
         metavar="FILE",
     ),
+    Option(
+        "server_name",
+        "What the server is, as reports should name it, e.g. 'Orthanc 1.10.1 + DICOMweb 1.7' "
+        "(its Server header is reported too). Default: the profile's description.",
+        metavar="TEXT",
+    ),
 )
 
 
@@ -261,6 +267,7 @@ class Settings:
     strict: bool = False
     disable: tuple[str, ...] = ()
     results: Path | None = None
+    server_name: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:

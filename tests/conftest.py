@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 import pytest
 from azurestandin import AzureStandIn
 from paths import CHECKS_DIR
-from suiterun import RunSuite, SuiteRun, parse_junit
+from suiterun import RunSuite, SuiteRun, parse_junit, valid
 
 from conformance.orthanc import LocalOrthanc, is_installed
 
@@ -106,7 +106,8 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Run
         )
         text = junit.read_text() if junit.exists() else ""
         outcomes = parse_junit(junit) if text else {}
-        data = json.loads(results.read_text()) if results.exists() else {}
+        # Every results.json a run writes in our tests must be valid against the shipped schema.
+        data = valid(json.loads(results.read_text())) if results.exists() else {}
         return SuiteRun(result.ret, result.stdout.str() + result.stderr.str(), outcomes, text, data)
 
     return run

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from conformance import expectations
+import jsonschema
+
+from conformance import expectations, results
+
+SCHEMA = json.loads(results.SCHEMA.read_text(encoding="utf-8"))
+
+
+def valid(document: dict[str, Any]) -> dict[str, Any]:
+    """``document``, once it is shown valid against the results.json schema the package ships."""
+    jsonschema.validate(document, SCHEMA, cls=jsonschema.Draft202012Validator)
+    return document
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from suiterun import valid
 
 from conformance import catalog, expectations
 
@@ -58,7 +59,7 @@ def run(pytester: pytest.Pytester, *args: str, checks: str = CHECKS) -> tuple[An
     outcome = pytester.runpytest_subprocess(
         BASE, f"--dicomweb-results={results}", "-p", "no:cacheprovider", "-rA", *args
     )
-    data = json.loads(results.read_text()) if results.exists() else {}
+    data = valid(json.loads(results.read_text())) if results.exists() else {}
     return outcome, data
 
 

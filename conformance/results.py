@@ -1,0 +1,144 @@
+"""The result model: one run's results.json, the source every other view is made from.
+
+Versioned (``format`` and ``format_version``) and described by a JSON Schema shipped with the
+package (``results.schema.json``; our tests validate every results.json they produce against
+it). It carries what a reader needs without the server: who ran what against which server
+(suite version and commit, catalog editions, profile, redacted settings, the server's own
+``Server`` header and the name the user gives it), every check's verdict with its evidence
+when it is not PASS, and every requirement's verdict with its quoted rule and the checks that
+decided it. A requirement nobody wrote a check for is "untested"; one whose checks did not run
+(deselected, a module left out) is "not run": they are different statements.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog
+from .verdicts import Verdict, worst
+
+FORMAT = "dicomweb-conformance/results"
+FORMAT_VERSION = 1
+SCHEMA = Path(__file__).with_name("results.schema.json")
+PACKAGE = "dicomweb-conformance"
+
+
+def timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@cache
+def suite_identity() -> dict[str, str | None]:
+    """The suite's version, and its git commit when it runs from a checkout."""
+    try:
+        version = metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    root = Path(__file__).resolve().parent.parent
+    commit = None
+    if (root / ".git").exists():
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+            commit = done.stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    return {"name": PACKAGE, "version": version, "commit": commit}
+
+
+def requirement_rows(
+    catalog: Catalog, records: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every requirement of the catalog with its verdict (the worst of its checks') and status."""
+    checks: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        for rid in record["requirements"]:
+            checks.setdefault(rid, []).append(record)
+    rows = []
+    for r in catalog.values():
+        decided = checks.get(r.id, [])
+        if decided:
+            status, verdict = "tested", str(worst([Verdict(c["verdict"]) for c in decided]))
+        else:
+            status, verdict = ("untested" if r.untested else "not run"), None
+        rows.append(
+            {
+                "id": r.id,
+                "title": r.title,
+                "level": r.level,
+                "capability": r.capability,
+                "transaction": r.transaction,
+                "part": r.part,
+                "section": r.section,
+                "edition": r.edition,
+                "text": r.text,
+                "status": status,
+                "verdict": verdict,
+                "checks": [c["check"] for c in decided],
+                "untested": r.untested,
+            }
+        )
+    return rows
+
+
+def build(
+    *,
+    run: Mapping[str, Any],
+    catalog: Catalog,
+    records: Sequence[Mapping[str, Any]],
+    cleanup: Mapping[str, Any] | None,
+    unmatched: Sequence[str],
+) -> dict[str, Any]:
+    """results.json from what the run recorded. ``run``: base_url, server (its Server header),
+    server_name (declared), profile, run_id, settings (redacted), started, ended (seconds)."""
+    editions = sorted({f"{r.part} {r.edition}" for r in catalog.values()})
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "suite": suite_identity(),
+        "catalog": {"editions": editions, "requirements": len(catalog)},
+        "base_url": run["base_url"],
+        "server": run["server"],
+        "server_name": run["server_name"],
+        "profile": run["profile"],
+        "run_id": run["run_id"],
+        "settings": run["settings"],
+        "started": timestamp(run["started"]),
+        "ended": timestamp(run["ended"]),
+        "duration_s": round(run["ended"] - run["started"], 3),
+        "counts": dict(Counter(r["verdict"] for r in records)),
+        "cleanup": cleanup,
+        "checks": list(records),
+        "requirements": requirement_rows(catalog, records),
+        "unmatched_expectations": list(unmatched),
+    }
+
+
+def write(path: Path, results: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A results.json, refused when it is of another format or a newer version."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != FORMAT or int(data.get("format_version", 0)) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: not a results.json this suite can read (format {data.get('format')!r} "
+            f"version {data.get('format_version')!r}; this reads {FORMAT} up to {FORMAT_VERSION})"
+        )
+    return data
