@@ -103,17 +103,24 @@ def build(
     unmatched: Sequence[str],
 ) -> dict[str, Any]:
     """results.json from what the run recorded. ``run``: base_url, server (its Server header),
-    server_name (declared), profile, run_id, settings (redacted), started, ended (seconds)."""
-    editions = sorted({f"{r.part} {r.edition}" for r in catalog.values()})
+    server_name (declared), profile, capabilities (the profile's declarations), run_id,
+    settings (redacted), started, ended (seconds)."""
+    editions: dict[str, set[str]] = {}
+    for r in catalog.values():
+        editions.setdefault(r.part, set()).add(r.edition)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "suite": suite_identity(),
-        "catalog": {"editions": editions, "requirements": len(catalog)},
+        "catalog": {
+            "editions": {part: sorted(found) for part, found in sorted(editions.items())},
+            "requirements": len(catalog),
+        },
         "base_url": run["base_url"],
         "server": run["server"],
         "server_name": run["server_name"],
         "profile": run["profile"],
+        "capabilities": run["capabilities"],
         "run_id": run["run_id"],
         "settings": run["settings"],
         "started": timestamp(run["started"]),

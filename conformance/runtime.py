@@ -33,6 +33,7 @@ from .judge import Judge, Judgement, check_name
 from .plugin import CHECKS_DIR, is_check, requirement_ids
 from .preflight import preflight
 from .profiles import Profile
+from .report import conformance_line, write_all
 from .samples import Instance, SampleStudy, derive_uid, run_patient_id
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
@@ -216,6 +217,8 @@ class VerdictRecorder:
         self.profile = profile
         self.records: list[dict[str, Any]] = []
         self.evidence: dict[str, list[dict[str, Any]]] = {}  # nodeid -> exchanges, until teardown
+        self.reports: list[Path] = []
+        self.report_error = ""
         self.started = time.time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -233,6 +236,7 @@ class VerdictRecorder:
                 "verdict": props["verdict"],
                 "expected": props.get("expected"),
                 "expected_by": props.get("expected_by"),
+                "expected_reason": props.get("expected_reason"),
                 "message": props.get("message", ""),
                 "evidence": self.evidence.pop(report.nodeid, [])
                 if props["verdict"] != Verdict.PASS
@@ -284,6 +288,10 @@ class VerdictRecorder:
             "server": config.stash.get(server_key, ""),
             "server_name": self.settings.server_name or self.profile.description,
             "profile": self.profile.name,
+            "capabilities": {
+                name: {"supported": d.supported, "source": d.source}
+                for name, d in sorted(self.profile.capabilities.items())
+            },
             "run_id": self.settings.run_id,
             "settings": self.settings.redacted(),
             "started": self.started,
@@ -297,6 +305,10 @@ class VerdictRecorder:
             unmatched=self.unmatched_expectations(config),
         )
         results.write(path, document)
+        try:
+            self.reports = write_all(document, path.parent)
+        except Exception as exc:  # a view of ours must never mask the run's result
+            self.report_error = f"{type(exc).__name__}: {exc}"
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         if not self.records:
@@ -309,6 +321,8 @@ class VerdictRecorder:
             + f" (profile {self.profile.name})"
         )
         tr.line(f"server: {config.stash.get(server_key, '')}")
+        rows = results.requirement_rows(self.catalog, self.records)
+        tr.line(conformance_line({"requirements": rows}), bold=True)
         if not self.settings.writes:
             unrun = [
                 r
@@ -323,6 +337,10 @@ class VerdictRecorder:
             tr.line(f"expectation {key} matched no check in this run", yellow=True)
         if self.settings.results:
             tr.line(f"results: {self.settings.results}")
+            for path in self.reports:
+                tr.line(f"report: {path}")
+            if self.report_error:
+                tr.line(f"the reports could not be written: {self.report_error}", red=True)
 
 
 class XdistHooks:
@@ -624,6 +642,8 @@ def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
     if judgement.expected is not None:
         key, expected = judgement.expected
         props += [("expected", str(expected.verdict)), ("expected_by", f"{expected.origin}:{key}")]
+        if expected.reason:
+            props.append(("expected_reason", expected.reason))
     if judgement.message:
         props.append(("message", judgement.message))
     return props

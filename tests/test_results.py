@@ -13,7 +13,7 @@ import pytest
 from paths import ORTHANC_EXPECTATIONS
 from suiterun import SCHEMA, RunSuite, valid
 
-from conformance import results
+from conformance import report, results
 from conformance.orthanc import LocalOrthanc
 
 
@@ -77,3 +77,37 @@ def test_a_results_file_of_another_format_is_refused(tmp_path: Path) -> None:
     path.write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match=r"not a results\.json this suite can read"):
         results.load(path)
+
+
+def test_reports_are_written_next_to_results_and_rerendered_from_it_alone(
+    orthanc: LocalOrthanc, run_suite: RunSuite, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    orthanc.purge()
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "--dicomweb-profile=orthanc",
+        f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
+    )
+    document = valid(run.results)
+    line = report.conformance_line(document)
+    assert line.startswith("FAIL: ") and "tested MUST requirements fail" in line
+    assert line in run.stdout  # the terminal ends with it too
+    written = pytester.path / "conformance.html", pytester.path / "conformance.md"
+    assert all(p.exists() for p in written), run.stdout
+    # The server is gone from the picture: a results.json is enough to make them again.
+    again = report.write_all(results.load(pytester.path / "results.json"), tmp_path)
+    assert [p.read_text() for p in again] == [p.read_text() for p in reversed(written)]
+    page = (tmp_path / "conformance.html").read_text()
+    assert len(page.encode()) < 1_000_000
+    assert "<script src" not in page and "<link" not in page and "http://cdn" not in page
+    failing = [r for r in document["requirements"] if r["verdict"] == "FAIL"]
+    assert page.count('data-verdict="FAIL"') == len(failing)
+    for r in failing:
+        assert f'data-id="{r["id"]}"' in page
+    # An expected FAIL shows as such, with its reason, never as a pass.
+    deviation = next(c for c in document["checks"] if c["expected"] == "FAIL")
+    assert f"expected FAIL by {ORTHANC_EXPECTATIONS.name}" in page
+    statement = (tmp_path / "conformance.md").read_text()
+    assert statement.startswith("# DICOMweb conformance\n\n**" + line + "**")
+    assert "## Known deviations" in statement and deviation["check"] in statement
+    assert "### PS3.18 10.6" in statement or "### PS3.18 10.6.1" in statement

@@ -36,7 +36,9 @@ def forms(secret: str) -> list[str]:
 
 def everything_written(run_stdout: str, directory: Path) -> str:
     files = [
-        p for p in directory.rglob("*") if p.is_file() and p.suffix in {".xml", ".json", ".html"}
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix in {".xml", ".json", ".html", ".md"}
     ]
     assert files, "the run wrote no report"
     return run_stdout + "".join(p.read_text(errors="replace") for p in files)
