@@ -34,7 +34,11 @@ def _first_line(text: str) -> str:
     return " ".join(text.strip().splitlines()[:1])[:MESSAGE_LIMIT]
 
 
-def _failure_message(report: pytest.TestReport) -> str:
+def _failure_message(
+    report: pytest.TestReport, excinfo: ExceptionInfo[BaseException] | None
+) -> str:
+    if excinfo is not None:  # what pytest's crash line says, whatever the report shows
+        return _first_line(excinfo.exconly(tryshort=True).removeprefix("AssertionError: "))
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
@@ -98,7 +102,7 @@ class Judge:
         elif report.passed:
             verdict, message = Verdict.PASS, ""
         else:
-            message = _failure_message(report)
+            message = _failure_message(report, excinfo)
             broke_rule = excinfo is not None and excinfo.errisinstance(
                 (AssertionError, pytest.fail.Exception)
             )
@@ -160,6 +164,8 @@ class Judge:
         report.outcome = "failed"
         if isinstance(report.longrepr, ExceptionRepr):
             report.longrepr.addsection("dicomweb expectation", note)
+        elif isinstance(report.longrepr, str):
+            report.longrepr = f"{note}\n\n{report.longrepr}"
         else:
             detail = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             report.longrepr = f"{note}\n{detail}".rstrip()

@@ -27,7 +27,7 @@ from .auth import build_auth
 from .cleanup import Cleaner, CleanupReport, marked_studies, orthanc_root
 from .client import Client, Exchange, Redactor
 from .dicomweb import stow
-from .errors import DeadlineExceeded
+from .errors import DeadlineExceeded, NoAnswer, Throttled
 from .guard import Guard, Registry
 from .judge import Judge, Judgement, check_name
 from .plugin import CHECKS_DIR, is_check, requirement_ids
@@ -38,7 +38,7 @@ from .samples import Instance, SampleStudy, derive_uid, run_patient_id
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .synthetic import CatalogStudy
-from .verdicts import Verdict, VerdictSkip, disabled
+from .verdicts import PreconditionFailed, Verdict, VerdictSkip, disabled
 
 EVIDENCE_EXCHANGES = 6
 
@@ -593,7 +593,12 @@ def pytest_runtest_makereport(
         path, line = item.reportinfo()[:2]
         report.longrepr = (str(path), (line or 0) + 1, str(report.longrepr[2]))
     if report.failed:
-        _attach_evidence(item, report)
+        if _compact(item, call):
+            # What an operator reads first: the rule, what broke, the exchanges. No check
+            # source, no fixture reprs (--tb=long still gives them).
+            report.longrepr = _compact_failure(item, call)
+        else:
+            _attach_evidence(item, report)
     judge = item.config.stash.get(judge_key, None)
     if judge is None:
         return report
@@ -676,6 +681,40 @@ def pytest_fixture_setup(
         return (yield)
     finally:
         state.shared.append(range(start, len(state.client.exchanges)))
+
+
+# Failures that say what the server did; anything else (a bug of ours) keeps its traceback.
+SERVER_FAILURES = (AssertionError, pytest.fail.Exception, NoAnswer, Throttled, PreconditionFailed)
+
+
+def _compact(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+    return (
+        item.config.option.tbstyle == "auto"
+        and call.excinfo is not None
+        and call.excinfo.errisinstance(SERVER_FAILURES)
+    )
+
+
+def _compact_failure(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
+    assert call.excinfo is not None
+    known = catalog.default()
+    rules = [
+        f"{rid} {known[rid].title} ({known[rid].reference})"
+        for rid in requirement_ids(item)
+        if rid in known
+    ]
+    what = str(call.excinfo.value).strip() or call.excinfo.typename
+    if len(what) > 2000:
+        what = what[:2000] + " …"
+    exchanges = own_exchanges(item)
+    shown = exchanges[-EVIDENCE_EXCHANGES:]
+    lines = [*rules, f"{call.excinfo.typename}: {what}"]
+    if shown:
+        skipped = len(exchanges) - len(shown)
+        lines.append("")
+        lines.append("dicomweb exchanges" + (f" (the last {len(shown)})" if skipped else "") + ":")
+        lines += [e.render() + "\n" for e in shown]
+    return "\n".join(lines).rstrip()
 
 
 def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:

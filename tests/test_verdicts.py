@@ -306,3 +306,16 @@ def test_the_html_report_has_verdict_and_requirement_columns(pytester: pytest.Py
     for verdict in ("PASS", "FAIL", "NON-STRICT", "NOT-IMPLEMENTED", "INFO", "ERROR"):
         assert f"&lt;td&gt;{verdict}&lt;/td&gt;" in text, verdict
     assert f"&lt;td&gt;{MUST}&lt;/td&gt;" in text
+
+
+def test_a_failure_shows_the_rule_and_what_broke_not_the_checks_source(
+    pytester: pytest.Pytester,
+) -> None:
+    result, _ = run(pytester, "-k", "must_broken")
+    text = result.stdout.str()
+    title = CATALOG[MUST].title
+    assert f"{MUST} {title} ({CATALOG[MUST].reference})" in text
+    assert "AssertionError: the server broke a MUST" in text
+    assert "def test_must_broken" not in text  # no source, no fixture reprs
+    long, _ = run(pytester, "-k", "must_broken", "--tb=long")
+    assert "def test_must_broken" in long.stdout.str()  # for whoever asks
