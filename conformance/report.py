@@ -103,11 +103,13 @@ def _columns(results: Results) -> list[str]:
 def _editions(catalog: Mapping[str, Any]) -> str:
     """'229 requirements; PS3.18 2015a to 2025e (16 editions), RFC 9110 (June 2022), …'."""
     shown = []
-    for part, editions in catalog["editions"].items():
+    for part, found in catalog["editions"].items():
+        # "RFC 9110 (June 2022)" already names its part.
+        editions = [e if e.startswith(part) else f"{part} {e}" for e in found]
         if len(editions) == 1:
-            shown.append(f"{part} {editions[0]}" if editions[0] != part else part)
+            shown.append(editions[0])
         else:
-            shown.append(f"{part} {editions[0]} to {editions[-1]} ({len(editions)} editions)")
+            shown.append(f"{editions[0]} to {editions[-1]} ({len(editions)} editions)")
     return f"{catalog['requirements']} requirements; " + ", ".join(shown)
 
 
