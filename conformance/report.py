@@ -48,7 +48,7 @@ def conformance_line(results: Results) -> str:
     return line
 
 
-def _transaction(key: str) -> str:
+def transaction_name(key: str) -> str:
     return TRANSACTIONS.get(key, key)
 
 
@@ -59,7 +59,7 @@ def _section_key(requirement: Mapping[str, Any]) -> tuple[Any, ...]:
     return (requirement["part"], numbered)
 
 
-def _grouped(results: Results) -> dict[str, dict[str, list[Mapping[str, Any]]]]:
+def grouped(results: Results) -> dict[str, dict[str, list[Mapping[str, Any]]]]:
     """transaction -> section -> requirements, in the catalog's order of transactions."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for r in results["requirements"]:
@@ -74,7 +74,7 @@ def _grouped(results: Results) -> dict[str, dict[str, list[Mapping[str, Any]]]]:
     return grouped
 
 
-def _shown_verdict(r: Mapping[str, Any]) -> str:
+def shown_verdict(r: Mapping[str, Any]) -> str:
     return str(r["verdict"] or r["status"].upper())
 
 
@@ -89,14 +89,14 @@ def _deviations(results: Results) -> list[Mapping[str, Any]]:
 
 def _summary_rows(results: Results) -> list[tuple[str, Counter[str]]]:
     rows = []
-    for transaction, sections in _grouped(results).items():
-        counts = Counter(_shown_verdict(r) for rs in sections.values() for r in rs)
-        rows.append((_transaction(transaction), counts))
+    for transaction, sections in grouped(results).items():
+        counts = Counter(shown_verdict(r) for rs in sections.values() for r in rs)
+        rows.append((transaction_name(transaction), counts))
     return rows
 
 
 def _columns(results: Results) -> list[str]:
-    present = {_shown_verdict(r) for r in results["requirements"]}
+    present = {shown_verdict(r) for r in results["requirements"]}
     return [v for v in (*VERDICT_ORDER, "NOT RUN", "UNTESTED") if v in present]
 
 
@@ -130,13 +130,13 @@ def _identity(results: Results) -> list[tuple[str, str]]:
 # --- Markdown -----------------------------------------------------------------------------------
 
 
-def _md(text: str) -> str:
+def md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(results: Results) -> str:
     lines = ["# DICOMweb conformance", "", f"**{conformance_line(results)}**", ""]
-    lines += [f"- {name}: {_md(value)}" for name, value in _identity(results)]
+    lines += [f"- {name}: {md_cell(value)}" for name, value in _identity(results)]
     columns = _columns(results)
     lines += ["", "## Summary (requirements)", ""]
     lines += ["| transaction | " + " | ".join(columns) + " |"]
@@ -148,7 +148,7 @@ def markdown(results: Results) -> str:
         lines += ["| --- | --- | --- |"]
         for name, declared in results["capabilities"].items():
             has = "supported" if declared["supported"] else "not supported"
-            lines.append(f"| {name} | {has} | {_md(declared['source'])} |")
+            lines.append(f"| {name} | {has} | {md_cell(declared['source'])} |")
     deviations = _deviations(results)
     if deviations:
         lines += [
@@ -160,15 +160,15 @@ def markdown(results: Results) -> str:
         ]
         for c in deviations:
             reason = c.get("expected_reason") or c["message"]
-            lines.append(f"| `{c['check']}` | {c['verdict']} | {_md(reason)} |")
-    for transaction, sections in _grouped(results).items():
-        lines += ["", f"## {_transaction(transaction)}"]
+            lines.append(f"| `{c['check']}` | {c['verdict']} | {md_cell(reason)} |")
+    for transaction, sections in grouped(results).items():
+        lines += ["", f"## {transaction_name(transaction)}"]
         for section, requirements in sections.items():
             lines += ["", f"### {section}", "", "| ID | level | requirement | verdict |"]
             lines += ["| --- | --- | --- | --- |"]
             for r in requirements:
                 lines.append(
-                    f"| {r['id']} | {r['level']} | {_md(r['title'])} | {_shown_verdict(r)} |"
+                    f"| {r['id']} | {r['level']} | {md_cell(r['title'])} | {shown_verdict(r)} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -214,12 +214,12 @@ boxes.forEach(b=>b.addEventListener('change',apply));search.addEventListener('in
 """
 
 
-def _e(text: object) -> str:
+def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _badge(verdict: str) -> str:
-    return f'<span class="v {_e(verdict)}">{_e(verdict)}</span>'
+def badge(verdict: str) -> str:
+    return f'<span class="v {escape(verdict)}">{escape(verdict)}</span>'
 
 
 def _exchange_text(exchange: Mapping[str, Any]) -> str:
@@ -240,54 +240,58 @@ def _exchange_text(exchange: Mapping[str, Any]) -> str:
 
 
 def _check_html(check: Mapping[str, Any]) -> str:
-    parts = [f"<li>{_badge(check['verdict'])} <code>{_e(check['check'])}</code>"]
+    parts = [f"<li>{badge(check['verdict'])} <code>{escape(check['check'])}</code>"]
     if check["expected"]:
         reason = check.get("expected_reason") or ""
         origin = str(check["expected_by"] or "").split(":", 1)[0]
         parts.append(
-            f' <span class="exp">expected {_e(check["expected"])} by {_e(origin)}'
-            + (f": {_e(reason)}" if reason else "")
+            f' <span class="exp">expected {escape(check["expected"])} by {escape(origin)}'
+            + (f": {escape(reason)}" if reason else "")
             + "</span>"
         )
     if check["message"]:
-        parts.append(f"<br>{_e(check['message'])}")
+        parts.append(f"<br>{escape(check['message'])}")
     for exchange in check["evidence"][-HTML_EXCHANGES:]:
-        parts.append(f"<pre>{_e(_exchange_text(exchange))}</pre>")
+        parts.append(f"<pre>{escape(_exchange_text(exchange))}</pre>")
     return "".join(parts) + "</li>"
 
 
 def _requirement_html(r: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]]) -> str:
-    verdict = _shown_verdict(r)
-    body = [f"<blockquote>{_e(r['text'])}</blockquote>"]
+    verdict = shown_verdict(r)
+    body = [f"<blockquote>{escape(r['text'])}</blockquote>"]
     body.append(
-        f"<p>{_e(r['part'])} {_e(r['section'])} ({_e(r['edition'])}), {_e(r['level'])}, "
-        f"capability {_e(r['capability'])}</p>"
+        f"<p>{escape(r['part'])} {escape(r['section'])} ({escape(r['edition'])}), "
+        f"{escape(r['level'])}, capability {escape(r['capability'])}</p>"
     )
     if r["untested"]:
-        body.append(f"<p>No check: {_e(r['untested'])}</p>")
+        body.append(f"<p>No check: {escape(r['untested'])}</p>")
     if r["checks"]:
         body.append("<ul>" + "".join(_check_html(checks[c]) for c in r["checks"]) + "</ul>")
     return (
-        f'<details class="req" data-id="{_e(r["id"])}" data-verdict="{_e(verdict)}" '
-        f'data-level="{_e(r["level"])}" data-transaction="{_e(r["transaction"])}">'
-        f"<summary>{_badge(verdict)} <code>{_e(r['id'])}</code> {_e(r['title'])} "
-        f"<small>({_e(r['level'])})</small></summary>{''.join(body)}</details>"
+        f'<details class="req" id="req-{escape(r["id"])}" data-id="{escape(r["id"])}" '
+        f'data-verdict="{escape(verdict)}" '
+        f'data-level="{escape(r["level"])}" data-transaction="{escape(r["transaction"])}">'
+        f"<summary>{badge(verdict)} <code>{escape(r['id'])}</code> {escape(r['title'])} "
+        f"<small>({escape(r['level'])})</small></summary>{''.join(body)}</details>"
     )
 
 
 def _filters(values: Iterable[str], label: str) -> str:
     boxes = "".join(
-        f'<label><input type="checkbox" value="{_e(v)}" checked> {_e(v)}</label>' for v in values
+        f'<label><input type="checkbox" value="{escape(v)}" checked> {escape(v)}</label>'
+        for v in values
     )
-    return f"<div><b>{_e(label)}:</b> {boxes}</div>"
+    return f"<div><b>{escape(label)}:</b> {boxes}</div>"
 
 
 def render_html(results: Results) -> str:
     checks = {c["check"]: c for c in results["checks"]}
     columns = _columns(results)
-    identity = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _identity(results))
+    identity = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in _identity(results)
+    )
     summary = "".join(
-        f"<tr><td>{_e(name)}</td>"
+        f"<tr><td>{escape(name)}</td>"
         + "".join(f"<td>{counts[c] or ''}</td>" for c in columns)
         + "</tr>"
         for name, counts in _summary_rows(results)
@@ -295,29 +299,29 @@ def render_html(results: Results) -> str:
     levels = sorted(
         {r["level"] for r in results["requirements"]}, key=("MUST", "SHOULD", "MAY").index
     )
-    grouped = _grouped(results)
+    groups = grouped(results)
     body = []
-    for transaction, sections in grouped.items():
-        body.append(f'<section class="tx"><h2>{_e(_transaction(transaction))}</h2>')
+    for transaction, sections in groups.items():
+        body.append(f'<section class="tx"><h2>{escape(transaction_name(transaction))}</h2>')
         for section, requirements in sections.items():
             rows = "".join(_requirement_html(r, checks) for r in requirements)
-            body.append(f'<div class="sec"><h3>{_e(section)}</h3>{rows}</div>')
+            body.append(f'<div class="sec"><h3>{escape(section)}</h3>{rows}</div>')
         body.append("</section>")
-    transactions = [(t, _transaction(t)) for t in grouped]
+    transactions = [(t, transaction_name(t)) for t in groups]
     tx_boxes = "".join(
-        f'<label><input type="checkbox" value="{_e(t)}" checked> {_e(name)}</label>'
+        f'<label><input type="checkbox" value="{escape(t)}" checked> {escape(name)}</label>'
         for t, name in transactions
     )
     title = f"DICOMweb conformance: {results['server_name'] or results['base_url']}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{STYLE}</style></head><body>
-<h1>{_e(title)}</h1>
-<div class="line">{_e(conformance_line(results))}</div>
+<h1>{escape(title)}</h1>
+<div class="line">{escape(conformance_line(results))}</div>
 <table class="id">{identity}</table>
 <h2>Summary (requirements)</h2>
-<table><tr><th>transaction</th>{"".join(f"<th>{_badge(c)}</th>" for c in columns)}</tr>
+<table><tr><th>transaction</th>{"".join(f"<th>{badge(c)}</th>" for c in columns)}</tr>
 {summary}</table>
 <div class="filters">{_filters(columns, "verdict")}{_filters(levels, "level")}
 <div><b>transaction:</b> {tx_boxes}</div>
