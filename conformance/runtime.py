@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from _pytest._code.code import ExceptionRepr
+from _pytest.junitxml import xml_key
 from pytest_metadata.plugin import metadata_key
 
 from . import catalog, deadline, expectations, profiles, results, samples, synthetic
@@ -48,6 +49,7 @@ cleanup_reports_key = pytest.StashKey[list[CleanupReport]]()
 exchange_mark_key = pytest.StashKey[int]()
 judge_key = pytest.StashKey[Judge]()
 judgement_key = pytest.StashKey[Judgement]()
+evidence_key = pytest.StashKey[str]()  # a non-PASS check's exchanges, for its JUnit properties
 server_key = pytest.StashKey[str]()
 # Checks deselected (-k, -m): their expectations are not stale, only unexercised.
 deselected_key = pytest.StashKey[list[dict[str, Any]]]()
@@ -268,6 +270,18 @@ class VerdictRecorder:
             elif key in self.catalog and self.catalog[key].untested:
                 stale.append(key)
         return sorted(stale)
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_junit(self, session: pytest.Session) -> None:
+        """Before JUnit XML is written: the requirements' verdicts as its suite properties."""
+        xml = session.config.stash.get(xml_key, None)
+        if xml is None or not self.records:
+            return
+        rows = results.requirement_rows(self.catalog, self.records)
+        xml.add_global_property("conformance", conformance_line({"requirements": rows}))
+        for row in rows:
+            if row["verdict"] is not None:
+                xml.add_global_property(f"requirement {row['id']}", row["verdict"])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -609,9 +623,13 @@ def pytest_runtest_makereport(
             item.stash[judgement_key] = judgement
             judge.apply(report, judgement)
             if judgement.verdict is not Verdict.PASS:
-                # For results.json (travels with the report from an xdist worker).
+                # For results.json (travels with the report from an xdist worker), and for
+                # JUnit: an expected FAIL is a skip there, and would lose its evidence.
                 shown = own_exchanges(item)[-EVIDENCE_EXCHANGES:]
                 report.dicomweb_evidence = [asdict(e) for e in shown]  # type: ignore[attr-defined]
+                if shown:
+                    evidence = "\n\n".join(e.render() for e in shown)
+                    item.stash[evidence_key] = evidence
             # Also on this report, for the HTML report's row (JUnit takes the teardown's).
             report.user_properties.extend(_properties(ids, judgement))
     elif report.when == "teardown":
@@ -620,6 +638,8 @@ def pytest_runtest_makereport(
             judgement = Judgement(Verdict.ERROR, "teardown failed")
         if judgement is not None:
             report.user_properties.extend(_properties(ids, judgement))
+            if evidence_key in item.stash:
+                report.user_properties.append(("evidence", item.stash[evidence_key]))
     state = item.config.stash.get(state_key, None)
     if state is not None and state._client is not None:
         # Outermost wrapper: whatever any plugin put into the report, no secret leaves it.

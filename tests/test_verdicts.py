@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from suiterun import valid
+from paths import ORTHANC_EXPECTATIONS
+from suiterun import RunSuite, valid
 
 from conformance import catalog, expectations
+from conformance.orthanc import LocalOrthanc
 
 BASE = "--base-url=http://127.0.0.1:9/dicom-web"
 CATALOG = catalog.default()
@@ -319,3 +321,32 @@ def test_a_failure_shows_the_rule_and_what_broke_not_the_checks_source(
     assert "def test_must_broken" not in text  # no source, no fixture reprs
     long, _ = run(pytester, "-k", "must_broken", "--tb=long")
     assert "def test_must_broken" in long.stdout.str()  # for whoever asks
+
+
+def test_junit_keeps_an_expected_fails_evidence_and_the_requirements_verdicts(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """Under an expectations file an expected FAIL is a skip in JUnit: its message and its
+    exchanges stay there as properties, and the suite carries each requirement's verdict."""
+    orthanc.purge()
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "walkthrough",
+        "--dicomweb-profile=orthanc",
+        f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
+    )
+    assert run.ret == pytest.ExitCode.OK, run.stdout
+    suite = ET.fromstring(run.junit).find("testsuite")
+    assert suite is not None
+    props = {str(p.get("name")): str(p.get("value")) for p in suite.iter("property")}
+    assert props["conformance"] == "PASS: 0 of 10 tested MUST requirements fail"
+    assert props["requirement ARTICLE-STORE-ONE"] == "PASS"
+    assert props["requirement ARTICLE-RETRIEVE-INSTANCE-SINGLE-PART"] == "FAIL"  # a MAY
+    case = next(
+        c for c in suite.iter("testcase") if "accept=application/dicom]" in str(c.get("name"))
+    )
+    mine = {str(p.get("name")): str(p.get("value")) for p in case.iter("property")}
+    assert mine["verdict"] == "FAIL" and mine["expected"] == "FAIL"
+    assert "expected HTTP 200, got 400" in mine["message"]
+    assert "> GET " in mine["evidence"] and "< 400 " in mine["evidence"]
