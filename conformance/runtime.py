@@ -324,6 +324,21 @@ class VerdictRecorder:
         except Exception as exc:  # a view of ours must never mask the run's result
             self.report_error = f"{type(exc).__name__}: {exc}"
 
+    def _failing_requirements(self, rows: list[dict[str, Any]]) -> list[str]:
+        """The requirements that FAIL or ERROR, each marked expected or not, a few per line."""
+        checks = {r["check"]: r for r in self.records}
+        shown = []
+        for row in rows:
+            if row["verdict"] not in (Verdict.FAIL, Verdict.ERROR):
+                continue
+            bad = [checks[c] for c in row["checks"] if checks[c]["verdict"] == row["verdict"]]
+            expected = all(c["expected"] == c["verdict"] for c in bad)
+            shown.append(f"{row['id']} {row['verdict']}{'' if expected else ' (unexpected)'}")
+        if not shown:
+            return []
+        lines = [", ".join(shown[i : i + 4]) for i in range(0, len(shown), 4)]
+        return [f"failing requirements ({len(shown)}):", *(f"  {line}" for line in lines)]
+
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         if not self.records:
             return
@@ -336,6 +351,15 @@ class VerdictRecorder:
         )
         tr.line(f"server: {config.stash.get(server_key, '')}")
         rows = results.requirement_rows(self.catalog, self.records)
+        by_status = Counter(r["status"] for r in rows)
+        tested = Counter(r["verdict"] for r in rows if r["verdict"])
+        tr.line(
+            f"requirements: {', '.join(f'{tested[v]} {v}' for v in Verdict if tested[v])}; "
+            f"{by_status['not run']} not run, {by_status['untested']} untested "
+            f"(of {len(rows)})"
+        )
+        for line in self._failing_requirements(rows):
+            tr.line(line)
         tr.line(conformance_line({"requirements": rows}), bold=True)
         if not self.settings.writes:
             unrun = [
