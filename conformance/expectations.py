@@ -155,6 +155,8 @@ _RUN_SPECIFIC = (
     (re.compile(r"\bDWC-[0-9A-Za-z-]+", re.IGNORECASE), "DWC-<run>"),
     (re.compile(r"\b(SPS|RP|ACC)-[0-9A-F]{10}\b"), r"\1-<run>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
+    # Sizes of answers that carry run-specific values: no churn between baselines.
+    (re.compile(r"\b\d+(-byte| bytes\b)"), r"N\1"),
 )
 
 
