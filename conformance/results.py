@@ -103,7 +103,7 @@ def build(
     unmatched: Sequence[str],
 ) -> dict[str, Any]:
     """results.json from what the run recorded. ``run``: base_url, server (its Server header),
-    server_name (declared), profile, capabilities (the profile's declarations), run_id,
+    server_name (declared), profile, mode, capabilities (the profile's declarations), run_id,
     settings (redacted), started, ended (seconds)."""
     editions: dict[str, set[str]] = {}
     for r in catalog.values():
@@ -120,6 +120,7 @@ def build(
         "server": run["server"],
         "server_name": run["server_name"],
         "profile": run["profile"],
+        "mode": run["mode"],
         "capabilities": run["capabilities"],
         "run_id": run["run_id"],
         "settings": run["settings"],

@@ -155,6 +155,7 @@ def configure(config: pytest.Config, base_url: str) -> None:
     """Resolve the settings and set up the run; called by the plugin when a base URL is given,
     after it has registered this module's hooks and fixtures."""
     config.stash[cleanup_reports_key] = []
+    config.stash[deselected_key] = []
     cli = {
         o.name: config.getoption(o.cli.lstrip("-").replace("-", "_"), None)
         for o in OPTIONS
@@ -190,6 +191,8 @@ def configure(config: pytest.Config, base_url: str) -> None:
             "drop -n/--numprocesses"
         )
     config.stash[settings_key] = settings
+    if settings.mode == "certify":
+        _check_certify_targets(config)
     label = workerinput["workerid"] if workerinput else "main"
     # The run's deadline is the controller's: workers get it as a wall-clock time.
     ends = workerinput["dicomweb_run_ends"] if workerinput else time.time() + settings.run_timeout
@@ -293,6 +296,9 @@ class VerdictRecorder:
             swept = sweep(state)
             if swept is not None:
                 config.stash[cleanup_reports_key].append(swept)
+        stale = self.unmatched_expectations(config)
+        if self.settings.mode == "nightly" and stale and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a stale entry is a lie in the gate
         path = self.settings.results
         if path is None:
             return
@@ -302,6 +308,7 @@ class VerdictRecorder:
             "server": config.stash.get(server_key, ""),
             "server_name": self.settings.server_name or self.profile.description,
             "profile": self.profile.name,
+            "mode": self.settings.mode,
             "capabilities": {
                 name: {"supported": d.supported, "source": d.source}
                 for name, d in sorted(self.profile.capabilities.items())
@@ -316,7 +323,7 @@ class VerdictRecorder:
             catalog=self.catalog,
             records=self.records,
             cleanup=asdict(_merged(reports)) if reports else None,
-            unmatched=self.unmatched_expectations(config),
+            unmatched=stale,
         )
         results.write(path, document)
         try:
@@ -537,10 +544,41 @@ def _clean_up(state: RunState, studies: list[str] | None = None) -> CleanupRepor
             signal.signal(sig, handler)
 
 
+def _check_certify_targets(config: pytest.Config) -> None:
+    """A certifying run runs every check: no -k or -m, no single module or check."""
+    narrowed = [f"-k {config.option.keyword}"] if config.option.keyword else []
+    narrowed += [f"-m {config.option.markexpr}"] if config.option.markexpr else []
+    narrowed += [a for a in config.args if "::" in a or _arg_path(config, a) != CHECKS_DIR]
+    if narrowed:
+        raise pytest.UsageError(
+            "dicomweb: --dicomweb-mode=certify runs every check; drop "
+            + ", ".join(narrowed)
+            + " (run the whole suite: pytest --pyargs conformance.checks)"
+        )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--dicomweb-mode=smoke: the article's walkthrough only, every other check deselected."""
+    settings = config.stash.get(settings_key, None)
+    if settings is None or settings.mode != "smoke":
+        return
+    kept = [i for i in items if not is_check(i) or Path(i.path).name == "test_walkthrough.py"]
+    dropped = [i for i in items if i not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_deselected(items: Sequence[pytest.Item]) -> None:
     if not items:
         return
     config = items[0].config
+    settings = config.stash.get(settings_key, None)
+    if settings is not None and settings.mode == "certify" and any(is_check(i) for i in items):
+        raise pytest.UsageError(
+            "dicomweb: --dicomweb-mode=certify runs every check: none may be deselected"
+        )
     found = config.stash.setdefault(deselected_key, [])
     found += [
         {"check": check_name(i.nodeid), "requirements": requirement_ids(i)}

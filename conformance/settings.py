@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .catalog import CAPABILITIES
+from .catalog import CAPABILITIES, CORE_CAPABILITIES
 
 AUTH_MODES = ("none", "basic", "bearer", "azure")
 CLEANUP_MODES = ("auto", "dicomweb", "orthanc", "none")
@@ -228,6 +228,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
     ),
     Option(
+        "mode",
+        "What the run is for: certify (a vendor's publishable run: every check, no "
+        "expectations file, no core capability switched off), nightly (an expectations file "
+        "is required and a stale entry fails the run), smoke (the article's walkthrough only, "
+        "seconds). Default: none of these.",
+        choices=("certify", "nightly", "smoke"),
+    ),
+    Option(
         "server_name",
         "What the server is, as reports should name it, e.g. 'Orthanc 1.10.1 + DICOMweb 1.7' "
         "(its Server header is reported too). Default: the profile's description.",
@@ -268,6 +276,7 @@ class Settings:
     disable: tuple[str, ...] = ()
     results: Path | None = None
     server_name: str | None = None
+    mode: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -321,6 +330,26 @@ def _load_config_file(path: str) -> dict[str, str]:
         k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in table.items()
     }
+
+
+def _check_mode(settings: Settings) -> None:
+    """The settings a mode promises (what it needs of the run itself is checked at collection)."""
+    if settings.mode == "certify":
+        refused = []
+        if settings.expectations:
+            refused.append("an expectations file (a certifying run hides no verdict)")
+        core = sorted(set(settings.disable) & set(CORE_CAPABILITIES))
+        if core:
+            refused.append(f"core capabilities switched off ({', '.join(core)})")
+        if settings.read_only:
+            refused.append("--dicomweb-read-only (most checks would not run)")
+        if refused:
+            raise SettingsError("--dicomweb-mode=certify refuses " + "; ".join(refused))
+    if settings.mode == "nightly" and not settings.expectations:
+        raise SettingsError(
+            "--dicomweb-mode=nightly needs --dicomweb-expectations: the verdicts the gate holds "
+            "the server to (write one with dicomweb-conformance baseline)"
+        )
 
 
 def resolve(
@@ -401,6 +430,7 @@ def resolve(
             "--dicomweb-read-only needs --dicomweb-studies: the UIDs of studies already on the "
             "server that the read-only checks may read"
         )
+    _check_mode(settings)
     unknown = sorted(set(settings.disable) - set(CAPABILITIES))
     if unknown:
         raise SettingsError(
