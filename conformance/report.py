@@ -88,10 +88,15 @@ def _deviations(results: Results) -> list[Mapping[str, Any]]:
 
 
 def _summary_rows(results: Results) -> list[tuple[str, Counter[str]]]:
+    """Requirement verdicts counted by transaction, then by level."""
     rows = []
     for transaction, sections in grouped(results).items():
         counts = Counter(shown_verdict(r) for rs in sections.values() for r in rs)
         rows.append((transaction_name(transaction), counts))
+    for level in ("MUST", "SHOULD", "MAY"):
+        counts = Counter(shown_verdict(r) for r in results["requirements"] if r["level"] == level)
+        if counts:
+            rows.append((f"all {level}", counts))
     return rows
 
 
@@ -138,7 +143,7 @@ def markdown(results: Results) -> str:
     lines = ["# DICOMweb conformance", "", f"**{conformance_line(results)}**", ""]
     lines += [f"- {name}: {md_cell(value)}" for name, value in _identity(results)]
     columns = _columns(results)
-    lines += ["", "## Summary (requirements)", ""]
+    lines += ["", "## Summary (requirements by transaction and by level)", ""]
     lines += ["| transaction | " + " | ".join(columns) + " |"]
     lines += ["| --- |" + " --- |" * len(columns)]
     for name, counts in _summary_rows(results):
@@ -320,7 +325,7 @@ def render_html(results: Results) -> str:
 <h1>{escape(title)}</h1>
 <div class="line">{escape(conformance_line(results))}</div>
 <table class="id">{identity}</table>
-<h2>Summary (requirements)</h2>
+<h2>Summary (requirements by transaction and by level)</h2>
 <table><tr><th>transaction</th>{"".join(f"<th>{badge(c)}</th>" for c in columns)}</tr>
 {summary}</table>
 <div class="filters">{_filters(columns, "verdict")}{_filters(levels, "level")}
