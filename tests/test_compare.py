@@ -25,11 +25,12 @@ def run(name: str, verdict: str) -> dict[str, Any]:
         "message": "",
         "evidence": [],
     }
-    info = {
+    info: dict[str, Any] = {
         "base_url": f"http://{name}/dicom-web",
         "server": "",
         "server_name": name,
         "profile": "standard",
+        "mode": None,
         "capabilities": {},
         "run_id": "r",
         "settings": {},
