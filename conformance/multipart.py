@@ -180,7 +180,7 @@ def _classify(buf: bytearray, after: int) -> tuple[_Line, int]:
     return the offset just past it (past its CRLF for OPEN, past the ``--`` for CLOSE)."""
     if buf[after : after + 2] == b"--":
         return _Line.CLOSE, after + 2
-    if buf[after:] == b"-":
+    if len(buf) == after + 1 and buf[after] == ord("-"):  # (never slice to the end: a copy)
         return _Line.INCOMPLETE, 0
     pos = after
     while pos < len(buf) and buf[pos] in _TRANSPORT_PADDING:
@@ -195,18 +195,20 @@ def _classify(buf: bytearray, after: int) -> tuple[_Line, int]:
     return _Line.NOT_DELIMITER, 0
 
 
-def _parse_part(buf: bytearray, end: int, number: int) -> Part:
-    """Build part ``number`` (1-based) from ``buf[:end]``: headers, blank line, body."""
-    if end == 0:
+def _parse_part(buf: bytearray, start: int, end: int, number: int) -> Part:
+    """Build part ``number`` (1-based) from ``buf[start:end]``: headers, blank line, body. The
+    body is copied once (through a memoryview), the rest of the buffer never."""
+    if end == start:
         return Part({}, b"")  # delimiter lines back to back: the CRLF between is the delimiter's
-    if buf.startswith(b"\r\n", 0, end):
-        return Part({}, bytes(buf[2:end]))  # no headers, just the blank line
-    blank = buf.find(b"\r\n\r\n", 0, end)
+    view = memoryview(buf)
+    if buf.startswith(b"\r\n", start, end):
+        return Part({}, bytes(view[start + 2 : end]))  # no headers, just the blank line
+    blank = buf.find(b"\r\n\r\n", start, end)
     if blank == -1:
         raise MultipartError(f"part {number}: headers are not ended by a blank line (CRLF CRLF)")
     headers: dict[str, str] = {}
     # latin-1 maps every byte, so odd header bytes reach the error message or value intact.
-    for line in bytes(buf[:blank]).decode("latin-1").split("\r\n"):
+    for line in bytes(view[start:blank]).decode("latin-1").split("\r\n"):
         name, colon, field_value = line.partition(":")
         if not colon or not name.strip():
             raise MultipartError(f"part {number}: header line {line!r} has no 'name:' prefix")
@@ -214,7 +216,7 @@ def _parse_part(buf: bytearray, end: int, number: int) -> Part:
         value = field_value.strip()
         # Repeated headers combine as in HTTP (RFC 9110 section 5.3).
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return Part(headers, bytes(buf[blank + 4 : end]))
+    return Part(headers, bytes(view[blank + 4 : end]))
 
 
 def iter_parts(chunks: Iterable[bytes], content_type: str) -> Iterator[Part]:
@@ -245,8 +247,9 @@ def _walk(chunks: Iterator[bytes], delimiter: bytes) -> Iterator[Part]:
     # A virtual CRLF in front lets a delimiter at the very start of the body (no preamble) match
     # the same pattern as every later one.
     buf = bytearray(b"\r\n")
+    start = 0  # where the current part (or what is left of the preamble) begins in buf
     search_from = 0
-    in_part = False  # False while in the preamble; then buf starts at the current part
+    in_part = False  # False while in the preamble; then buf[start:] is the current part
     parts = 0
     received = 0
     while True:
@@ -259,22 +262,23 @@ def _walk(chunks: Iterator[bytes], delimiter: bytes) -> Iterator[Part]:
             if line is not _Line.INCOMPLETE:
                 if in_part:
                     parts += 1
-                    yield _parse_part(buf, index, parts)
+                    yield _parse_part(buf, start, index, parts)
                     if line is _Line.CLOSE:
                         return
                 elif line is _Line.CLOSE:
                     raise MultipartError("no parts: the first delimiter is the close delimiter")
                 in_part = True
-                del buf[:line_end]
-                search_from = 0
+                # Move past the delimiter; the bytes before it are dropped only when the next
+                # chunk arrives (deleting them here would copy the rest of a whole body, at
+                # every part: quadratic).
+                start = search_from = line_end
                 continue
             search_from = index  # a delimiter, probably: look at it again with more bytes
         else:
             # A delimiter may straddle the next chunk: rescan only its possible start.
             search_from = max(search_from, len(buf) - len(delimiter) + 1)
             if not in_part:
-                del buf[:search_from]  # the preamble is discarded as it streams past
-                search_from = 0
+                start = max(start, search_from)  # the preamble is discarded as it streams past
 
         chunk = next(chunks, None)
         while chunk is not None and not chunk:
@@ -282,6 +286,10 @@ def _walk(chunks: Iterator[bytes], delimiter: bytes) -> Iterator[Part]:
         if chunk is None:
             raise _ended_early(delimiter, in_part, parts, received)
         received += len(chunk)
+        if start:
+            del buf[:start]  # once per chunk: only the part in progress is held
+            search_from -= start
+            start = 0
         buf += chunk
 
 
