@@ -175,7 +175,7 @@ class _Line(enum.Enum):
     NOT_DELIMITER = "boundary text that is part of the content"
 
 
-def _classify(buf: bytearray, after: int) -> tuple[_Line, int]:
+def _classify(buf: bytes | bytearray, after: int) -> tuple[_Line, int]:
     """Classify the bytes from ``after`` (just past ``CRLF--boundary``); for a delimiter also
     return the offset just past it (past its CRLF for OPEN, past the ``--`` for CLOSE)."""
     if buf[after : after + 2] == b"--":
@@ -195,7 +195,7 @@ def _classify(buf: bytearray, after: int) -> tuple[_Line, int]:
     return _Line.NOT_DELIMITER, 0
 
 
-def _parse_part(buf: bytearray, start: int, end: int, number: int) -> Part:
+def _parse_part(buf: bytes | bytearray, start: int, end: int, number: int) -> Part:
     """Build part ``number`` (1-based) from ``buf[start:end]``: headers, blank line, body. The
     body is copied once (through a memoryview), the rest of the buffer never."""
     if end == start:
@@ -243,15 +243,33 @@ def iter_parts(chunks: Iterable[bytes], content_type: str) -> Iterator[Part]:
     return _walk(iter(chunks), delimiter)
 
 
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    chunk = next(chunks, None)
+    while chunk is not None and not chunk:
+        chunk = next(chunks, None)
+    return chunk
+
+
 def _walk(chunks: Iterator[bytes], delimiter: bytes) -> Iterator[Part]:
-    # A virtual CRLF in front lets a delimiter at the very start of the body (no preamble) match
-    # the same pattern as every later one.
-    buf = bytearray(b"\r\n")
-    start = 0  # where the current part (or what is left of the preamble) begins in buf
-    search_from = 0
+    first = _next_chunk(chunks)
+    if first is None:
+        raise _ended_early(delimiter, False, 0, 0)
+    received = len(first)
+    start = search_from = 0  # start: where the current part (or the preamble) begins in buf
     in_part = False  # False while in the preamble; then buf[start:] is the current part
     parts = 0
-    received = 0
+    dash_boundary = delimiter[2:]
+    buf: bytes | bytearray = first  # a body given whole is searched where it is, never copied
+    if first.startswith(dash_boundary):
+        line, line_end = _classify(first, len(dash_boundary))
+        if line is _Line.CLOSE:
+            raise MultipartError("no parts: the first delimiter is the close delimiter")
+        if line is _Line.OPEN:  # the usual body: no preamble, the first part follows
+            in_part, start, search_from = True, line_end, line_end
+    if not in_part and (first.startswith(dash_boundary) or dash_boundary.startswith(first)):
+        # A delimiter at the very start, not yet decidable (or content that looks like one):
+        # a virtual CRLF in front makes it match the same pattern as every later one.
+        buf = bytearray(b"\r\n") + first
     while True:
         index = buf.find(delimiter, search_from)
         if index != -1:
@@ -280,16 +298,17 @@ def _walk(chunks: Iterator[bytes], delimiter: bytes) -> Iterator[Part]:
             if not in_part:
                 start = max(start, search_from)  # the preamble is discarded as it streams past
 
-        chunk = next(chunks, None)
-        while chunk is not None and not chunk:
-            chunk = next(chunks, None)
+        chunk = _next_chunk(chunks)
         if chunk is None:
             raise _ended_early(delimiter, in_part, parts, received)
         received += len(chunk)
-        if start:
-            del buf[:start]  # once per chunk: only the part in progress is held
-            search_from -= start
-            start = 0
+        # Once per chunk: keep only the part in progress, then append.
+        if isinstance(buf, bytes):
+            buf = bytearray(memoryview(buf)[start:])
+        else:
+            del buf[:start]
+        search_from -= start
+        start = 0
         buf += chunk
 
 
