@@ -16,6 +16,11 @@ from conformance import expectations, results
 SCHEMA = json.loads(results.SCHEMA.read_text(encoding="utf-8"))
 
 
+# The article's walkthrough on a local Orthanc, judged by Orthanc's profile: a run of seconds
+# with passes, an expected FAIL, NOT-IMPLEMENTED checks and evidence.
+WALKTHROUGH_ON_ORTHANC = ("-k", "walkthrough", "--dicomweb-profile=orthanc")
+
+
 def valid(document: dict[str, Any]) -> dict[str, Any]:
     """``document``, once it is shown valid against the results.json schema the package ships."""
     jsonschema.validate(document, SCHEMA, cls=jsonschema.Draft202012Validator)

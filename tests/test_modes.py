@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from paths import ORTHANC_EXPECTATIONS
-from suiterun import RunSuite
+from suiterun import WALKTHROUGH_ON_ORTHANC, RunSuite
 
 from conformance.orthanc import LocalOrthanc
 
@@ -44,9 +44,7 @@ def test_nightly_fails_on_a_stale_entry_that_a_plain_run_only_lists(
     expected = tmp_path / "expect.toml"
     expected.write_text(ORTHANC_EXPECTATIONS.read_text() + stale)
     common = (
-        "-k",
-        "walkthrough",
-        "--dicomweb-profile=orthanc",
+        *WALKTHROUGH_ON_ORTHANC,
         f"--dicomweb-expectations={expected}",
     )
     orthanc.purge()

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from paths import ORTHANC_EXPECTATIONS
-from suiterun import SCHEMA, RunSuite, valid
+from suiterun import SCHEMA, WALKTHROUGH_ON_ORTHANC, RunSuite, valid
 
 from conformance import report, results
 from conformance.orthanc import LocalOrthanc
@@ -29,9 +29,7 @@ def test_a_walkthrough_run_on_orthanc_writes_valid_results_with_evidence(
     orthanc.purge()
     run = run_suite(
         orthanc.dicomweb_url,
-        "-k",
-        "walkthrough",
-        "--dicomweb-profile=orthanc",
+        *WALKTHROUGH_ON_ORTHANC,
         "--dicomweb-server-name=Orthanc 1.10.1 + DICOMweb 1.7",
     )
     document = valid(run.results)
@@ -62,9 +60,7 @@ def test_deselected_checks_leave_their_expectations_alone(
     orthanc.purge()
     run = run_suite(
         orthanc.dicomweb_url,
-        "-k",
-        "walkthrough",
-        "--dicomweb-profile=orthanc",
+        *WALKTHROUGH_ON_ORTHANC,
         f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
     )
     assert "matched no check" not in run.stdout, run.stdout

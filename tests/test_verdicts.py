@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from paths import ORTHANC_EXPECTATIONS
-from suiterun import RunSuite, valid
+from suiterun import WALKTHROUGH_ON_ORTHANC, RunSuite, valid
 
 from conformance import catalog, expectations
 from conformance.orthanc import LocalOrthanc
@@ -331,9 +331,7 @@ def test_junit_keeps_an_expected_fails_evidence_and_the_requirements_verdicts(
     orthanc.purge()
     run = run_suite(
         orthanc.dicomweb_url,
-        "-k",
-        "walkthrough",
-        "--dicomweb-profile=orthanc",
+        *WALKTHROUGH_ON_ORTHANC,
         f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
     )
     assert run.ret == pytest.ExitCode.OK, run.stdout
