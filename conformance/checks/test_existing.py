@@ -53,6 +53,9 @@ def _listed(dicomweb: Client, study_uid: str) -> dict[str, list[str]]:
     assert len(series) <= max(count, 1), (
         f"study {study_uid}: {len(series)} series listed for {count} instances"
     )
+    # Nothing listed leaves nothing to compare: never a vacuous pass. (The run stored the study,
+    # or the user named it as one the server has.)
+    expect.precondition(count > 0, f"searches list no instance of study {study_uid}")
     return found
 
 

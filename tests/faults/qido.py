@@ -277,6 +277,22 @@ def search_no_match_500(request: Exchange, forward: Forward) -> Answer:
     return Answer(500, {"Content-Type": "text/plain"}, b"Internal error: empty result set")
 
 
+@fault(
+    "study-series-search-lags-behind-storage",
+    catches=[
+        "test_existing.py::test_a_study_retrieve_sends_the_instances_searches_list",
+        "test_existing.py::test_each_series_retrieve_sends_the_instances_searches_list_in_it",
+    ],
+)
+def study_series_search_lags_behind_storage(request: Exchange, forward: Forward) -> Answer:
+    """A search index that lags behind storage (an eventually consistent index, as some cloud
+    archives have): the series of a stored study are retrievable but not yet listed, so
+    ``studies/{study}/series`` answers 204."""
+    if request.method == "GET" and re.search(r"/studies/[^/]+/series$", request.path):
+        return Answer(204, {}, b"")
+    return forward(request)
+
+
 # --- returned attributes -------------------------------------------------------------------------
 
 fault(
