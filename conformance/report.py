@@ -38,7 +38,12 @@ Results = Mapping[str, Any]
 
 def conformance_line(results: Results) -> str:
     """One line a reader can quote: how many tested MUST requirements fail."""
-    must = [r for r in results["requirements"] if r["level"] == "MUST" and r["status"] == "tested"]
+    # Tested means a check judged the rule: not switched off, not an absent optional capability.
+    must = [
+        r
+        for r in results["requirements"]
+        if r["level"] == "MUST" and r["verdict"] not in (None, "DISABLED", "NOT-IMPLEMENTED")
+    ]
     failing = sum(r["verdict"] == "FAIL" for r in must)
     unjudged = sum(r["verdict"] == "ERROR" for r in must)
     overall = "FAIL" if failing else "INCOMPLETE" if unjudged else "PASS"
