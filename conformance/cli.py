@@ -13,8 +13,9 @@ written into one folder, and ``pytest --base-url=…`` keeps working as it does.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -53,60 +54,59 @@ def requirements(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def requirements_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="dicomweb-conformance",
-        description="Check a DICOMweb server against PS3.18, and report on it.",
+        prog="dicomweb-conformance requirements", description="List or search the catalog."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser(
-        "run",
-        help="run the checks (pytest) and write every report into one folder",
-        description="Any option after the known ones goes to pytest: --base-url=…, "
-        "--dicomweb-profile=…, -k …, -n 2.",
+    parser.add_argument("text", nargs="?", help="words of an ID, title or rule")
+    parser.add_argument("--level", choices=("MUST", "SHOULD", "MAY"))
+    parser.add_argument("--transaction", help="stow, wado, qido, json, http, azure, article")
+    return requirements(parser.parse_args(argv))
+
+
+def run_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="dicomweb-conformance run",
+        description="Run the checks (pytest) and write every report into one folder. Any "
+        "option after the known ones goes to pytest: --base-url=…, --dicomweb-profile=…, -k, -n.",
     )
-    run_parser.add_argument("--out", type=Path, default=Path("reports"), help="default: reports")
-    report_parser = commands.add_parser("report", help="re-render the reports of a results.json")
-    report_parser.add_argument("results")
-    report_parser.add_argument("--out")
-    compare_parser = commands.add_parser("compare", help="several results.json side by side")
-    compare_parser.add_argument("results", nargs="+")
-    compare_parser.add_argument("--out")
-    compare_parser.add_argument("--allow-different-catalogs", action="store_true")
-    list_parser = commands.add_parser("requirements", help="list or search the catalog")
-    list_parser.add_argument("text", nargs="?", help="words of an ID, title or rule")
-    list_parser.add_argument("--level", choices=("MUST", "SHOULD", "MAY"))
-    list_parser.add_argument("--transaction", help="stow, wado, qido, json, http, azure, article")
-    baseline_parser = commands.add_parser(
-        "baseline", help="write an expectations file from a results.json (to stdout)"
-    )
-    baseline_parser.add_argument("results")
-    baseline_parser.add_argument("--previous", help="an expectations file whose reasons to keep")
-    baseline_parser.add_argument("--server", help="what the file describes")
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="default: reports")
     args, rest = parser.parse_known_args(argv)
-    if args.command != "run" and rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "run":
-        return run(args, rest)
-    if args.command == "requirements":
-        return requirements(args)
-    forwarded = [str(args.results)] if isinstance(args.results, str) else list(args.results)
-    for option in ("out", "previous", "server"):
-        if getattr(args, option, None):
-            forwarded += [f"--{option}", str(getattr(args, option))]
-    if getattr(args, "allow_different_catalogs", False):
-        forwarded.append("--allow-different-catalogs")
-    if args.command == "report":
-        from .report import main as report_main
+    return run(args, rest)
 
-        return report_main(forwarded)
-    if args.command == "compare":
-        from .compare import main as compare_main
 
-        return compare_main(forwarded)
-    from .expectations import main as baseline_main
+def _delegate(module: str) -> Callable[[Sequence[str]], int]:
+    """The command of another module, which owns its options (python -m conformance.<module>)."""
 
-    return baseline_main(forwarded)
+    def main(argv: Sequence[str]) -> int:
+        command: Callable[[Sequence[str]], int] = importlib.import_module(
+            f"conformance.{module}"
+        ).main
+        return command(argv)
+
+    return main
+
+
+COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "run": (run_main, "run the checks (pytest) and write every report into one folder"),
+    "report": (_delegate("report"), "re-render conformance.html and .md from a results.json"),
+    "compare": (_delegate("compare"), "several results.json side by side"),
+    "requirements": (requirements_main, "list or search the catalog"),
+    "baseline": (_delegate("expectations"), "write an expectations file from a results.json"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        command, _ = COMMANDS[argv[0]]
+        return command(argv[1:])
+    asked = argv[:1] in (["-h"], ["--help"])
+    lines = [__doc__ or "", "commands:"]
+    lines += [f"  {name:13} {what}" for name, (_, what) in COMMANDS.items()]
+    lines.append("Each command's --help says more.")
+    print("\n".join(lines), file=sys.stdout if asked else sys.stderr)
+    return 0 if asked else 2
 
 
 if __name__ == "__main__":
