@@ -453,7 +453,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if not _targets_checks(config):
         return  # --base-url is someone else's (selenium, playwright): stay out of the way
-    _interrupt_on_sigterm()
+    _interrupt_on_sigterm(session)
     state = config.stash[state_key]
     probe = preflight(state.client, settings)
     if probe.problem:
@@ -499,11 +499,32 @@ def _purge(config: pytest.Config, state: RunState) -> None:
     pytest.exit("dicomweb purge done: no checks run", returncode=status)
 
 
-def _interrupt_on_sigterm() -> None:
+def _interrupt_on_sigterm(session: pytest.Session | None = None) -> None:
     """SIGTERM (a CI cancel, `timeout`, an eviction) ends the run as Ctrl-C does: the checks stop,
-    cleanup runs and every report is written."""
-    if threading.current_thread() is threading.main_thread():
+    cleanup runs and every report is written.
+
+    Where pytest itself runs the checks (a serial run) the stop is graceful: the request in
+    flight ends, no new one is sent, and pytest stops after the current check, from its own
+    loop. An exception raised wherever the signal lands can hit a frame pytest cannot render
+    (seen once: a TypeError in its traceback code, and a raw traceback instead of a report). A
+    second SIGTERM, an xdist controller (it runs no check) and a worker raise at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if session is None or session.config.pluginmanager.hasplugin("dsession"):
         signal.signal(signal.SIGTERM, _interrupt)
+        return
+
+    def stop_after_this_check(signum: int, frame: Any) -> None:
+        if session.shouldstop:
+            _interrupt(signum, frame)
+        reason = f"signal {signal.Signals(signum).name}"
+        session.shouldstop = reason
+        state = session.config.stash.get(state_key, None)
+        if state is not None and state._client is not None:
+            state.client.run_deadline = (time.monotonic(), f"the run was stopped ({reason})")
+        deadline.expire_current()
+
+    signal.signal(signal.SIGTERM, stop_after_this_check)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
