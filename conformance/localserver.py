@@ -181,7 +181,13 @@ class LocalServer:
                 return
             except self.error as error:
                 self.stop()
-                if attempt == attempts or self.port_in_use not in str(error):
+                taken = self.port_in_use in str(error)
+                if taken and self.requested_port is not None:
+                    raise self.error(
+                        f"{self.name} could not bind port {self.requested_port}: another program "
+                        f"listens there. Choose another --port, or leave it out to get a free one."
+                    ) from None
+                if attempt == attempts or not taken:
                     raise
             except BaseException:
                 # Also on Ctrl-C: __exit__ does not run when __enter__ fails.
@@ -212,19 +218,22 @@ class LocalServer:
     def _spawn(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         """Run ``command`` in the working directory, its output into the log."""
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                list(command),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._workdir,
-                env=None if env is None else dict(env),
-                # Its own session: a Ctrl-C in the terminal must not stop the server behind our
-                # back; stop() does that, after the command using it has finished. But it never
-                # outlives us: the kernel stops it when we die (Linux).
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+            try:
+                self._process = subprocess.Popen(
+                    list(command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._workdir,
+                    env=None if env is None else dict(env),
+                    # Its own session: a Ctrl-C in the terminal must not stop the server behind
+                    # our back; stop() does that, after the command using it has finished. But it
+                    # never outlives us: the kernel stops it when we die (Linux).
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            except OSError as error:
+                raise self.error(f"{self.name} could not be started: {error}") from None
         atexit.register(self.stop)
 
     def _poll_until_ready(self, probe: Callable[[], str | None], interval: float) -> None:

@@ -9,8 +9,11 @@ every trace. Used from Python as a context manager::
 
 or from the shell: ``python -m conformance.orthanc -- pytest`` (see ``--help``).
 
-Orthanc 1.10 has no bind-address option: it listens on all interfaces, and
-``RemoteAccessAllowed: false`` makes it refuse every client that is not on this machine.
+By default the machine's packaged Orthanc (1.10 on Debian 12) runs; ``LocalOrthanc(root=...)``
+runs an unpacked newer one fetched by ``conformance.orthancbuilds`` (1.12, 1.13), through that
+folder's own loader. Orthanc before 1.13 has no bind-address option: it listens on all
+interfaces, and ``RemoteAccessAllowed: false`` makes it refuse every client that is not on this
+machine. Orthanc 1.13 is told ``HttpBindAddresses: ["127.0.0.1"]`` and listens on loopback only.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import requests
 
-from conformance import localserver
+from conformance import localserver, orthancbuilds
 from conformance.localserver import POLL_INTERVAL
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
@@ -46,12 +49,31 @@ def is_installed(binary: str = ORTHANC_BINARY, plugin: str = DICOMWEB_PLUGIN) ->
     return os.access(binary, os.X_OK) and os.path.isfile(plugin)
 
 
+def build_root(choice: str) -> Path | None:
+    """The unpacked root for ``--orthanc`` CHOICE: None for the machine's own Orthanc (1.10),
+    the fetched folder for 1.12 or 1.13, or CHOICE itself as a path to an unpacked root."""
+    build = orthancbuilds.BUILDS.get(choice)
+    if build is not None:
+        return None if build.suite is None else orthancbuilds.root_of(build)
+    if "/" in choice or Path(choice).is_dir():
+        return Path(choice).resolve()
+    known = ", ".join(orthancbuilds.BUILDS)
+    raise OrthancError(f"no Orthanc {choice!r}: choose {known}, or a path to an unpacked root")
+
+
 def orthanc_config(
-    workdir: Path, port: int, plugin: str, users: Mapping[str, str]
+    workdir: Path,
+    port: int,
+    plugin: str,
+    users: Mapping[str, str],
+    loopback_only: bool = False,
 ) -> dict[str, Any]:
     """Orthanc's configuration: minimal, quiet, local-only, everything inside ``workdir``."""
     storage = str(workdir / "db")
+    # Only Orthanc 1.13+ honours it (older ones ignore it): say it only where it is true.
+    binding = {"HttpBindAddresses": ["127.0.0.1"]} if loopback_only else {}
     return {
+        **binding,
         # A name unique to this instance lets start() check that the server answering on the
         # port is ours and not another Orthanc that got there first.
         "Name": workdir.name,
@@ -100,12 +122,14 @@ class LocalOrthanc(localserver.LocalServer):
         binary: str = ORTHANC_BINARY,
         plugin: str = DICOMWEB_PLUGIN,
         *,
+        root: Path | None = None,
         timeout: float = 20.0,
     ) -> None:
         super().__init__(port, timeout)
         self.users = dict(users or {})
         self.binary = binary
         self.plugin = plugin
+        self.root = root  # an unpacked newer Orthanc (conformance.orthancbuilds), or None
 
     is_installed = staticmethod(is_installed)
 
@@ -117,6 +141,14 @@ class LocalOrthanc(localserver.LocalServer):
     # --- life cycle ------------------------------------------------------------------------
 
     def _check_installed(self) -> None:
+        if self.root is not None:
+            problem = orthancbuilds.problem(self.root)
+            if problem is not None:
+                raise OrthancError(
+                    f"cannot run Orthanc from {problem}. Run scripts/bootstrap: it fetches and "
+                    f"unpacks it again (python -m conformance.orthancbuilds list shows each)"
+                )
+            return
         for path, what in ((self.binary, "binary"), (self.plugin, "DICOMweb plugin")):
             if not os.path.exists(path):
                 raise OrthancError(
@@ -126,11 +158,27 @@ class LocalOrthanc(localserver.LocalServer):
     def _launch(self, port: int) -> None:
         workdir = self._new_workdir(port)
         config_path = workdir / "orthanc.json"
-        config = orthanc_config(workdir, port, self.plugin, self.users)
+        if self.root is None:
+            config = orthanc_config(workdir, port, self.plugin, self.users)
+            argv, env = [self.binary, "--no-jobs", str(config_path)], None
+        else:
+            built = orthancbuilds.manifest_of(self.root)
+            loopback = orthancbuilds.binds_loopback(built["orthanc"])
+            plugin = str(self.root / built["plugin"])
+            config = orthanc_config(workdir, port, plugin, self.users, loopback)
+            argv, env = orthancbuilds.command(self.root, "--no-jobs", str(config_path))
         config_path.write_text(json.dumps(config, indent=2))
-        self._spawn([self.binary, "--no-jobs", str(config_path)])
         ready = {200, 401} if self.users else {200}
-        self._poll_until_ready(lambda: self._answers_studies(ready), POLL_INTERVAL)
+        try:
+            self._spawn(argv, env)
+            self._poll_until_ready(lambda: self._answers_studies(ready), POLL_INTERVAL)
+        except OrthancError as error:
+            if self.root is None or self.port_in_use in str(error):
+                raise
+            raise OrthancError(
+                f"{error}\nIf the unpacked Orthanc in {self.root} is damaged, remove that folder "
+                f"and run scripts/bootstrap."
+            ) from None
         # Something answered, but on a port chosen in advance it may be another server.
         system = self._native("GET", "/system")
         try:
@@ -167,11 +215,19 @@ COMMAND runs with PYTEST_BASE_URL set to the DICOMweb root (http://127.0.0.1:POR
 and DICOMWEB_ORTHANC_URL set to the server root (Orthanc's native REST API). Orthanc is stopped
 and its directory deleted when COMMAND ends, fails or is interrupted; the exit status is
 COMMAND's.
+
+Which Orthanc (--orthanc) and where it listens:
+  1.10  the machine's packaged Orthanc (Debian 12); listens on every interface, refuses clients
+        that are not on this machine (it has no bind-address option)
+  1.12  Debian 13's, fetched by scripts/bootstrap; the same as 1.10 about its address
+  1.13  Debian testing's, fetched by scripts/bootstrap; listens on 127.0.0.1 only
+`python -m conformance.orthancbuilds list` shows the pinned versions and whether each is ready.
 """
 
 EPILOG = """\
 examples:
   python -m conformance.orthanc -- pytest -q
+  python -m conformance.orthanc --orthanc 1.13 -- pytest -q
   python -m conformance.orthanc --user alice:s3cret -- pytest -q -k auth
   python -m conformance.orthanc --port 18042      # serve until Ctrl-C
 """
@@ -187,13 +243,21 @@ def parse_user(value: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m conformance.orthanc",
-        usage="%(prog)s [--port N] [--user NAME:PASSWORD] [--timeout S] [-- COMMAND [ARGS...]]",
+        usage="%(prog)s [--orthanc VERSION] [--port N] [--user NAME:PASSWORD] [--timeout S] "
+        "[-- COMMAND [ARGS...]]",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--port", type=int, metavar="N", help="HTTP port (default: a free one, never 8042)"
+    )
+    parser.add_argument(
+        "--orthanc",
+        default=orthancbuilds.DEFAULT,
+        metavar="VERSION|ROOT",
+        help=f"which Orthanc: {', '.join(orthancbuilds.BUILDS)} (default {orthancbuilds.DEFAULT}, "
+        "the machine's own), or a folder unpacked by python -m conformance.orthancbuilds",
     )
     parser.add_argument(
         "--user",
@@ -221,8 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    orthanc = LocalOrthanc(port=args.port, users=dict(args.user), timeout=args.timeout)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        root = build_root(args.orthanc)
+    except OrthancError as error:
+        parser.error(str(error))
+    orthanc = LocalOrthanc(port=args.port, users=dict(args.user), root=root, timeout=args.timeout)
     return localserver.run_or_serve(
         orthanc,
         args.command,

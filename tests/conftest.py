@@ -13,6 +13,7 @@ from azurestandin import AzureStandIn
 from paths import CHECKS_DIR
 from suiterun import RunSuite, SuiteRun, parse_junit, valid
 
+from conformance import orthancbuilds
 from conformance.orthanc import LocalOrthanc, is_installed
 
 pytest_plugins = ["pytester"]
@@ -40,6 +41,18 @@ def _need_orthanc() -> None:
     if os.environ.get("CI"):
         pytest.fail(message)  # CI installs them: a missing server there is a broken build
     pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line that cannot be missed per pinned Orthanc that could not be fetched."""
+    for build in orthancbuilds.BUILDS.values():
+        note = orthancbuilds.note_of(build)
+        if build.suite is not None and note.exists():
+            terminalreporter.write_line(
+                f"WARNING: Orthanc {build.version} was not tested: {note.read_text().strip()}",
+                yellow=True,
+                bold=True,
+            )
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""The whole catalog against two real, independent servers, verdict by verdict.
+"""The whole catalog against four real servers, verdict by verdict.
 
-expectations/orthanc.toml and expectations/tiny-pacs.toml hold the verdict of every check on each
-server (with the reason of every one that is not PASS). The run uses the server's profile and its
-expectations file, so a change in any verdict, either way, fails the run and this test.
+Each server's expectations file holds the verdict of every check on it, with the reason of every
+one that is not PASS: expectations/orthanc.toml (Orthanc 1.10, the machine's own),
+orthanc-1.12.toml and orthanc-1.13.toml (Debian trixie's and forky's, fetched by bootstrap), and
+tiny-pacs.toml. The run uses the server's profile and its expectations file, so a change in any
+verdict, either way, fails the run and this test.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
+from paths import ORTHANC_EXPECTATIONS, ORTHANC_VERSIONS, TINYPACS_EXPECTATIONS, newer_orthanc_root
 from suiterun import RunSuite, SuiteRun
 
 from conformance import expectations
 from conformance.orthanc import LocalOrthanc
 from conformance.tinypacs import LocalTinyPacs
 from conformance.tinypacs import is_installed as tinypacs_installed
+
+NEWER = sorted(v for v in ORTHANC_VERSIONS if v != "1.10")
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,13 @@ def tinypacs() -> Iterator[LocalTinyPacs]:
         pytest.skip("tiny-pacs is not installed: run scripts/bootstrap")
     with LocalTinyPacs() as server:
         yield server
+
+
+@pytest.fixture(scope="module", params=NEWER)
+def newer_orthanc(request: pytest.FixtureRequest) -> Iterator[tuple[str, LocalOrthanc]]:
+    version: str = request.param
+    with LocalOrthanc(root=newer_orthanc_root(version)) as server:
+        yield version, server
 
 
 def assert_every_verdict_as_expected(run: SuiteRun, expected_file: Path) -> None:
@@ -67,6 +78,20 @@ def test_catalog_on_orthanc_in_parallel_gives_the_same_verdicts(
         f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
     )
     assert_every_verdict_as_expected(run, ORTHANC_EXPECTATIONS)
+
+
+def test_catalog_on_a_newer_orthanc_gives_its_expected_verdicts(
+    newer_orthanc: tuple[str, LocalOrthanc], run_suite: RunSuite
+) -> None:
+    version, server = newer_orthanc
+    expected = ORTHANC_VERSIONS[version]
+    run = run_suite(
+        server.dicomweb_url,
+        f"--dicomweb-profile=orthanc-{version}",
+        f"--dicomweb-expectations={expected}",
+    )
+    assert_every_verdict_as_expected(run, expected)
+    assert run.results["counts"].get("PASS", 0) >= 100
 
 
 def test_catalog_on_tinypacs_gives_the_expected_verdicts(

@@ -3,18 +3,19 @@
 A check counts as shown to fail when a fault our tests inject is registered to catch it (in the
 registry of tests/proof.py: the proxy's faults, the Azure stand-in's, the walkthrough's, the auth
 gateway's, and a profile promising a capability Orthanc lacks), or when a real server we run it
-against breaks its rule (a FAIL or NON-STRICT verdict recorded in expectations/orthanc.toml or
-expectations/tiny-pacs.toml).
+against breaks its rule (a FAIL or NON-STRICT verdict recorded for Orthanc 1.10, 1.12 or 1.13 or
+tiny-pacs in expectations/).
 
 A check whose failure only a real server shows must also be shown to pass, or it might accuse
-every server: on the other real server, or on Orthanc with a repair (tests/repairs.py) mending
+every server: on another real server (a newer Orthanc that fixed the bug is the strongest
+evidence), or, where no real server passes, on Orthanc with a repair (tests/repairs.py) mending
 that one rule. (A fault's checks pass on Orthanc without it: test_catalog_faults.py.)
 """
 
 from __future__ import annotations
 
 import proof
-from paths import ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS
+from paths import ORTHANC_EXPECTATIONS, SERVERS
 
 from conformance import expectations
 
@@ -28,9 +29,9 @@ def caught_by_faults() -> set[str]:
 
 
 def on_a_real_server(verdicts: set[str]) -> set[str]:
-    """The checks with one of ``verdicts`` on Orthanc or on tiny-pacs."""
+    """The checks with one of ``verdicts`` on any real server (an Orthanc version, tiny-pacs)."""
     found = set()
-    for path in (ORTHANC_EXPECTATIONS, TINYPACS_EXPECTATIONS):
+    for path in SERVERS.values():
         entries = expectations.load(path).entries
         found |= {check for check, e in entries.items() if e.verdict in verdicts}
     return found

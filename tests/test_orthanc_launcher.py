@@ -6,6 +6,7 @@ Orthanc, and only the tests about a second instance, auth or the CLI start their
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from paths import newer_orthanc_root
 
+from conformance import orthancbuilds
 from conformance.orthanc import PACKAGED_PORT, LocalOrthanc, OrthancError, is_installed
 
 pytestmark = pytest.mark.skipif(
@@ -167,3 +170,96 @@ def test_process_that_exits_early_is_reported_with_its_log(tmp_path: Path) -> No
 
     assert "something went wrong" in str(raised.value)
     assert not server.running
+
+
+# --- the newer Orthancs (conformance/orthancbuilds.py) --------------------------------------
+
+
+def can_connect(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("version", ["1.12", "1.13"])
+def test_a_newer_orthanc_runs_from_its_unpacked_folder(version: str) -> None:
+    with LocalOrthanc(root=newer_orthanc_root(version)) as server:
+        system = requests.get(f"{server.url}/system", timeout=10).json()
+        studies = requests.get(f"{server.dicomweb_url}/studies", timeout=10)
+        # 1.13 is told to listen on 127.0.0.1 only; 1.12, like 1.10, cannot be: it listens on
+        # every address (and refuses clients that are not on this machine).
+        elsewhere = can_connect("127.0.0.2", server.port)
+        pid = server.pid
+
+    assert system["Version"] == orthancbuilds.BUILDS[version].orthanc.split("+")[0]
+    assert studies.status_code == 200
+    assert elsewhere == (version == "1.12")
+    assert not pid_exists(pid)
+
+
+def test_a_port_asked_for_and_taken_is_one_clear_message() -> None:
+    root = newer_orthanc_root("1.13")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(OrthancError, match=f"could not bind port {busy}: another program"):
+            LocalOrthanc(port=busy, root=root).start()
+
+
+def fake_root(tmp_path: Path) -> Path:
+    """An unpacked folder with a manifest, as a fetch leaves it (no real Orthanc in it)."""
+    root = tmp_path / "orthanc-9.9"
+    (root / "usr/sbin").mkdir(parents=True)
+    (root / "usr/sbin/Orthanc").write_bytes(b"\x7fELF" + bytes(100))
+    manifest = {"orthanc": "9.9.0-1", "plugin": "usr/lib/p.so", "files": {"usr/sbin/Orthanc": 104}}
+    (root / ".manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_a_damaged_unpacked_orthanc_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    (root / "usr/sbin/Orthanc").write_bytes(b"truncated")
+
+    with pytest.raises(OrthancError) as raised:
+        LocalOrthanc(root=root).start()
+
+    said = str(raised.value)
+    assert "is damaged: 1 file(s) missing or changed, e.g. usr/sbin/Orthanc" in said
+    assert "Run scripts/bootstrap" in said
+
+
+def test_an_unfinished_unpacked_orthanc_is_refused(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    (root / ".manifest.json").unlink()
+
+    with pytest.raises(OrthancError, match=r"incomplete \(no readable .manifest.json"):
+        LocalOrthanc(root=root).start()
+
+
+def test_an_unpacked_orthanc_that_will_not_start_names_its_folder(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)  # whole by its manifest, but with no loader to start it
+
+    with pytest.raises(OrthancError, match="could not be started") as raised:
+        LocalOrthanc(root=root, timeout=5).start()
+
+    assert "scripts/bootstrap" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("choice", "said"),
+    [("1.9", "no Orthanc '1.9': choose 1.10, 1.12, 1.13"), ("/nonexistent", "does not exist")],
+)
+def test_cli_says_which_orthancs_there_are(choice: str, said: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance.orthanc", "--orthanc", choice, "--", "true"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode in (1, 2)
+    assert said in result.stderr

@@ -13,12 +13,10 @@ import sys
 
 import proof
 import pytest
-from paths import ORTHANC_EXPECTATIONS, REPO, TINYPACS_EXPECTATIONS
+from paths import REPO, SERVERS
 
 from conformance import catalog, expectations, profiles
 from conformance.judge import check_name
-
-SERVERS = {"Orthanc": ORTHANC_EXPECTATIONS, "tiny-pacs": TINYPACS_EXPECTATIONS}
 
 
 @pytest.fixture(scope="module")
