@@ -4,7 +4,7 @@ repair, each naming its checks.
 A fault breaks one rule the way a real server did (in our proxy over Orthanc, in the Azure
 stand-in, in a gateway in front of a server with auth, or as a profile promising a capability
 the server lacks); it names the checks that must fail under it. A repair mends one rule that
-both real servers break; it names the checks that must pass through it. Each entry also names
+every real server breaks; it names the checks that must pass through it. Each entry also names
 the test module that asserts it. ``faultmatrix.py`` and ``test_fault_coverage.py`` read this
 registry, never test modules.
 

@@ -1,13 +1,16 @@
-"""Every check can pass: the checks that both real servers fail are run where the rule holds.
+"""Every check can pass: the checks that every real server fails are run where the rule holds.
 
-Orthanc breaks the rule of each check registered with a repair (tests/repairs.py); so does
-tiny-pacs, or it lacks the feature. The failing side of these checks is proven by the servers
-themselves; the repair, a proxy in front of Orthanc mending that one rule, proves the other side:
-the check passes on a server that keeps the rule, so it does not accuse every server.
+Orthanc (1.10, 1.12 and 1.13) breaks the rule of each check registered with a repair
+(tests/repairs.py); so does tiny-pacs, or it lacks the feature. The failing side of these checks is
+proven by the servers themselves; the repair, a proxy in front of Orthanc 1.10 mending that one
+rule, proves the other side: the check passes on a server that keeps the rule, so it does not
+accuse every server. Where a real server passes, it is the evidence and no repair is kept
+(test_fault_coverage.py).
 
-Two capabilities neither server has, the accept query parameter and thumbnails, are repaired too;
-their checks are shown to fail on Orthanc by a profile that promises them (PROMISED): a server
-that claims a feature and lacks it, which the verdicts turn from NOT-IMPLEMENTED into FAIL.
+Two capabilities Orthanc 1.10 lacks, the accept query parameter (which no server has; repaired
+too) and thumbnails (which Orthanc 1.12 and 1.13 have, and pass), are shown to fail on Orthanc
+1.10 by a profile that promises them (PROMISED): a server that claims a feature and lacks it,
+which the verdicts turn from NOT-IMPLEMENTED into FAIL.
 """
 
 from __future__ import annotations
