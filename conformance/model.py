@@ -1,0 +1,214 @@
+"""A reference model of search: which stored entities a conforming server returns for a query.
+
+The model holds the run's own entities as DICOM JSON objects (what was stored, PS3.18 Annex F)
+and answers a QIDO query (PS3.18 8.3.4, 10.6) with the matching rules of C-FIND (PS3.4
+C.2.2.2): single value, UID list, universal, wildcard and range matching, combined by AND over
+the query's keys. Where the standard leaves a choice (PN matching "may" be insensitive to case,
+C.2.2.2.1.1) an entity *may* match: a conforming answer holds every entity that must match and
+none that cannot, so the model answers two sets, ``must`` ⊆ answer ⊆ ``may``.
+
+Where a profile documents a departure (Azure has no wildcards), the profile expects the property
+of that rule to fail, by its requirement ID, as for every other check: neither the model nor a
+check special-cases a vendor. ``Rules`` only lets one property leave a rule to another (case).
+
+Not modelled (the properties do not ask for them): sequence matching (C.2.2.2.6), DT ranges with
+timezone offsets, fuzzy matching, emptyvaluematching and multiplevaluematching, includefield
+and which attributes a result carries, and combined date-time matching (C.2.2.2.5.3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+Entity = Mapping[str, Mapping[str, Any]]  # a DICOM JSON object: "GGGGEEEE" -> {"vr", "Value"}
+Match = Literal["yes", "no", "may"]
+WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}  # C.2.2.2.4
+RANGE_VRS = {"DA", "TM", "DT"}  # C.2.2.2.5
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Which of the standard's rules a property leaves to another property."""
+
+    # A match that differs only in case counts as "may" for every VR, not only PN: a property
+    # of wildcards leaves case-sensitivity (C.2.2.2.1) to the property that checks it alone.
+    any_case: bool = False
+
+
+class QueryError(ValueError):
+    """A query the model cannot judge (an unknown key, a malformed range)."""
+
+
+def tag_of(key: str) -> str:
+    """ "00080020" for "StudyDate" or "00080020" (PS3.18 8.3.4.1: a tag or a keyword)."""
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", key):
+        return key.upper()
+    tag = tag_for_keyword(key)
+    if tag is None:
+        raise QueryError(f"{key!r} is neither a tag nor a keyword")
+    return f"{tag:08X}"
+
+
+def vr_of(tag: str, entity: Entity | None = None) -> str:
+    """The VR an entity gives the attribute, else the data dictionary's."""
+    if entity is not None and tag in entity and "vr" in entity[tag]:
+        return str(entity[tag]["vr"])
+    return str(dictionary_VR(int(tag, 16)))
+
+
+def values_of(entity: Entity, tag: str) -> list[str]:
+    """The attribute's values as text; a PN value is its Alphabetic group (F.2.2)."""
+    attribute = entity.get(tag) or {}
+    values = []
+    for value in attribute.get("Value") or []:
+        if isinstance(value, Mapping):
+            value = value.get("Alphabetic", "")
+        values.append("" if value is None else str(value))
+    return values
+
+
+# --- one attribute ----------------------------------------------------------------------------
+
+
+def match(vr: str, query: str, stored: Sequence[str], rules: Rules = Rules()) -> Match:
+    """Whether an attribute holding ``stored`` values matches the query value (PS3.4 C.2.2.2).
+
+    A multi-valued attribute matches when one of its values does. An entity without a value
+    for the attribute may match any query (PS3.4 C.2.2.1.2, as conformance/requirements reads
+    it: an unknown Required Key is not held against the entity).
+    """
+    if query == "":
+        return "yes"  # C.2.2.2.3: universal matching
+    if not any(stored):
+        return "may"
+    if vr == "UI":
+        listed = {uid for uid in re.split(r"[,\\]", query) if uid}  # C.2.2.2.2; PS3.18 8.3.4.1
+        return "yes" if listed & set(stored) else "no"
+    if vr in RANGE_VRS and "-" in query:
+        return "yes" if any(_in_range(vr, query, value) for value in stored if value) else "no"
+    if vr in WILDCARD_VRS and ("*" in query or "?" in query):
+        if query.strip("*") == "":
+            return "yes"  # C.2.2.2.4 Note 1: "*" alone is universal matching
+        return _best(_wildcard(vr, query, value, rules) for value in stored)
+    return _best(_single(vr, query, value, rules) for value in stored)
+
+
+def _best(matches: Iterable[Match]) -> Match:
+    found = set(matches)
+    return "yes" if "yes" in found else "may" if "may" in found else "no"
+
+
+def _single(vr: str, query: str, value: str, rules: Rules) -> Match:
+    """C.2.2.2.1: an exact match, case-sensitive but for PN, where insensitivity is allowed."""
+    if _normal(vr, value) == _normal(vr, query):
+        return "yes"
+    if (vr == "PN" or rules.any_case) and value.casefold() == query.casefold():
+        return "may"  # C.2.2.2.1.1
+    return "no"
+
+
+def _wildcard(vr: str, query: str, value: str, rules: Rules) -> Match:
+    """C.2.2.2.4: "*" any sequence (also empty), "?" exactly one character."""
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in query)
+    if re.fullmatch(pattern, value, re.DOTALL):
+        return "yes"
+    if (vr == "PN" or rules.any_case) and re.fullmatch(pattern, value, re.DOTALL | re.IGNORECASE):
+        return "may"  # C.2.2.2.1.1 applies to wildcard matching of names too
+    return "no"
+
+
+def _normal(vr: str, value: str) -> str:
+    """Values compare without the padding their VR allows (PS3.5 6.2: trailing spaces)."""
+    return value.rstrip(" ") if vr != "UI" else value.rstrip("\0")
+
+
+def _in_range(vr: str, query: str, value: str) -> bool:
+    """C.2.2.2.5.1 (DA) and C.2.2.2.5.2 (TM): both ends inclusive, either end open."""
+    low, sep, high = query.partition("-")
+    if not sep or (not low and not high):
+        raise QueryError(f"{query!r} is not a range")
+    key = _date_key if vr == "DA" else _time_key if vr == "TM" else _datetime_key
+    stored = key(value)
+    return (not low or key(low) <= stored) and (not high or stored <= key(high, upper=True))
+
+
+def _date_key(value: str, upper: bool = False) -> str:
+    if not re.fullmatch(r"\d{8}", value):
+        raise QueryError(f"{value!r} is not a date (YYYYMMDD)")
+    return value
+
+
+def _time_key(value: str, upper: bool = False) -> str:
+    """HHMMSS.FFFFFF; a time given to fewer places stands for its whole span (C.2.2.2.5.2)."""
+    found = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?", value.replace(":", ""))
+    if not found:
+        raise QueryError(f"{value!r} is not a time (HHMMSS.FFFFFF)")
+    hours, minutes, seconds, fraction = found.groups()
+    fill = "9" if upper else "0"
+    minutes = minutes or ("59" if upper else "00")
+    seconds = seconds or ("59" if upper else "00")
+    return f"{hours}{minutes}{seconds}.{(fraction or '').ljust(6, fill)}"
+
+
+def _datetime_key(value: str, upper: bool = False) -> str:
+    if not re.fullmatch(r"\d{4,14}(\.\d{1,6})?", value):
+        raise QueryError(f"{value!r} is not a date-time without offset")
+    digits = value.split(".")[0]
+    return digits.ljust(14, "9" if upper else "0")
+
+
+# --- a query ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a conforming search answers: every ``must`` entity, and only ``may`` ones."""
+
+    must: frozenset[str]
+    may: frozenset[str]
+
+    def problem(self, answered: Iterable[str], name: Callable[[str], str] = str) -> str | None:
+        """What is wrong with an answer naming ``answered`` entities (None: it conforms);
+        ``name`` says how the message names an entity."""
+        got = list(answered)
+        missing = sorted(name(u) for u in self.must - set(got))
+        extra = sorted(name(u) for u in set(got) - self.may)
+        repeated = sorted({name(u) for u in got if got.count(u) > 1})
+        said = []
+        if missing:
+            said.append(f"misses {missing}")
+        if extra:
+            said.append(f"returns {extra}, which do not match")
+        if repeated:
+            said.append(f"returns {repeated} more than once")
+        return "; ".join(said) or None
+
+
+def search(
+    entities: Mapping[str, Entity],
+    pairs: Sequence[tuple[str, str]],
+    rules: Rules = Rules(),
+) -> Answer:
+    """The entities (by their UID, the key of ``entities``) that match every pair (AND)."""
+    must, may = set(), set()
+    for uid, entity in entities.items():
+        found: list[Match] = []
+        for key, value in pairs:
+            tag = tag_of(key)
+            found.append(match(vr_of(tag, entity), value, values_of(entity, tag), rules))
+        if all(m == "yes" for m in found):
+            must.add(uid)
+        if all(m != "no" for m in found):
+            may.add(uid)
+    return Answer(frozenset(must), frozenset(may))
+
+
+def page(ordered: Sequence[str], limit: int | None, offset: int) -> list[str]:
+    """The page a limit and offset select from the full ordered answer (PS3.18 8.3.4.4)."""
+    end = None if limit is None else offset + limit
+    return list(ordered[offset:end])

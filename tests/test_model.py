@@ -1,0 +1,216 @@
+"""The reference model of search (conformance/model.py) against the standard's own rules.
+
+Each case cites the rule of PS3.4 C.2.2.2 (matching) or PS3.18 8.3.4 (query parameters) it
+encodes, with the standard's wording or example where it gives one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import model
+from conformance.model import Rules, match
+
+
+def entity(**attributes: tuple[str, list[object]]) -> model.Entity:
+    return {model.tag_of(k): {"vr": vr, "Value": v} for k, (vr, v) in attributes.items()}
+
+
+@pytest.mark.parametrize(
+    ("vr", "query", "stored", "expected"),
+    [
+        # C.2.2.2.1: "only entities with values that match exactly the value specified"
+        ("SH", "ACC1", ["ACC1"], "yes"),
+        ("SH", "ACC1", ["ACC12"], "no"),
+        # C.2.2.2.1: "This matching is case-sensitive" (except PN)
+        ("SH", "acc1", ["ACC1"], "no"),
+        ("CS", "ot", ["OT"], "no"),
+        # C.2.2.2.1.1: PN "may perform literal matching that is either case-sensitive, or
+        # that is insensitive to some or all aspects of case"
+        ("PN", "Doe^John", ["Doe^John"], "yes"),
+        ("PN", "doe^john", ["Doe^John"], "may"),
+        ("PN", "Doe^Jane", ["Doe^John"], "no"),
+        # C.2.2.2.3: "If the value specified for a Key Attribute in a request is zero length,
+        # then all entities shall match this Attribute" (also those without a value)
+        ("SH", "", [], "yes"),
+        ("DA", "", ["19991231"], "yes"),
+        # A multi-valued attribute matches when one of its values does (ModalitiesInStudy).
+        ("CS", "SR", ["OT", "SC", "SR"], "yes"),
+        ("CS", "MR", ["OT", "SC", "SR"], "no"),
+    ],
+)
+def test_single_value_and_universal_matching(
+    vr: str, query: str, stored: list[str], expected: str
+) -> None:
+    assert match(vr, query, stored) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "stored", "expected"),
+    [
+        # C.2.2.2.2: "Each UID in the list ... may generate a match"; PS3.18 8.3.4.1 item 3:
+        # "the value is a comma-separated list of UIDs" (backslash is C-FIND's separator)
+        ("1.2.3,1.2.4", ["1.2.4"], "yes"),
+        ("1.2.3\\1.2.4", ["1.2.3"], "yes"),
+        ("1.2.3,1.2.4", ["1.2.5"], "no"),
+        # A UID is never matched by wildcards or as a prefix.
+        ("1.2.*", ["1.2.3"], "no"),
+        ("1.2", ["1.2.3"], "no"),
+    ],
+)
+def test_uid_list_matching(query: str, stored: list[str], expected: str) -> None:
+    assert match("UI", query, stored) == expected
+
+
+@pytest.mark.parametrize(
+    ("vr", "query", "stored", "expected"),
+    [
+        # C.2.2.2.4: '"*" shall match any sequence of characters (including a zero length
+        # value) and "?" shall match any single character'
+        ("SH", "AC*", ["ACC1"], "yes"),
+        ("SH", "*1", ["ACC1"], "yes"),
+        ("SH", "ACC1*", ["ACC1"], "yes"),  # zero length
+        ("SH", "A?C1", ["ACC1"], "yes"),
+        ("SH", "A?1", ["ACC1"], "no"),  # exactly one character
+        ("SH", "ACC1?", ["ACC1"], "no"),
+        ("SH", "a*", ["ACC1"], "no"),  # still case-sensitive
+        ("CS", "S*", ["OT", "SR"], "yes"),
+        ("PN", "doe*", ["Doe^John"], "may"),
+        # C.2.2.2.4 Note 1: 'Wild card matching on a value of "*" is equivalent to Universal
+        # Matching', so it matches an empty attribute too.
+        ("SH", "*", ["ACC1"], "yes"),
+        # Wildcards apply to AE, CS, LO, LT, PN, SH, ST, UC, UR, UT only: a date is not one.
+        ("DA", "1999*", ["19991231"], "no"),
+        # Regular expression characters are literal.
+        ("LO", "A.C*", ["ABC1"], "no"),
+    ],
+)
+def test_wildcard_matching(vr: str, query: str, stored: list[str], expected: str) -> None:
+    assert match(vr, query, stored) == expected
+
+
+def test_a_property_may_leave_case_to_another() -> None:
+    """With any_case, a case-only difference may match (the case rule is checked on its own)."""
+    assert match("SH", "ab*", ["AB1"], Rules(any_case=True)) == "may"
+    assert match("SH", "ab1", ["AB1"], Rules(any_case=True)) == "may"
+    assert match("SH", "ab1", ["AB1"]) == "no"
+
+
+@pytest.mark.parametrize(
+    ("query", "stored", "expected"),
+    [
+        # C.2.2.2.5.1 a: '"<date1> - <date2>" ... between <date1> and <date2> inclusive'
+        ("19930822-19930826", "19930822", "yes"),
+        ("19930822-19930826", "19930826", "yes"),
+        ("19930822-19930826", "19930824", "yes"),
+        ("19930822-19930826", "19930827", "no"),
+        ("19930822-19930826", "19930821", "no"),
+        ("19930822-19930822", "19930822", "yes"),
+        # b: '"- <date1>" ... prior to and including <date1>'
+        ("-19930822", "19930822", "yes"),
+        ("-19930822", "19930823", "no"),
+        # c: '"<date1> -" ... <date1> and subsequent dates'
+        ("19930822-", "19930822", "yes"),
+        ("19930822-", "19930821", "no"),
+    ],
+)
+def test_date_range_matching(query: str, stored: str, expected: str) -> None:
+    assert match("DA", query, [stored]) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "stored", "expected"),
+    [
+        # C.2.2.2.5.2: the same three forms for times, both ends inclusive
+        ("110000-130000", "120000", "yes"),
+        ("110000-130000", "130000", "yes"),
+        ("110000-130000", "130000.5", "yes"),  # "13" to the second: its whole second
+        ("110000-1300", "130059", "yes"),  # an end given to the minute stands for the minute
+        ("110000-130000", "130001", "no"),
+        ("-1100", "110000", "yes"),
+        ("1101-", "110059", "no"),
+    ],
+)
+def test_time_range_matching(query: str, stored: str, expected: str) -> None:
+    assert match("TM", query, [stored]) == expected
+
+
+def test_an_entity_without_a_value_may_match_anything() -> None:
+    """PS3.4 C.2.2.1.2, as our catalog reads it (qido.toml, QIDO-MATCH-ACCESSION-NUMBER): a
+    zero-length Required Key is not held against the entity; universal matching must match."""
+    assert match("DA", "19900101-", [""]) == "may"
+    assert match("SH", "ACC1", []) == "may"
+    assert match("SH", "", []) == "yes"
+
+
+def test_a_query_is_the_and_of_its_keys() -> None:
+    """PS3.4 C.2.2.1.1: each key attribute narrows the match (all must match)."""
+
+    def study(day: str, accession: str, name: str) -> model.Entity:
+        return entity(
+            StudyDate=("DA", [day]),
+            AccessionNumber=("SH", [accession]),
+            PatientName=("PN", [{"Alphabetic": name}]),
+        )
+
+    studies = {
+        "1.1": study("19940101", "A1", "Roe^Jane"),
+        "1.2": study("19940101", "B1", "Roe^Jane"),
+        "1.3": study("19950101", "A2", "Roe^Jane"),
+        "1.4": study("19950101", "C1", "Doe^John"),
+    }
+
+    answer = model.search(studies, [("StudyDate", "-19941231"), ("AccessionNumber", "A*")])
+    assert answer.must == answer.may == {"1.1"}
+    names = model.search(studies, [("00100010", "doe^john")])
+    assert not names.must
+    assert names.may == {"1.4"}
+
+
+def test_an_answer_is_judged_by_what_must_and_may_match() -> None:
+    answer = model.Answer(must=frozenset({"1.1"}), may=frozenset({"1.1", "1.2"}))
+
+    assert answer.problem(["1.1"]) is None
+    assert answer.problem(["1.2", "1.1"]) is None
+    assert answer.problem(["1.2"]) == "misses ['1.1']"
+    assert answer.problem(["1.1", "1.3"]) == "returns ['1.3'], which do not match"
+    assert answer.problem(["1.1", "1.1"]) == "returns ['1.1'] more than once"
+
+
+def test_paging_selects_the_slice_of_the_full_answer() -> None:
+    """PS3.18 8.3.4.4: limit is the maximum returned, offset the matches skipped."""
+    ordered = ["a", "b", "c", "d"]
+    assert model.page(ordered, 2, 0) == ["a", "b"]
+    assert model.page(ordered, 2, 3) == ["d"]
+    assert model.page(ordered, None, 1) == ["b", "c", "d"]
+    assert model.page(ordered, 3, 9) == []
+
+
+@pytest.mark.parametrize("query", ["-", "1993-08-22", "199308-19930826"])
+def test_a_malformed_range_is_refused_by_the_model(query: str) -> None:
+    with pytest.raises(model.QueryError):
+        match("DA", query, ["19930822"])
+
+
+@pytest.mark.parametrize(
+    ("name", "examples", "derandomized"), [("ci", 30, True), ("deep", 300, False)]
+)
+def test_the_hypothesis_setting_picks_how_hard_properties_look(
+    name: str, examples: int, derandomized: bool
+) -> None:
+    """--dicomweb-hypothesis: ci is the same examples every run (a verdict changes only when the
+    server does); neither has a deadline or writes an example database into the user's folder."""
+    from hypothesis import settings
+
+    from conformance import runtime
+
+    before = settings.get_current_profile_name()
+    try:
+        runtime._load_hypothesis_profile(name)
+        current = settings.default
+        assert current is not None
+        assert (current.max_examples, current.derandomize) == (examples, derandomized)
+        assert current.database is None
+        assert current.deadline is None
+    finally:
+        settings.load_profile(before)
