@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,23 @@ class RunState:
         self.registry.add(study.study_uid, label, self.marker)
         return study
 
+    def new_archive(self, label: str) -> synthetic.SearchArchive:
+        """The search archive (one-instance studies for the property checks) with fresh UIDs,
+        every study registered as created by this run."""
+        self._may_store()
+        archive = synthetic.search_archive(self.settings.run_id, f"{self.label}/{label}")
+        for uid in archive.study_uids:
+            self.registry.add(uid, label, self.marker)
+        return archive
+
+    def new_study_uid(self, label: str) -> str:
+        """A fresh study UID registered as this run's, for a check that builds its own
+        instances (PatientID must be the run's marker)."""
+        self._may_store()
+        uid = derive_uid(self.settings.run_id, f"{self.label}/{label}", "study")
+        self.registry.add(uid, label, self.marker)
+        return uid
+
     def absent_uid(self, label: str) -> str:
         """A study UID this run minted and never stores: for checks of what is not there. The
         guard lets a DELETE of it through (it is this run's), and it can hit no one's data."""
@@ -191,6 +208,7 @@ def configure(config: pytest.Config, base_url: str) -> None:
             "drop -n/--numprocesses"
         )
     config.stash[settings_key] = settings
+    _load_hypothesis_profile(settings.hypothesis)
     if settings.mode == "certify":
         _check_certify_targets(config)
     label = workerinput["workerid"] if workerinput else "main"
@@ -210,6 +228,24 @@ def configure(config: pytest.Config, base_url: str) -> None:
         config.pluginmanager.register(
             VerdictRecorder(settings, requirements, profile), "dicomweb-verdicts"
         )
+
+
+def _load_hypothesis_profile(name: str) -> None:
+    """How the property checks (checks/test_properties.py) search: ``ci`` derandomized (the same
+    examples every run, so a verdict changes only when the server does), ``deep`` random and
+    ten times longer. Neither has a deadline (the server's time is not the property's) nor an
+    example database: a run must write nothing to the user's folder."""
+    from hypothesis import HealthCheck, settings
+
+    common: dict[str, Any] = {
+        "deadline": None,
+        "database": None,
+        "suppress_health_check": [HealthCheck.too_slow],
+        "print_blob": False,
+    }
+    settings.register_profile("dicomweb-ci", max_examples=30, derandomize=True, **common)
+    settings.register_profile("dicomweb-deep", max_examples=300, **common)
+    settings.load_profile(f"dicomweb-{name}")
 
 
 class VerdictRecorder:
@@ -958,3 +994,27 @@ def stored_synthetic(dicomweb_state: RunState) -> CatalogStudy:
     study = dicomweb_state.new_synthetic("stored")
     _store_for_checks(dicomweb_state.client, study, "the synthetic study")
     return study
+
+
+@pytest.fixture(scope="session")
+def stored_archive(dicomweb_state: RunState) -> synthetic.SearchArchive:
+    """The search archive, stored once per worker, for the property checks (read only)."""
+    archive = dicomweb_state.new_archive("archive")
+    _store_for_checks(dicomweb_state.client, archive, "the search archive")
+    return archive
+
+
+@dataclass(frozen=True)
+class NewStudy:
+    """A study UID of this run's, and the Patient ID every instance of the run carries."""
+
+    study_uid: str
+    patient_id: str
+
+
+@pytest.fixture
+def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
+    """A fresh, registered (and so cleaned up) study for a check that stores its own
+    instances into it."""
+    uid = dicomweb_state.new_study_uid(request.node.nodeid)
+    return NewStudy(uid, dicomweb_state.marker)

@@ -236,6 +236,12 @@ OPTIONS: tuple[Option, ...] = (
         choices=("certify", "nightly", "smoke"),
     ),
     Option(
+        "hypothesis",
+        "How hard the property checks search for a counterexample: ci (the default: a fixed, "
+        "reproducible set of examples, seconds) or deep (many more, random; for nightly runs).",
+        choices=("ci", "deep"),
+    ),
+    Option(
         "server_name",
         "What the server is, as reports should name it, e.g. 'Orthanc 1.10.1 + DICOMweb 1.7' "
         "(its Server header is reported too). Default: the profile's description.",
@@ -277,6 +283,7 @@ class Settings:
     results: Path | None = None
     server_name: str | None = None
     mode: str | None = None
+    hypothesis: str = "ci"
 
     @property
     def secrets(self) -> tuple[str, ...]:

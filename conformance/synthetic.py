@@ -463,3 +463,133 @@ def with_attribute(instance: Instance, keyword: str, value: Any, relabel: str) -
     vr = ds[tag].VR if tag in ds else dictionary_VR(tag).split(" or ")[0]
     ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
     return Instance(f"{instance.name}-{relabel}", _encode(ds))
+
+
+# ---------------------------------------------------------------------------------- the archive
+
+# The search archive: one-instance studies whose study attributes are drawn from small pools, so
+# that searches meet ties (the same date on several studies), boundaries (the last day of a year,
+# a time of 23:59:59), shared prefixes and case variants. Its dates are in the 1990s, which no
+# other study of the suite has. Every study carries the archive's token as its Study ID: a search
+# scoped by PatientID and that Study ID sees this archive and nothing else.
+ARCHIVE_DATES = ("19940101", "19940102", "19941231", "19950101", "19951231")
+ARCHIVE_TIMES = ("000000", "075959", "080000", "120000", "235959")
+ARCHIVE_ACCESSIONS = ("AB1", "AB12", "AB21", "Ab1", "XAB1", "AB", "B1", "AB1")
+ARCHIVE_NAMES = ("Doe^John", "DOE^JOHN", "Roe^Jane", "Doe^Jo", "Doe^John", "Ro^Jane", "Roe", "Doe")
+ARCHIVE_SIZE = len(ARCHIVE_ACCESSIONS)
+# The study attributes the model knows of each archive study (as stored).
+ARCHIVE_ATTRIBUTES = (
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "PatientName",
+    "PatientID",
+    "StudyID",
+)
+
+
+@dataclass(frozen=True)
+class SearchArchive(Study):
+    """One run's search archive: ARCHIVE_SIZE studies of one instance each."""
+
+    instances: tuple[Instance, ...]
+    token: str  # the Study ID of every study in it
+
+    @property
+    def study_uids(self) -> list[str]:
+        return [str(instance.dataset.StudyInstanceUID) for instance in self.instances]
+
+    def entities(self) -> dict[str, dict[str, Any]]:
+        """Study UID -> the study attributes stored, as DICOM JSON (what the model searches)."""
+        found = {}
+        for instance in self.instances:
+            ds = instance.dataset
+            study = Dataset()
+            for keyword in ARCHIVE_ATTRIBUTES:
+                study[keyword] = ds[keyword]
+            found[str(ds.StudyInstanceUID)] = study.to_json_dict()
+        return found
+
+
+def search_archive(run_id: str, label: str) -> SearchArchive:
+    token = f"Q{_short_hash(run_id, label)[:9]}"
+    instances = []
+    for i in range(ARCHIVE_SIZE):
+        name = f"archive-{i}"
+        sop_uid = derive_uid(run_id, label, name)
+        ds = FileDataset(
+            f"{name}.dcm",
+            Dataset(),
+            file_meta=_file_meta(SECONDARY_CAPTURE, sop_uid),
+            preamble=b"\0" * 128,
+        )
+        ds.SOPClassUID = UID(SECONDARY_CAPTURE)
+        ds.SOPInstanceUID = UID(sop_uid)
+        ds.PatientName = ARCHIVE_NAMES[i]
+        ds.PatientID = run_patient_id(run_id)
+        ds.StudyInstanceUID = UID(derive_uid(run_id, label, f"study/{i}"))
+        ds.StudyDate = ARCHIVE_DATES[i % len(ARCHIVE_DATES)]
+        ds.StudyTime = ARCHIVE_TIMES[(i * 3) % len(ARCHIVE_TIMES)]
+        ds.ReferringPhysicianName = ""
+        ds.StudyID = token
+        ds.AccessionNumber = ARCHIVE_ACCESSIONS[i]
+        ds.Modality = "OT"
+        ds.SeriesInstanceUID = UID(derive_uid(run_id, label, f"series/{i}"))
+        ds.SeriesNumber = 1
+        ds.InstanceNumber = 1
+        ds.ConversionType = "WSD"
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows, ds.Columns = 2, 2
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        ds.PixelData = bytes([i, 0, 0, i])
+        ds["PixelData"].VR = "OB"
+        instances.append(Instance(name, _encode(ds)))
+    return SearchArchive(instances=tuple(instances), token=token)
+
+
+# ---------------------------------------------------------------------------------- generated
+
+
+def generated_instance(
+    patient_id: str,
+    study_uid: str,
+    sop_uid: str,
+    charset: str | None,
+    elements: list[tuple[int, str, Any]],
+) -> Instance:
+    """A 2x2 Secondary Capture instance in ``study_uid`` with ``elements`` (tag, VR, value)
+    added, encoded in ``charset`` (its Specific Character Set; None: the default repertoire).
+    Private tags come with their creator, (0099,0010) "DWCONF GENERATED"."""
+    ds = FileDataset(
+        "generated.dcm",
+        Dataset(),
+        file_meta=_file_meta(SECONDARY_CAPTURE, sop_uid),
+        preamble=b"\0" * 128,
+    )
+    if charset is not None:
+        ds.SpecificCharacterSet = charset.split("\\") if "\\" in charset else charset
+    ds.SOPClassUID = UID(SECONDARY_CAPTURE)
+    ds.SOPInstanceUID = UID(sop_uid)
+    ds.PatientName = "Generated^Instance"
+    ds.PatientID = patient_id
+    ds.StudyInstanceUID = UID(study_uid)
+    ds.SeriesInstanceUID = UID(f"{study_uid}.1")
+    ds.Modality = "OT"
+    ds.ConversionType = "WSD"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = 2, 2
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = bytes(4)
+    ds["PixelData"].VR = "OB"
+    if any(tag >> 16 == GENERATED_GROUP for tag, _, _ in elements):
+        ds.add_new((GENERATED_GROUP << 16) | 0x0010, "LO", GENERATED_CREATOR)
+    for tag, vr, value in elements:
+        ds.add_new(tag, vr, value)
+    return Instance(f"generated-{sop_uid[-6:]}", _encode(ds))
+
+
+GENERATED_GROUP = 0x0099
+GENERATED_CREATOR = "DWCONF GENERATED"

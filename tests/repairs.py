@@ -12,6 +12,8 @@ the server would have to do; none of them is a claim that Orthanc should be used
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import io
 import itertools
 import json
 import re
@@ -47,10 +49,11 @@ from faults.wado import (
     with_accept,
 )
 from proof import PROMISE, PROOFS, register
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag
 from pydicom.uid import ExplicitVRLittleEndian
 
 from conformance import multipart
+from conformance.model import tag_of
 
 QIDO = "test_qido.py::"
 WADO = "test_wado.py::"
@@ -97,16 +100,6 @@ def fetch_json(forward: Forward, request: Exchange, path: str, query: str = "") 
 def first(obj: dict[str, Any], tag: str) -> Any:
     found = obj.get(tag, {}).get("Value") or [None]
     return found[0]
-
-
-def tag_of(key: str) -> str:
-    """A query key's tag, as eight hex digits (a keyword or the tag itself)."""
-    if re.fullmatch(r"[0-9A-Fa-f]{8}", key):
-        return key.upper()
-    tag = tag_for_keyword(key)
-    if tag is None:
-        raise ValueError(f"no such keyword: {key}")
-    return f"{tag:08X}"
 
 
 def text_of(value: Any) -> str:
@@ -288,6 +281,58 @@ def bulk_data_parts_located(request: Exchange, forward: Forward) -> Answer:
     )
 
 
+def instance_metadata_mended(mend: Callable[[dict[str, Any], pydicom.Dataset], None]) -> Fault:
+    """A repair of instance metadata from the instance as stored (retrieved as it is): each
+    metadata object is passed to ``mend`` with the stored dataset."""
+
+    def apply(request: Exchange, forward: Forward) -> Answer:
+        answer = forward(request)
+        instance = request.path.removesuffix("/metadata")
+        if not metadata_request(request) or not INSTANCE.search(instance):
+            return answer
+        asked = dataclasses.replace(request, path=instance, query="", body=b"")
+        retrieved = forward(with_accept(asked, 'multipart/related; type="application/dicom"'))
+        found = multipart.decode(retrieved.body, retrieved.headers.get("Content-Type", ""))
+        stored = pydicom.dcmread(io.BytesIO(found[0].body), stop_before_pixels=True)
+
+        def mended(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for obj in objects:
+                mend(obj, stored)
+            return objects
+
+        return json_changed(answer, mended)
+
+    return apply
+
+
+def stored_character_set(obj: dict[str, Any], stored: pydicom.Dataset) -> None:
+    """Specific Character Set as stored, an empty value kept as null (F.2.5): Orthanc drops
+    the empty first value of a code-extension set such as '\\ISO 2022 IR 87'."""
+    if "SpecificCharacterSet" in stored:
+        values = stored["SpecificCharacterSet"].value
+        values = [values] if isinstance(values, str) else list(values)
+        obj["00080005"] = {"vr": "CS", "Value": [v or None for v in values]}
+
+
+def stored_floats(obj: dict[str, Any], stored: pydicom.Dataset) -> None:
+    """FL and FD values as stored: Orthanc writes an integral one of 2**32 or more wrapped
+    around 32 bits (8180368217.0 as 3885400921)."""
+    for element in stored:
+        if element.VR in ("FL", "FD"):
+            values = list(element.value) if element.VM > 1 else [element.value]
+            obj[f"{element.tag:08X}"] = {"vr": element.VR, "Value": values}
+
+
+repair(
+    "character-set-kept-in-metadata",
+    passes=["test_properties.py::test_metadata_keeps_the_stored_character_set"],
+)(instance_metadata_mended(stored_character_set))
+repair(
+    "floats-kept-in-metadata",
+    passes=["test_properties.py::test_metadata_keeps_numbers_of_every_size"],
+)(instance_metadata_mended(stored_floats))
+
+
 # --- stores -----------------------------------------------------------------------------------
 
 
@@ -411,29 +456,38 @@ def search_filtered_here(
     return apply
 
 
-# Orthanc matches Study ID whatever its case (1.10, 1.12 and 1.13): this repair matches here,
-# against the value stored (the study's first instance's). Percent-decoding and the name groups,
-# which it used to mend too, Orthanc 1.13 and 1.12 now show passing themselves.
-STUDY_ID_KEYS = {"StudyID", "00200010"}
+# Orthanc matches Study ID and Accession Number whatever their case, with or without wildcards
+# (1.10, 1.12 and 1.13). Its answer is then a superset of the conforming one: this repair keeps
+# the results whose own value matches case-sensitively (fnmatchcase: "*" any run, "?" one
+# character). Percent-decoding and the name groups, which an earlier repair mended, Orthanc
+# 1.13 and 1.12 now show passing themselves.
+CASE_SENSITIVE_KEYS = {"StudyID": "00200010", "AccessionNumber": "00080050"}
+CASE_SENSITIVE_KEYS |= {tag: tag for tag in list(CASE_SENSITIVE_KEYS.values())}
 
 
-def add_stored_study_id(request: Exchange, forward: Forward, obj: dict[str, Any]) -> None:
-    path = f"{prefix(request)}/studies/{first(obj, '0020000D')}/metadata"
-    for instance in fetch_json(forward, request, path)[:1]:
-        if "00200010" in instance:
-            obj["00200010"] = instance["00200010"]
-
-
-repair(
-    "study-id-matched-case-sensitively",
-    passes=[f"{QIDO}test_non_person_name_match_is_case_sensitive[StudyID]"],
-)(
-    search_filtered_here(
-        lambda key: key in STUDY_ID_KEYS,
-        lambda obj, key, value: matched(obj, tag_of(key), value),
-        add_stored_study_id,
-    )
+@repair(
+    "text-matched-case-sensitively",
+    passes=[
+        f"{QIDO}test_non_person_name_match_is_case_sensitive[StudyID]",
+        "test_properties.py::test_text_matches_only_in_its_own_case",
+    ],
 )
+def text_matched_case_sensitively(request: Exchange, forward: Forward) -> Answer:
+    answer = forward(request)
+    results = search_results(answer) if is_search(request) else None
+    if not results:
+        return answer
+    keys = [
+        (CASE_SENSITIVE_KEYS[k], v) for k, v in query_pairs(request) if k in CASE_SENSITIVE_KEYS
+    ]
+    kept = [
+        obj
+        for obj in results
+        if all(
+            not value or fnmatch.fnmatchcase(text_of(first(obj, tag)), value) for tag, value in keys
+        )
+    ]
+    return json_answer(answer, kept)
 
 
 def is_request_attributes_path(key: str) -> bool:

@@ -14,10 +14,12 @@ decoded twice (Orthanc does not decode query values at all, so no check of decod
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from . import (
     Answer,
@@ -483,3 +485,62 @@ def search_person_name_without_caret_500(request: Exchange, forward: Forward) ->
     ):
         return Answer(500, {"Content-Type": "text/plain"}, b"IndexError: list index out of range")
     return forward(request)
+
+
+# --- found only by the properties (conformance/checks/test_properties.py) ------------------------
+
+PROPERTIES = "test_properties.py::"
+
+
+@fault(
+    "search-date-range-bounds-exclusive",
+    catches=[f"{PROPERTIES}test_date_ranges_find_what_the_model_finds"],
+)
+def search_date_range_bounds_exclusive(request: Exchange, forward: Forward) -> Answer:
+    """A closed date range d1-d2 (d1 before d2) that leaves out both its end dates, as a study
+    list did that filtered with isAfter/isBefore where isSameOrAfter/isSameOrBefore was due
+    (OHIF/Viewers#310). Open ranges and a one-day range d-d are right, so every fixed range of
+    test_qido.py still passes; only a generated range ending on a stored date shows it."""
+    if not is_search(request):
+        return forward(request)
+    pairs = []
+    for key, value in query_pairs(request):
+        low, sep, high = value.partition("-")
+        if key in ("StudyDate", "00080020") and sep and low and high and low < high:
+            inner = (_next_day(low, +1), _next_day(high, -1))
+            value = "-".join(inner) if inner[0] <= inner[1] else "00010101-00010101"
+        pairs.append((key, value))
+    return forward(with_query(request, pairs))
+
+
+def _next_day(day: str, delta: int) -> str:
+    return (datetime.date.fromisoformat(day) + datetime.timedelta(days=delta)).strftime("%Y%m%d")
+
+
+@fault(
+    "search-pages-reorder-ties",
+    catches=[f"{PROPERTIES}test_pages_are_slices_of_the_whole_answer"],
+)
+def search_pages_reorder_ties(request: Exchange, forward: Forward) -> Answer:
+    """Study pages ordered by Study Date with no unique tie-breaker, so that studies of the same
+    date come in another order from one page request to the next (a database's ORDER BY on a
+    column with ties; here the offset's parity decides): pages repeat one study and skip
+    another. The fixed paging check pages series at even offsets, and passes."""
+    pairs = query_pairs(request)
+    paging = {k: v for k, v in pairs if k in ("limit", "offset")}
+    if not is_search(request) or not request.path.endswith("/studies"):
+        return forward(request)
+    answer = forward(with_query(request, [p for p in pairs if p[0] not in paging]))
+    results = search_results(answer)
+    if results is None:
+        return answer
+    flip = int(paging.get("offset", "0")) % 2 == 1
+
+    def order(obj: dict[str, Any]) -> tuple[str, str]:
+        uid = str(obj.get("0020000D", {}).get("Value", [""])[0])
+        return (str(obj.get("00080020", {}).get("Value", [""])[0]), uid[::-1] if flip else uid)
+
+    results.sort(key=order)
+    offset = int(paging.get("offset", "0"))
+    end = offset + int(paging["limit"]) if "limit" in paging else None
+    return json_answer(answer, results[offset:end])

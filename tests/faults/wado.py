@@ -13,7 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
 from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from conformance import multipart
 from conformance.synthetic import CATALOG_NAMES
@@ -781,3 +785,61 @@ def retrieve_multipart_without_type_500(request: Exchange, forward: Forward) -> 
             body = b"KeyError: 'type'"
             return Answer(500, {"Content-Type": "text/plain"}, body)
     return forward(request)
+
+
+# --- found only by the properties (conformance/checks/test_properties.py) ------------------------
+
+PROPERTIES = "test_properties.py::"
+NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
+
+
+@fault(
+    "metadata-numbers-first-value-only",
+    catches=[f"{PROPERTIES}test_metadata_of_a_generated_instance_is_what_was_stored"],
+)
+def metadata_numbers_first_value_only(request: Exchange, forward: Forward) -> Answer:
+    """Binary numbers (US, SS, FL, FD, …) of several values given in metadata as their first
+    value only: a JSON writer that reads one number where the element holds a VM of n (the
+    samples and the synthetic study hold none, so the fixed metadata checks pass)."""
+    answer = forward(request)
+    if not metadata_request(request):
+        return answer
+
+    def first_only(objects: Any) -> Any:
+        for obj in objects if isinstance(objects, list) else []:
+            for attribute in obj.values():
+                values = attribute.get("Value")
+                if attribute.get("vr") in NUMBER_VRS and isinstance(values, list):
+                    attribute["Value"] = values[:1]
+        return objects
+
+    return json_changed(answer, first_only)
+
+
+def private_elements_as_un(ds: pydicom.Dataset) -> None:
+    for element in list(ds):
+        if element.tag.is_private and not element.tag.is_private_creator:
+            ds[element.tag] = as_un(element)
+
+
+def as_un(element: DataElement) -> DataElement:
+    """The element's value bytes, as Explicit VR Little Endian writes them, under VR UN."""
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_data_element(buffer, element)
+    header = 12 if element.VR in EXPLICIT_VR_LENGTH_32 else 8
+    return DataElement(element.tag, "UN", buffer.getvalue()[header:])
+
+
+@fault(
+    "retrieve-private-elements-as-un",
+    catches=[f"{PROPERTIES}test_a_generated_instance_is_retrieved_as_it_was_stored"],
+)
+def retrieve_private_elements_as_un(request: Exchange, forward: Forward) -> Answer:
+    """Private elements retrieved with VR UN, their VR lost, as by an archive that stores what
+    it receives in Implicit VR and knows no private dictionary (the samples and the synthetic
+    study hold no private elements, so the fixed retrieve checks pass)."""
+    answer = forward(request)
+    if not is_retrieve(request):
+        return answer
+    return rewrite(answer, per_dataset(private_elements_as_un))

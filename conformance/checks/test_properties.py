@@ -1,0 +1,564 @@
+"""Properties: for generated queries and datasets, the server answers what a model says.
+
+Fixed examples test what their authors thought of. Here hypothesis generates the queries (date
+and time ranges of every form, wildcard patterns, UID lists, names in several cases, pages) over
+the run's search archive (``stored_archive``: one-instance studies whose values meet at ties,
+boundaries, shared prefixes and case variants; conformance/synthetic.py), and each answer is
+held to what PS3.4 C.2.2.2 says a conforming server returns (conformance/model.py). A failure
+is shrunk to the smallest query that shows it, and names the request, what came back, what the
+model expects and the values stored.
+
+The round-trip properties generate instances instead (names with their component groups in
+several character sets, dates, times, numbers of every VR, multi-valued and private attributes),
+store each and read it back: its metadata must equal it under Annex F (conformance/annexf.py),
+and the instance retrieved must equal it element by element.
+
+Every query is scoped to the archive (the run's Patient ID and the archive's Study ID), so other
+data on the server never enters an answer. Each property is one matching rule, so that a server
+failing one is still judged on the others. ``--dicomweb-hypothesis=ci`` (the default) runs a
+fixed set of examples, reproducible run to run; ``deep`` searches ten times as long, at random.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import pytest
+import requests
+from hypothesis import given, reject, seed, settings
+from hypothesis import strategies as st
+
+from conformance import expect, model, synthetic
+from conformance.annexf import json_differences
+from conformance.client import Client
+from conformance.dicomweb import (
+    DICOM_JSON,
+    STUDY_UID,
+    first_value,
+    instance_path,
+    json_array,
+    json_body,
+    search,
+    stow,
+)
+from conformance.errors import NoAnswer, Throttled
+from conformance.runtime import NewStudy
+from conformance.synthetic import (
+    ARCHIVE_ACCESSIONS,
+    ARCHIVE_DATES,
+    ARCHIVE_NAMES,
+    ARCHIVE_TIMES,
+    SearchArchive,
+)
+
+Pairs = Sequence[tuple[str, str]]
+T = TypeVar("T")
+# The wildcard properties leave case to the case property: Orthanc's wildcards ignore case, and
+# that one deviation must not hide whether its wildcards match the right characters.
+ANY_CASE = model.Rules(any_case=True)
+EXACT = model.Rules()
+
+
+class Searcher:
+    """Searches of one check, scoped to the archive (the run's Patient ID and the archive's
+    Study ID). Only the archive's studies are judged: a study from outside it in an answer means
+    the server ignored the scope's keys, which is the business of the checks of those keys
+    (test_qido.py), not of this property's rule. Once the server gives no answer at all (a
+    timeout, throttling), every later example fails the same way without asking again, so that
+    hypothesis does not spend the check's deadline shrinking an outage."""
+
+    def __init__(self, client: Client, archive: SearchArchive) -> None:
+        self.client = client
+        self.archive = archive
+        self.entities = archive.entities()
+        self.names = {uid: f"#{number}" for number, uid in enumerate(archive.study_uids)}
+        patient_id = str(archive.instances[0].dataset.PatientID)
+        self.scope = [("PatientID", patient_id), ("StudyID", archive.token)]
+        self.outage: BaseException | None = None
+
+    def ask(self, pairs: Pairs, **params: str) -> list[str]:
+        """The Study Instance UIDs answered, in order."""
+        if self.outage is not None:
+            raise self.outage
+        try:
+            response = search(self.client, "studies", *self.scope, *pairs, **params)
+        except (NoAnswer, Throttled) as error:
+            self.outage = error
+            raise
+        expect.status(
+            response, 200, 204, why="a search answers 200 with its results or 204 with none"
+        )
+        results = [] if response.status_code == 204 else json_array(response)
+        return [str(first_value(obj, STUDY_UID)) for obj in results]
+
+    def holds_to_the_model(self, pairs: Pairs, rules: model.Rules = EXACT) -> None:
+        """The answer to ``pairs`` is what the model says a conforming server answers."""
+        found = [uid for uid in self.ask(pairs) if uid in self.entities]
+        problem = model.search(self.entities, pairs, rules).problem(found, self.names.__getitem__)
+        if problem:
+            raise AssertionError(
+                f"studies?{_query(pairs)} (scoped to the run's search archive): {problem}; "
+                f"answered {self.named(found)}; stored {self.stored(pairs)}"
+            )
+
+    def named(self, uids: Sequence[str]) -> str:
+        return "[" + ", ".join(self.names.get(uid, "(another study)") for uid in uids) + "]"
+
+    def stored(self, pairs: Pairs) -> str:
+        """Each archive study's values of the query's keys: "#0 AB1, #1 AB12, ..."."""
+        tags = [model.tag_of(key) for key, _ in pairs]
+        return ", ".join(
+            f"{self.names[uid]} "
+            + " ".join("|".join(model.values_of(entity, tag)) or "(empty)" for tag in tags)
+            for uid, entity in self.entities.items()
+        )
+
+
+def _query(pairs: Pairs) -> str:
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+# Shrinking a failure asks the server again for every smaller example hypothesis tries, up to
+# hundreds of times. Past this many seconds after the first failure, examples not asked before
+# are rejected unasked: the failure reported is the smallest one a real answer showed by then.
+SHRINK_SECONDS = 3.0
+
+
+def explore(name: str, values: st.SearchStrategy[T], holds: Callable[[T], None]) -> None:
+    """``holds(value)`` for the values hypothesis generates; it re-raises the failure of the
+    smallest value it found.
+
+    Under ``--dicomweb-hypothesis=ci`` (derandomized) the values come from a seed made of
+    ``name``, so that every run, from any folder, asks the same questions and a verdict changes
+    only when the server does (hypothesis's own derandomizing was seen to differ between
+    working directories). Each value is asked once: hypothesis replays the smallest failure,
+    and gets the same answer again."""
+    answers: dict[str, AssertionError | None] = {}
+    first_failure: list[float] = []
+
+    @given(value=values)
+    def prop(value: T) -> None:
+        key = repr(value)
+        if key in answers:
+            failure = answers[key]
+            if failure is not None:
+                raise failure
+            return
+        if first_failure and time.monotonic() - first_failure[0] > SHRINK_SECONDS:
+            reject()
+        try:
+            holds(value)
+        except AssertionError as failure:
+            answers[key] = failure
+            first_failure[:] = first_failure or [time.monotonic()]
+            raise
+        answers[key] = None
+
+    if settings.default is not None and settings.default.derandomize:
+        prop = seed(zlib.crc32(name.encode()))(prop)
+    prop()
+
+
+def holds_for_every(
+    client: Client,
+    archive: SearchArchive,
+    key: str,
+    values: st.SearchStrategy[str],
+    rules: model.Rules = EXACT,
+) -> None:
+    """For every generated value of ``key``, the archive's answer is the model's."""
+    searcher = Searcher(client, archive)
+    explore(
+        f"{key} {rules}", values, lambda value: searcher.holds_to_the_model([(key, value)], rules)
+    )
+
+
+# --- strategies -------------------------------------------------------------------------------
+
+
+def _days_around(values: Sequence[str]) -> list[str]:
+    """The archive's dates and the day before and after each: where off-by-one errors live."""
+    found = set()
+    for value in values:
+        day = date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        for delta in (-1, 0, 1):
+            found.add((day + timedelta(days=delta)).strftime("%Y%m%d"))
+    return sorted(found)
+
+
+def _seconds_around(values: Sequence[str]) -> list[str]:
+    found = set()
+    for value in values:
+        seconds = int(value[:2]) * 3600 + int(value[2:4]) * 60 + int(value[4:6])
+        for delta in (-1, 0, 1):
+            s = min(max(seconds + delta, 0), 86399)
+            found.add(f"{s // 3600:02}{s // 60 % 60:02}{s % 60:02}")
+    return sorted(found)
+
+
+def ranges(points: Sequence[str]) -> st.SearchStrategy[str]:
+    """C.2.2.2.5's three forms (closed, open start, open end) and a single value."""
+    point = st.sampled_from(points)
+    closed = st.tuples(point, point).map(lambda p: "-".join(sorted(p)))
+    return st.one_of(closed, point.map(lambda p: f"-{p}"), point.map(lambda p: f"{p}-"), point)
+
+
+def patterns(values: Sequence[str], wildcard: str) -> st.SearchStrategy[str]:
+    """Patterns with ``wildcard`` made from the stored values (a part replaced) and at random
+    from their characters: each has at least one ``wildcard``."""
+    alphabet = sorted({c for v in values for c in v})
+
+    @st.composite
+    def from_a_value(draw: st.DrawFn) -> str:
+        value = draw(st.sampled_from(values))
+        start = draw(st.integers(0, len(value)))
+        end = draw(st.integers(start, len(value)))
+        if wildcard == "?":
+            end = start + min(1, len(value) - start) if end == start else end
+            replaced = "?" * (end - start) or "?"
+        else:
+            replaced = "*"
+        return value[:start] + replaced + value[end:]
+
+    text = st.text(alphabet=[*alphabet, wildcard], min_size=1, max_size=5)
+    return st.one_of(from_a_value(), text.filter(lambda p: wildcard in p))
+
+
+def name_queries() -> st.SearchStrategy[str]:
+    """Names as stored, in other cases, and with wildcards (PN: case may or may not count)."""
+    name = st.sampled_from(ARCHIVE_NAMES)
+    return st.one_of(
+        name,
+        name.map(str.lower),
+        name.map(str.upper),
+        name.map(lambda n: n.split("^")[0] + "*"),
+        patterns(ARCHIVE_NAMES, "?"),
+    )
+
+
+# --- the properties ---------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("QIDO-MATCH-DATE-RANGE")
+def test_date_ranges_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    holds_for_every(dicomweb, stored_archive, "StudyDate", ranges(_days_around(ARCHIVE_DATES)))
+
+
+@pytest.mark.requirement("QIDO-MATCH-TIME-RANGE")
+def test_time_ranges_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    holds_for_every(dicomweb, stored_archive, "StudyTime", ranges(_seconds_around(ARCHIVE_TIMES)))
+
+
+@pytest.mark.requirement("QIDO-MATCH-WILDCARD-ANY")
+def test_star_patterns_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    holds_for_every(
+        dicomweb, stored_archive, "AccessionNumber", patterns(ARCHIVE_ACCESSIONS, "*"), ANY_CASE
+    )
+
+
+@pytest.mark.requirement("QIDO-MATCH-WILDCARD-ONE")
+def test_question_mark_patterns_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    holds_for_every(
+        dicomweb, stored_archive, "AccessionNumber", patterns(ARCHIVE_ACCESSIONS, "?"), ANY_CASE
+    )
+
+
+@pytest.mark.requirement("QIDO-MATCH-CASE-SENSITIVE")
+def test_text_matches_only_in_its_own_case(dicomweb: Client, stored_archive: SearchArchive) -> None:
+    """Values and patterns in another case than stored (C.2.2.2.1; C.2.2.2.4 for patterns)."""
+    value = st.one_of(st.sampled_from(ARCHIVE_ACCESSIONS), patterns(ARCHIVE_ACCESSIONS, "*"))
+    recase = st.sampled_from([str.lower, str.upper, str.swapcase])
+    recased = st.tuples(value, recase).map(lambda drawn: drawn[1](drawn[0]))
+    holds_for_every(dicomweb, stored_archive, "AccessionNumber", recased)
+
+
+@pytest.mark.requirement("QIDO-MATCH-UID-LIST")
+def test_uid_lists_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    # UIDs of this run that name no study, among the archive's own.
+    absent = [uid[:-1] + ("1" if uid[-1] != "1" else "2") for uid in stored_archive.study_uids]
+    uids = st.sampled_from([*stored_archive.study_uids, *absent[:2]])
+    lists = st.lists(uids, min_size=1, max_size=4, unique=True).map(",".join)
+    holds_for_every(dicomweb, stored_archive, "StudyInstanceUID", lists)
+
+
+@pytest.mark.requirement("QIDO-MATCH-PATIENT-NAME")
+def test_names_find_what_the_model_finds(dicomweb: Client, stored_archive: SearchArchive) -> None:
+    holds_for_every(dicomweb, stored_archive, "PatientName", name_queries())
+
+
+@pytest.mark.requirement("QIDO-PAGING-COMPLETE")
+def test_pages_are_slices_of_the_whole_answer(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """Every page is the slice of the whole ordered answer its limit and offset select
+    (8.3.4.4.1: the same query gives the same ordered list), whatever the ties in the data."""
+    searcher = Searcher(dicomweb, stored_archive)
+    size = len(stored_archive.instances)
+
+    paging = st.tuples(
+        st.integers(1, size + 1),
+        st.integers(0, size + 1),
+        st.sampled_from(["", "19940101-19941231", "-19950101"]),
+    )
+
+    def holds(drawn: tuple[int, int, str]) -> None:
+        limit, offset, dates = drawn
+        pairs = [("StudyDate", dates)] if dates else []
+        whole = searcher.ask(pairs)
+        got = searcher.ask(pairs, limit=str(limit), offset=str(offset))
+        wanted = model.page(whole, limit, offset)
+        if got != wanted:
+            query = _query([*pairs, ("limit", str(limit)), ("offset", str(offset))])
+            raise AssertionError(
+                f"studies?{query} (scoped to the run's search archive): page "
+                f"{searcher.named(got)}, but the whole answer {searcher.named(whole)} puts "
+                f"{searcher.named(wanted)} there"
+            )
+
+    explore("pages", paging, holds)
+
+
+# --- round trips: what is stored comes back --------------------------------------------------
+
+# Characters each Specific Character Set can carry in text (no backslash: it separates values),
+# and the names' ideographic and phonetic groups where the character set has them.
+ASCII = [chr(c) for c in range(0x20, 0x7F) if chr(c) != "\\"]
+LATIN = ["ä", "ö", "ü", "ß", "é", "ñ", "ç", "å", "Ø", "Æ"]
+WIDE = ["山", "田", "太", "郎", "花", "子", "鈴", "木", "や", "ま", "だ", "た", "ろ", "う"]
+CHARSETS: dict[str | None, tuple[list[str], list[str]]] = {
+    None: (ASCII, []),
+    "ISO_IR 100": (ASCII + LATIN, []),
+    # Greek and Cyrillic too, written as code points (ruff flags look-alikes of Latin letters).
+    "ISO_IR 192": (
+        ASCII + LATIN + WIDE + [chr(c) for c in (0x391, 0x3BB, 0x3C6, 0x41A, 0x438)],
+        WIDE,
+    ),
+    "\\ISO 2022 IR 87": (ASCII, WIDE),
+}
+LETTERS = [c for c in ASCII if c.isalpha()]
+
+
+@st.composite
+def person_names(draw: st.DrawFn, charset: str | None) -> str:
+    """Up to five components (PS3.5 6.2.1.1), and the other groups the character set allows."""
+
+    def group(alphabet: list[str]) -> str:
+        parts = draw(st.lists(st.text(alphabet, min_size=1, max_size=8), min_size=1, max_size=5))
+        return "^".join(parts)
+
+    wide = CHARSETS[charset][1]
+    groups = [group(LETTERS)]
+    if wide:
+        groups += draw(st.lists(st.just(None), max_size=2).map(lambda g: [group(wide) for _ in g]))
+    return "=".join(groups)
+
+
+def texts(charset: str | None, max_size: int) -> st.SearchStrategy[str]:
+    return st.text(CHARSETS[charset][0], max_size=max_size).map(str.strip)
+
+
+def decimal_strings() -> st.SearchStrategy[str]:
+    """DS values of at most 16 characters (PS3.5 Table 6.2-1)."""
+    return st.builds(
+        lambda n, places: f"{n / 10**places:.{places}f}",
+        st.integers(-(10**8), 10**8),
+        st.integers(0, 5),
+    )
+
+
+def times() -> st.SearchStrategy[str]:
+    """TM to the hour, minute, second or fraction (PS3.5 Table 6.2-1)."""
+    return st.builds(
+        lambda t, precision: t.strftime("%H%M%S.%f")[: (2, 4, 6, 8, 13)[precision]],
+        st.times(),
+        st.integers(0, 4),
+    )
+
+
+def element_values(charset: str | None) -> dict[tuple[int, str], st.SearchStrategy[Any]]:
+    """Each attribute a generated instance may carry, by (tag, VR): its values."""
+    private = synthetic.GENERATED_GROUP << 16
+    return {
+        (0x00700084, "PN"): person_names(charset),  # Content Creator's Name
+        (0x00204000, "LT"): st.text(CHARSETS[charset][0], max_size=200).map(str.rstrip),
+        (0x00082111, "ST"): texts(charset, 100),  # Derivation Description
+        (0x00080023, "DA"): st.dates().map(lambda d: f"{d.year:04}{d.month:02}{d.day:02}"),
+        (0x00080033, "TM"): times(),  # Content Time
+        (0x00200013, "IS"): st.integers(-(2**31) + 1, 2**31 - 1).map(str),  # Instance Number
+        (0x00281050, "DS"): st.lists(decimal_strings(), min_size=1, max_size=3),  # Window Center
+        (0x00080008, "CS"): st.lists(
+            st.text("ABCDEFXYZ_0123456789", min_size=1, max_size=16), min_size=2, max_size=4
+        ),  # Image Type
+        (private | 0x1001, "US"): st.lists(st.integers(0, 2**16 - 1), min_size=1, max_size=12),
+        # Floats of every size are the next property's: Orthanc wraps an integral one of 2**31
+        # or more, and that one bug must not hide the others a round trip can show.
+        (private | 0x1002, "FL"): st.floats(-(2.0**31), 2.0**31, width=32),
+        (private | 0x1003, "FD"): st.floats(-(2.0**31), 2.0**31),
+        (private | 0x1004, "SL"): st.integers(-(2**31), 2**31 - 1),
+        (private | 0x1005, "SS"): st.lists(st.integers(-(2**15), 2**15 - 1), max_size=3),
+        (private | 0x1006, "LO"): texts(charset, 64),
+    }
+
+
+Drawn = tuple[str | None, list[tuple[int, str, Any]]]  # a character set, (tag, VR, value)s
+
+
+@st.composite
+def generated(draw: st.DrawFn) -> Drawn:
+    """A character set and the attributes, with their values, of one instance."""
+    charset = draw(st.sampled_from(list(CHARSETS)))
+    strategies = element_values(charset)
+    chosen = draw(st.lists(st.sampled_from(sorted(strategies)), min_size=1, unique=True))
+    return charset, [(tag, vr, draw(strategies[(tag, vr)])) for tag, vr in sorted(chosen)]
+
+
+class RoundTrip:
+    """Stores generated instances into one study of the run's, each with a fresh SOP UID."""
+
+    def __init__(self, client: Client, study: NewStudy) -> None:
+        self.client = client
+        self.study = study
+        self.count = 0
+
+    def store(self, charset: str | None, elements: list[tuple[int, str, Any]]) -> Any:
+        self.count += 1
+        instance = synthetic.generated_instance(
+            self.study.patient_id,
+            self.study.study_uid,
+            f"{self.study.study_uid}.1.{self.count}",
+            charset,
+            elements,
+        )
+        response = stow(self.client, [instance], self.study.study_uid)
+        expect.precondition(
+            response.status_code == 200,
+            f"the generated instance could be stored (answered {response.status_code})",
+        )
+        return instance
+
+
+def _shown(charset: str | None, elements: list[tuple[int, str, Any]]) -> str:
+    return f"charset {charset!r}, " + ", ".join(f"({t:08X} {vr}) {v!r}" for t, vr, v in elements)
+
+
+SPECIFIC_CHARACTER_SET = "00080005"
+
+
+def metadata_of(client: Client, instance: Any) -> tuple[requests.Response, dict[str, Any]]:
+    response = client.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
+    expect.status(response, 200)
+    objects = json_body(response)
+    if not isinstance(objects, list) or len(objects) != 1 or not isinstance(objects[0], dict):
+        raise AssertionError(f"GET {response.request.path_url}: not one DICOM JSON object")
+    return response, objects[0]
+
+
+@pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
+def test_metadata_of_a_generated_instance_is_what_was_stored(
+    dicomweb: Client, empty_study: NewStudy
+) -> None:
+    """Every attribute stored comes back in the metadata, with its VR and values (Annex F).
+    The Specific Character Set, which tells how the stored bytes were encoded (JSON is always
+    UTF-8), is held to its stored value by the next property, on its own."""
+    trip = RoundTrip(dicomweb, empty_study)
+
+    def holds(drawn: Drawn) -> None:
+        instance = trip.store(*drawn)
+        response, obj = metadata_of(dicomweb, instance)
+        wrong = [
+            what
+            for tag, what in json_differences(obj, instance.dataset)
+            if tag != SPECIFIC_CHARACTER_SET
+        ]
+        if wrong:
+            raise AssertionError(
+                f"GET {response.request.path_url}: {'; '.join(wrong[:5])} (stored: "
+                f"{_shown(*drawn)})"
+            )
+
+    explore("metadata round trip", generated(), holds)
+
+
+NUMBERS = {
+    "FL": st.floats(width=32, allow_nan=False, allow_infinity=False),
+    "FD": st.floats(allow_nan=False, allow_infinity=False),
+    "SL": st.integers(-(2**31), 2**31 - 1),
+    "UL": st.integers(0, 2**32 - 1),
+    "SS": st.integers(-(2**15), 2**15 - 1),
+    "US": st.integers(0, 2**16 - 1),
+}
+
+
+@st.composite
+def numbers(draw: st.DrawFn) -> Drawn:
+    """One private element of a binary number VR, one to three values of any size."""
+    vr = draw(st.sampled_from(sorted(NUMBERS)))
+    values = draw(st.lists(NUMBERS[vr], min_size=1, max_size=3))
+    return None, [((synthetic.GENERATED_GROUP << 16) | 0x1010, vr, values)]
+
+
+@pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
+def test_metadata_keeps_numbers_of_every_size(dicomweb: Client, empty_study: NewStudy) -> None:
+    """Binary numbers (FL, FD, SL, UL, SS, US) come back with their value, whatever its size:
+    Annex F writes them as JSON numbers, which hold every one of them."""
+    trip = RoundTrip(dicomweb, empty_study)
+
+    def holds(drawn: Drawn) -> None:
+        instance = trip.store(*drawn)
+        response, obj = metadata_of(dicomweb, instance)
+        wrong = [what for tag, what in json_differences(obj, instance.dataset) if tag[:4] == "0099"]
+        if wrong:
+            raise AssertionError(
+                f"GET {response.request.path_url}: {'; '.join(wrong)} (stored: {_shown(*drawn)})"
+            )
+
+    explore("numbers", numbers(), holds)
+
+
+@pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
+def test_metadata_keeps_the_stored_character_set(dicomweb: Client, empty_study: NewStudy) -> None:
+    """Specific Character Set (0008,0005) comes back with the values stored, the empty first
+    value of a code-extension set ('\\ISO 2022 IR 87') included."""
+    trip = RoundTrip(dicomweb, empty_study)
+
+    def holds(charset: str) -> None:
+        instance = trip.store(charset, [(0x00700084, "PN", "Yamada^Tarou")])
+        response, obj = metadata_of(dicomweb, instance)
+        wrong = [
+            w for t, w in json_differences(obj, instance.dataset) if t == SPECIFIC_CHARACTER_SET
+        ]
+        if wrong:
+            raise AssertionError(f"GET {response.request.path_url}: {wrong[0]}")
+
+    explore("character sets", st.sampled_from([c for c in CHARSETS if c is not None]), holds)
+
+
+@pytest.mark.requirement("WADO-INSTANCE-EXACTLY-ONE")
+def test_a_generated_instance_is_retrieved_as_it_was_stored(
+    dicomweb: Client, empty_study: NewStudy
+) -> None:
+    """The instance retrieved equals the one stored, element for element."""
+    trip = RoundTrip(dicomweb, empty_study)
+
+    def holds(drawn: Drawn) -> None:
+        instance = trip.store(*drawn)
+        try:
+            expect.stored_and_retrievable(dicomweb, [instance])
+        except AssertionError as error:
+            raise AssertionError(f"{error} (stored: {_shown(*drawn)})") from None
+
+    explore("retrieve round trip", generated(), holds)
