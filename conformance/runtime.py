@@ -1013,8 +1013,22 @@ class NewStudy:
 
 
 @pytest.fixture
-def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
+def empty_studies(
+    dicomweb_state: RunState, request: pytest.FixtureRequest
+) -> Callable[[], NewStudy]:
+    """Make fresh, registered (and so cleaned up) studies for a check that stores its own
+    instances into them."""
+    counter = iter(range(1_000_000))
+
+    def make() -> NewStudy:
+        uid = dicomweb_state.new_study_uid(f"{request.node.nodeid}#{next(counter)}")
+        return NewStudy(uid, dicomweb_state.marker)
+
+    return make
+
+
+@pytest.fixture
+def empty_study(empty_studies: Callable[[], NewStudy]) -> NewStudy:
     """A fresh, registered (and so cleaned up) study for a check that stores its own
     instances into it."""
-    uid = dicomweb_state.new_study_uid(request.node.nodeid)
-    return NewStudy(uid, dicomweb_state.marker)
+    return empty_studies()

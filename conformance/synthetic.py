@@ -558,10 +558,12 @@ def generated_instance(
     sop_uid: str,
     charset: str | None,
     elements: list[tuple[int, str, Any]],
+    series: int = 1,
 ) -> Instance:
-    """A 2x2 Secondary Capture instance in ``study_uid`` with ``elements`` (tag, VR, value)
-    added, encoded in ``charset`` (its Specific Character Set; None: the default repertoire).
-    Private tags come with their creator, (0099,0010) "DWCONF GENERATED"."""
+    """A 2x2 Secondary Capture instance in ``study_uid`` (series ``{study_uid}.{series}``) with
+    ``elements`` (tag, VR, value) added, encoded in ``charset`` (its Specific Character Set;
+    None: the default repertoire). Private tags come with their creator, (0099,0010)
+    "DWCONF GENERATED"."""
     ds = FileDataset(
         "generated.dcm",
         Dataset(),
@@ -575,7 +577,7 @@ def generated_instance(
     ds.PatientName = "Generated^Instance"
     ds.PatientID = patient_id
     ds.StudyInstanceUID = UID(study_uid)
-    ds.SeriesInstanceUID = UID(f"{study_uid}.1")
+    ds.SeriesInstanceUID = UID(f"{study_uid}.{series}")
     ds.Modality = "OT"
     ds.ConversionType = "WSD"
     ds.SamplesPerPixel = 1

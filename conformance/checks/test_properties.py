@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -36,7 +37,10 @@ from conformance import expect, model, synthetic
 from conformance.annexf import json_differences
 from conformance.client import Client
 from conformance.dicomweb import (
+    DICOM,
     DICOM_JSON,
+    SERIES_UID,
+    SOP_UID,
     STUDY_UID,
     first_value,
     instance_path,
@@ -562,3 +566,228 @@ def test_a_generated_instance_is_retrieved_as_it_was_stored(
             raise AssertionError(f"{error} (stored: {_shown(*drawn)})") from None
 
     explore("retrieve round trip", generated(), holds)
+
+
+# --- bad input: a client error, never a server error ------------------------------------------
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    """One malformed request, and what is wrong with it."""
+
+    what: str
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    def __repr__(self) -> str:  # what hypothesis shows as the smallest example
+        shown = self.body if self.body is None or len(self.body) <= 64 else self.body[:64] + b"..."
+        return f"BadRequest({self.what!r}, {self.method} {self.path} {list(self.query)}, {shown!r})"
+
+
+BAD_UIDS = ["1..2", "abc", "1.2.", "01.2", "1.2.3 4", "9" * 65, "1.2.-3"]
+BAD_VALUES = {
+    "StudyDate": ["2020-13-45", "abc", "20201301", "-", "20200101--20200102"],
+    "StudyTime": ["25", "12:00:00:00", "abc"],
+    "limit": ["-1", "abc", "1e3", ""],
+    "offset": ["-1", "abc"],
+    "StudyInstanceUID": BAD_UIDS,
+    "includefield": ["no-such-keyword", "ZZZZZZZZ"],
+}
+BAD_CONTENT_TYPES = [
+    "application/json",
+    "text/plain",
+    "multipart/related",
+    'multipart/related; type="application/dicom"',
+    "multipart/related; boundary=",
+]
+
+
+def _related(parts: list[bytes], part_type: str = DICOM, boundary: str = "b0und4ry") -> bytes:
+    return b"".join(
+        b"--" + boundary.encode() + b"\r\nContent-Type: " + part_type.encode() + b"\r\n\r\n" + p
+        + b"\r\n" for p in parts
+    ) + b"--" + boundary.encode() + b"--\r\n"  # fmt: skip
+
+
+@st.composite
+def bad_requests(draw: st.DrawFn, study_uid: str, stored: bytes) -> BadRequest:
+    """A malformed store, retrieve or search: the kind, then its details."""
+    related = 'multipart/related; type="application/dicom"; boundary=b0und4ry'
+
+    def posted(what: str, body: bytes, content_type: str = related) -> BadRequest:
+        return BadRequest(
+            what, "POST", f"studies/{study_uid}", headers=(("Content-Type", content_type),),
+            body=body,
+        )  # fmt: skip
+
+    kind = draw(st.integers(0, 8))
+    if kind == 0:
+        cut = draw(st.integers(0, len(stored) - 1))
+        return posted(f"a file cut at byte {cut}", _related([stored[:cut]]))
+    if kind == 1:
+        return posted("a part that is not DICOM", _related([draw(st.binary(max_size=300))]))
+    if kind == 2:
+        return posted("no DICM prefix", _related([stored[:128] + b"DICN" + stored[132:]]))
+    if kind == 3:
+        unclosed = _related([stored]).removesuffix(b"--b0und4ry--\r\n")
+        return posted("multipart without its closing delimiter", unclosed)
+    if kind == 4:
+        other = related.replace("b0und4ry", "other")
+        return posted("a boundary the body does not use", _related([stored]), other)
+    if kind == 5:
+        content_type = draw(st.sampled_from(BAD_CONTENT_TYPES))
+        return posted(f"Content-Type {content_type}", _related([stored]), content_type)
+    if kind == 6:
+        uid = draw(st.sampled_from(BAD_UIDS))
+        level = draw(st.sampled_from(["", "/metadata", "/series"]))
+        return BadRequest("an invalid UID in the path", "GET", f"studies/{uid}{level}")
+    if kind == 7:
+        key = draw(st.sampled_from(sorted(BAD_VALUES)))
+        value = draw(st.sampled_from(BAD_VALUES[key]))
+        return BadRequest(f"{key}={value!r}", "GET", "studies", query=((key, value),))
+    size = draw(st.sampled_from([4096, 8192, 16384]))
+    long_value = (("PatientID", "A" * size),)
+    return BadRequest(f"a {size}-character value", "GET", "studies", query=long_value)
+
+
+@pytest.mark.requirement("HTTP-MALFORMED-REQUEST-4XX")
+def test_malformed_requests_get_client_errors_and_harm_nothing(
+    dicomweb: Client, empty_study: NewStudy, stored_archive: SearchArchive
+) -> None:
+    """Broken multipart, parts that are not DICOM, cut files, wrong Content-Types, invalid UIDs
+    and values, oversized values: never a 5xx, never no answer; the archive stored before is
+    all there afterwards."""
+    stored = synthetic.generated_instance(
+        empty_study.patient_id, empty_study.study_uid, f"{empty_study.study_uid}.1.1", None, []
+    ).data
+    scope = Searcher(dicomweb, stored_archive)
+
+    def holds(bad: BadRequest) -> None:
+        try:
+            response = dicomweb.request(
+                bad.method, bad.path, query=bad.query, headers=dict(bad.headers), body=bad.body
+            )
+        except NoAnswer as error:
+            raise AssertionError(
+                f"{bad.what}: {bad.method} {bad.path}: no answer ({error})"
+            ) from None
+        if response.status_code >= 500:
+            raise AssertionError(
+                f"{bad.what}: {bad.method} {response.request.path_url[:200]} answered "
+                f"{response.status_code} {response.reason}, a server error for a client's mistake"
+            )
+
+    explore("bad input", bad_requests(empty_study.study_uid, stored), holds)
+    left = [uid for uid in scope.ask([]) if uid in scope.entities]
+    missing = sorted(set(scope.entities) - set(left))
+    assert not missing, f"after the malformed requests, the archive misses {len(missing)} studies"
+    expect.stored_and_retrievable(dicomweb, stored_archive.instances[:1])
+
+
+# --- stateful: stores, retrieves and searches against a model of the archive -----------------
+
+Action = tuple[str, int]  # ("store", series) / ("store again", k) / ("retrieve", k) / ...
+ACTIONS = st.one_of(
+    st.tuples(st.just("store"), st.integers(1, 2)),
+    st.tuples(st.just("store again"), st.integers(0, 5)),
+    st.tuples(st.just("retrieve"), st.integers(0, 5)),
+    st.tuples(st.just("list series"), st.just(0)),
+    st.tuples(st.just("list instances"), st.integers(1, 2)),
+    st.tuples(st.just("search study"), st.just(0)),
+)
+
+
+class Archive:
+    """One example's study on the server, and the model of what it must hold: the instances
+    stored so far, by series. Storing one again changes nothing the model can see."""
+
+    def __init__(self, client: Client, study: NewStudy) -> None:
+        self.client = client
+        self.study = study
+        self.stored: list[Any] = []  # instances, in the order first stored
+        self.done: list[str] = []  # the actions so far, for the failure message
+
+    def series_uid(self, series: int) -> str:
+        return f"{self.study.study_uid}.{series}"
+
+    def expected(self, series: int | None = None) -> set[str]:
+        return {
+            i.sop_uid
+            for i in self.stored
+            if series is None or str(i.dataset.SeriesInstanceUID) == self.series_uid(series)
+        }
+
+    def diverged(self, what: str) -> AssertionError:
+        return AssertionError(f"after {'; '.join(self.done)}: {what}")
+
+    def do(self, action: Action) -> None:
+        kind, n = action
+        self.done.append(f"{kind} {n}" if kind != "search study" else kind)
+        if kind == "store":
+            uid = f"{self.study.study_uid}.{n}.{len(self.stored) + 1}"
+            instance = synthetic.generated_instance(
+                self.study.patient_id, self.study.study_uid, uid, None, [], series=n
+            )
+            self.store(instance, first=True)
+        elif kind in ("store again", "retrieve") and self.stored:
+            instance = self.stored[n % len(self.stored)]
+            if kind == "store again":
+                self.store(instance, first=False)
+            else:
+                expect.stored_and_retrievable(self.client, [instance])
+        elif kind == "list series":
+            self.listed("studies/{study}/series", SERIES_UID, self.series_with_instances())
+        elif kind == "list instances":
+            path = f"studies/{{study}}/series/{self.series_uid(n)}/instances"
+            self.listed(path, SOP_UID, self.expected(n))
+        elif kind == "search study":
+            wanted = {self.study.study_uid} if self.stored else set()
+            self.listed("studies", STUDY_UID, wanted, ("StudyInstanceUID", self.study.study_uid))
+
+    def series_with_instances(self) -> set[str]:
+        return {str(i.dataset.SeriesInstanceUID) for i in self.stored}
+
+    def store(self, instance: Any, first: bool) -> None:
+        """Store, then read back: its series lists what the model holds."""
+        response = stow(self.client, [instance], self.study.study_uid)
+        if first:
+            if response.status_code != 200:
+                raise self.diverged(f"storing a new instance answered {response.status_code}")
+            self.stored.append(instance)
+        elif response.status_code >= 500:
+            raise self.diverged(f"storing an instance again answered {response.status_code}")
+        series = int(str(instance.dataset.SeriesInstanceUID).rsplit(".", 1)[1])
+        path = f"studies/{{study}}/series/{self.series_uid(series)}/instances"
+        self.listed(path, SOP_UID, self.expected(series))
+
+    def listed(self, path: str, tag: str, wanted: set[str], *pairs: tuple[str, str]) -> None:
+        response = search(self.client, path.format(study=self.study.study_uid), *pairs)
+        if response.status_code == 404 and not wanted:
+            return  # nothing stored there yet: "not found" is a fair answer
+        expect.status(response, 200, 204)
+        results = [] if response.status_code == 204 else json_array(response)
+        found = [str(first_value(obj, tag)) for obj in results]
+        if sorted(found) != sorted(wanted):  # a repeated result differs too
+            raise self.diverged(
+                f"GET {response.request.path_url} lists {len(found)} ({sorted(found)}), "
+                f"the archive holds {len(wanted)} ({sorted(wanted)})"
+            )
+
+
+@pytest.mark.requirement("STOW-SEARCH-FINDS-STORED")
+def test_stores_retrieves_and_searches_agree_with_the_model(
+    dicomweb: Client, empty_studies: Callable[[], NewStudy]
+) -> None:
+    """Sequences of stores (new instances, instances stored again), retrieves and searches at
+    study, series and instance level, each in a fresh study: every answer agrees with a model
+    of what the study must hold. A divergence is shrunk to the shortest sequence showing it."""
+
+    def holds(actions: list[Action]) -> None:
+        archive = Archive(dicomweb, empty_studies())
+        for action in actions:
+            archive.do(action)
+
+    explore("stateful", st.lists(ACTIONS, min_size=1, max_size=12), holds)

@@ -15,13 +15,19 @@ decoded twice (Orthanc does not decode query values at all, so no check of decod
 from __future__ import annotations
 
 import datetime
+import io
 import itertools
 import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import pydicom
+
+from conformance import multipart
+
 from . import (
+    STOW_PATH,
     Answer,
     Exchange,
     Forward,
@@ -544,3 +550,47 @@ def search_pages_reorder_ties(request: Exchange, forward: Forward) -> Answer:
     offset = int(paging.get("offset", "0"))
     end = offset + int(paging["limit"]) if "limit" in paging else None
     return json_answer(answer, results[offset:end])
+
+
+_stored_again: set[str] = set()
+_stored_once: set[str] = set()
+
+
+def _sop_uids(request: Exchange) -> list[str]:
+    content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
+    try:
+        parts = multipart.decode(request.body, content_type)
+    except multipart.MultipartError:
+        return []
+    found = []
+    for part in parts:
+        try:
+            ds = pydicom.dcmread(io.BytesIO(part.body), stop_before_pixels=True)
+        except Exception:  # a part that is not DICOM: nothing stored
+            continue
+        found.append(str(ds.get("SOPInstanceUID", "")))
+    return found
+
+
+@fault(
+    "search-lists-an-instance-stored-again-twice",
+    catches=[f"{PROPERTIES}test_stores_retrieves_and_searches_agree_with_the_model"],
+)
+def search_lists_an_instance_stored_again_twice(request: Exchange, forward: Forward) -> Answer:
+    """An instance stored a second time listed twice by instance searches, as by an index
+    that adds a row for every store instead of replacing the instance's row. The fixed
+    duplicate check retrieves the instance stored again, and does not search for it."""
+    if request.method == "POST" and STOW_PATH.search(request.path):
+        with _lock:
+            for uid in _sop_uids(request):
+                (_stored_again if uid in _stored_once else _stored_once).add(uid)
+        return forward(request)
+    answer = forward(request)
+    results = search_results(answer)
+    if not is_search(request) or not request.path.endswith("/instances") or not results:
+        return answer
+    with _lock:
+        doubled = [
+            o for o in results if o.get("00080018", {}).get("Value", [""])[0] in _stored_again
+        ]
+    return json_answer(answer, results + doubled)
