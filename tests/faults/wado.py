@@ -25,6 +25,7 @@ from conformance.synthetic import CATALOG_NAMES
 from . import Answer, Exchange, Forward, fault, header, json_changed
 
 WADO = "test_wado.py::"
+PROPERTIES = "test_properties.py::"
 STUDY = re.compile(r"/studies/[^/]+$")
 SERIES = re.compile(r"/studies/[^/]+/series/[^/]+$")
 INSTANCE = re.compile(r"/studies/[^/]+/series/[^/]+/instances/[^/]+$")
@@ -332,6 +333,7 @@ def accept_first_range_only(request: Exchange, forward: Forward) -> Answer:
         f"{WADO}test_explicit_vr_little_endian_on_request[compressed]",
         f"{WADO}test_wildcard_accept_gets_the_default_media_type[compressed]",
         f"{WADO}test_highest_qvalue_supported_wins[RLE q=0.5, EVRLE q=1]",
+        f"{PROPERTIES}test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels",
     ],
 )
 def transfer_syntax_ignored(request: Exchange, forward: Forward) -> Answer:
@@ -354,6 +356,7 @@ def to_implicit_vr(ds: pydicom.Dataset) -> None:
         f"{WADO}test_default_transfer_syntax_is_explicit_vr_little_endian[synthetic-study]",
         f"{WADO}test_explicit_vr_little_endian_on_request[red-triangle]",
         f"{WADO}test_wildcard_accept_gets_the_default_media_type[red-triangle]",
+        f"{PROPERTIES}test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels",
     ],
 )
 def retrieve_implicit_vr(request: Exchange, forward: Forward) -> Answer:
@@ -789,7 +792,6 @@ def retrieve_multipart_without_type_500(request: Exchange, forward: Forward) -> 
 
 # --- found only by the properties (conformance/checks/test_properties.py) ------------------------
 
-PROPERTIES = "test_properties.py::"
 NUMBER_VRS = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
 
 
@@ -843,3 +845,29 @@ def retrieve_private_elements_as_un(request: Exchange, forward: Forward) -> Answ
     if not is_retrieve(request):
         return answer
     return rewrite(answer, per_dataset(private_elements_as_un))
+
+
+def swap_16_bit_pixels(ds: pydicom.Dataset) -> None:
+    if ds.get("BitsAllocated") == 16 and "PixelData" in ds:
+        data = bytearray(ds.PixelData)
+        data[0::2], data[1::2] = data[1::2], data[0::2]
+        ds.PixelData = bytes(data)
+
+
+@fault(
+    "implicit-vr-swaps-16-bit-pixels",
+    catches=[
+        f"{PROPERTIES}test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels"
+    ],
+)
+def implicit_vr_swaps_16_bit_pixels(request: Exchange, forward: Forward) -> Answer:
+    """16-bit pixels byte-swapped when Implicit VR Little Endian is asked for, as by a
+    transcoder that takes the 16-bit words for big endian (the samples and the synthetic study
+    are 8-bit, so the fixed retrieve checks pass)."""
+    answer = forward(request)
+    if (
+        not is_retrieve(request)
+        or "1.2.840.10008.1.2;" not in header(request.headers, "accept") + ";"
+    ):
+        return answer
+    return rewrite(answer, per_dataset(swap_16_bit_pixels))
