@@ -1018,22 +1018,8 @@ class NewStudy:
 
 
 @pytest.fixture
-def empty_studies(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], NewStudy]:
-    """Make fresh, registered (and so cleaned up) studies for a check that stores its own
-    instances into them."""
-    counter = iter(range(1_000_000))
-
-    def make() -> NewStudy:
-        uid = dicomweb_state.new_study_uid(f"{request.node.nodeid}#{next(counter)}")
-        return NewStudy(uid, dicomweb_state.marker)
-
-    return make
-
-
-@pytest.fixture
-def empty_study(empty_studies: Callable[[], NewStudy]) -> NewStudy:
+def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
     """A fresh, registered (and so cleaned up) study for a check that stores its own
     instances into it."""
-    return empty_studies()
+    uid = dicomweb_state.new_study_uid(request.node.nodeid)
+    return NewStudy(uid, dicomweb_state.marker)
