@@ -191,3 +191,24 @@ def test_a_search_answering_50_mb_per_series_is_asked_a_bounded_number_of_times(
     assert len(series_searches) <= 3, len(series_searches)
     assert elapsed < 60
     assert marked_studies_on(azure_standin.orthanc) == []
+
+
+@pytest.mark.parametrize(("mode", "bound"), [("throttled-429", 60), ("hang-after-headers", 60)])
+def test_properties_against_an_outage_end_in_errors_not_in_long_shrinking(
+    orthanc: LocalOrthanc, run_suite: RunSuite, mode: str, bound: float
+) -> None:
+    """A property meeting no answer stops asking (checks/test_properties.py, explore): one
+    request deadline, not one per example hypothesis tries while shrinking."""
+    orthanc.purge()
+    with HostileProxy(orthanc.url, mode) as proxy:
+        started = time.monotonic()
+        run = run_suite(
+            f"{proxy.url}/dicom-web", "-k", "test_properties", "--dicomweb-profile=orthanc", *LIMITS
+        )
+        elapsed = time.monotonic() - started
+    assert "INTERNALERROR" not in run.stdout, run.stdout
+    recorded = expectations.load(ORTHANC_EXPECTATIONS).entries
+    changed = {c: v for c, v in run.verdicts.items() if v != recorded[c].verdict}
+    assert changed and set(changed.values()) == {"ERROR"}, run.stdout  # never a new FAIL
+    assert elapsed < bound, f"{mode}: the properties took {elapsed:.1f} s"
+    assert marked_studies_on(orthanc) == []

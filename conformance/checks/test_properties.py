@@ -84,17 +84,10 @@ class Searcher:
         self.names = {uid: f"#{number}" for number, uid in enumerate(archive.study_uids)}
         patient_id = str(archive.instances[0].dataset.PatientID)
         self.scope = [("PatientID", patient_id), ("StudyID", archive.token)]
-        self.outage: BaseException | None = None
 
     def ask(self, pairs: Pairs, **params: str) -> list[str]:
         """The Study Instance UIDs answered, in order."""
-        if self.outage is not None:
-            raise self.outage
-        try:
-            response = search(self.client, "studies", *self.scope, *pairs, **params)
-        except (NoAnswer, Throttled) as error:
-            self.outage = error
-            raise
+        response = search(self.client, "studies", *self.scope, *pairs, **params)
         expect.status(
             response, 200, 204, why="a search answers 200 with its results or 204 with none"
         )
@@ -142,9 +135,12 @@ def explore(name: str, values: st.SearchStrategy[T], holds: Callable[[T], None])
     ``name``, so that every run, from any folder, asks the same questions and a verdict changes
     only when the server does (hypothesis's own derandomizing was seen to differ between
     working directories). Each value is asked once: hypothesis replays the smallest failure,
-    and gets the same answer again."""
+    and gets the same answer again. Once the server gives no answer at all (a timeout,
+    throttling), every later value fails the same way without asking: hypothesis must not
+    spend the check's deadline shrinking an outage."""
     answers: dict[str, AssertionError | None] = {}
     first_failure: list[float] = []
+    outage: list[NoAnswer | Throttled] = []
 
     @given(value=values)
     def prop(value: T) -> None:
@@ -154,6 +150,8 @@ def explore(name: str, values: st.SearchStrategy[T], holds: Callable[[T], None])
             if failure is not None:
                 raise failure
             return
+        if outage:
+            raise outage[0]
         if first_failure and time.monotonic() - first_failure[0] > SHRINK_SECONDS:
             reject()
         try:
@@ -161,6 +159,9 @@ def explore(name: str, values: st.SearchStrategy[T], holds: Callable[[T], None])
         except AssertionError as failure:
             answers[key] = failure
             first_failure[:] = first_failure or [time.monotonic()]
+            raise
+        except (NoAnswer, Throttled) as error:
+            outage.append(error)
             raise
         answers[key] = None
 
