@@ -11,9 +11,9 @@ Where a profile documents a departure (Azure has no wildcards), the profile expe
 of that rule to fail, by its requirement ID, as for every other check: neither the model nor a
 check special-cases a vendor. ``Rules`` only lets one property leave a rule to another (case).
 
-Not modelled (the properties do not ask for them): sequence matching (C.2.2.2.6), DT ranges with
-timezone offsets, fuzzy matching, emptyvaluematching and multiplevaluematching, includefield
-and which attributes a result carries, and combined date-time matching (C.2.2.2.5.3).
+Not modelled (the properties do not ask for them): DT ranges with timezone offsets, fuzzy
+matching, emptyvaluematching and multiplevaluematching, includefield and which attributes a
+result carries, and combined date-time matching (C.2.2.2.5.3).
 """
 
 from __future__ import annotations
@@ -189,23 +189,35 @@ class Answer:
         return "; ".join(said) or None
 
 
+def matches(entity: Entity, pairs: Sequence[tuple[str, str]], rules: Rules = Rules()) -> Match:
+    """Whether ``entity`` matches every pair (AND). A key ``Sequence.Key`` (PS3.18 8.3.4.1)
+    matches inside a sequence: "If all the Item Key Attributes match, for at least one of the
+    Items [...] a successful match is generated" (PS3.4 C.2.2.2.6): the keys of one sequence
+    are matched together, against one item at a time."""
+    found: list[Match] = []
+    nested: dict[str, list[tuple[str, str]]] = {}
+    for key, value in pairs:
+        head, dot, rest = key.partition(".")
+        if dot:
+            nested.setdefault(tag_of(head), []).append((rest, value))
+            continue
+        tag = tag_of(key)
+        found.append(match(vr_of(tag, entity), value, values_of(entity, tag), rules))
+    for tag, keys in nested.items():
+        items = (entity.get(tag) or {}).get("Value") or []
+        found.append(_best(matches(item, keys, rules) for item in items) if items else "may")
+    return "no" if "no" in found else "may" if "may" in found else "yes"
+
+
 def search(
     entities: Mapping[str, Entity],
     pairs: Sequence[tuple[str, str]],
     rules: Rules = Rules(),
 ) -> Answer:
     """The entities (by their UID, the key of ``entities``) that match every pair (AND)."""
-    must, may = set(), set()
-    for uid, entity in entities.items():
-        found: list[Match] = []
-        for key, value in pairs:
-            tag = tag_of(key)
-            found.append(match(vr_of(tag, entity), value, values_of(entity, tag), rules))
-        if all(m == "yes" for m in found):
-            must.add(uid)
-        if all(m != "no" for m in found):
-            may.add(uid)
-    return Answer(frozenset(must), frozenset(may))
+    found = {uid: matches(entity, pairs, rules) for uid, entity in entities.items()}
+    must = frozenset(uid for uid, m in found.items() if m == "yes")
+    return Answer(must, frozenset(uid for uid, m in found.items() if m != "no"))
 
 
 def page(ordered: Sequence[str], limit: int | None, offset: int) -> list[str]:

@@ -477,6 +477,11 @@ ARCHIVE_TIMES = ("000000", "075959", "080000", "120000", "235959")
 ARCHIVE_ACCESSIONS = ("AB1", "AB12", "AB21", "Ab1", "XAB1", "AB", "B1", "AB1")
 ARCHIVE_NAMES = ("Doe^John", "DOE^JOHN", "Roe^Jane", "Doe^Jo", "Doe^John", "Ro^Jane", "Roe", "Doe")
 ARCHIVE_SIZE = len(ARCHIVE_ACCESSIONS)
+# Each series' Request Attributes Sequence has two items whose Requested Procedure ID and
+# Scheduled Procedure Step ID are crossed: a match that takes its keys from different items
+# finds series that no single item matches (PS3.4 C.2.2.2.6).
+ARCHIVE_PROCEDURES = ("RP0", "RP1", "RP2")
+ARCHIVE_STEPS = ("S0", "S1", "S2")
 # The study attributes the model knows of each archive study (as stored).
 ARCHIVE_ATTRIBUTES = (
     "StudyInstanceUID",
@@ -486,6 +491,7 @@ ARCHIVE_ATTRIBUTES = (
     "PatientName",
     "PatientID",
     "StudyID",
+    "RequestAttributesSequence",
 )
 
 
@@ -512,6 +518,13 @@ class SearchArchive(Study):
         return found
 
 
+def _request_item(procedure: str, step: str) -> Dataset:
+    item = Dataset()
+    item.RequestedProcedureID = procedure
+    item.ScheduledProcedureStepID = step
+    return item
+
+
 def search_archive(run_id: str, label: str) -> SearchArchive:
     token = f"Q{_short_hash(run_id, label)[:9]}"
     instances = []
@@ -534,6 +547,12 @@ def search_archive(run_id: str, label: str) -> SearchArchive:
         ds.ReferringPhysicianName = ""
         ds.StudyID = token
         ds.AccessionNumber = ARCHIVE_ACCESSIONS[i]
+        ds.RequestAttributesSequence = Sequence(
+            [
+                _request_item(ARCHIVE_PROCEDURES[(i + k) % 3], ARCHIVE_STEPS[(i + 1 - k) % 3])
+                for k in (0, 1)
+            ]
+        )
         ds.Modality = "OT"
         ds.SeriesInstanceUID = UID(derive_uid(run_id, label, f"series/{i}"))
         ds.SeriesNumber = 1

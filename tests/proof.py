@@ -26,6 +26,9 @@ PROXY = "proxy over Orthanc"
 STANDIN = "Azure stand-in over Orthanc"
 AUTH_GATEWAY = "proxy over Orthanc / tiny-pacs with auth"
 PROMISE = "a profile promising it, over Orthanc"
+# A rule Orthanc does not implement at all (so no fault over it could break it), broken in the
+# repair that implements it: the repair, not Orthanc, is then the server without the fault.
+OVER_A_REPAIR = "proxy over Orthanc, in the mechanism of a repair"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from faults import (
     Fault,
     Forward,
     behaviour,
+    fault,
     header,
     is_search,
     json_answer,
@@ -48,7 +49,7 @@ from faults.wado import (
     via_proxy,
     with_accept,
 )
-from proof import PROMISE, PROOFS, register
+from proof import OVER_A_REPAIR, PROMISE, PROOFS, register
 from pydicom.datadict import keyword_for_tag
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -430,12 +431,12 @@ def matched(obj: dict[str, Any], tag: str, value: str) -> bool:
 
 def search_filtered_here(
     keys: Callable[[str], bool],
-    keep: Callable[[dict[str, Any], str, str], bool],
+    keep: Callable[[dict[str, Any], list[tuple[str, str]]], bool],
     complete: Callable[[Exchange, Forward, dict[str, Any]], None] = lambda *_: None,
 ) -> Fault:
     """A repair that matches the query keys ``keys`` selects itself, by exact value: they are
     left out of the query forwarded, each result is ``complete``d, and those ``keep`` rejects
-    for a key and value are dropped."""
+    for those keys and values are dropped."""
 
     def apply(request: Exchange, forward: Forward) -> Answer:
         if not is_search(request):
@@ -451,7 +452,7 @@ def search_filtered_here(
             return answer
         for obj in results:
             complete(request, forward, obj)
-        return json_answer(answer, [o for o in results if all(keep(o, k, v) for k, v in here)])
+        return json_answer(answer, [o for o in results if keep(o, here)])
 
     return apply
 
@@ -506,11 +507,21 @@ def add_request_attributes(request: Exchange, forward: Forward, obj: dict[str, A
             return
 
 
-def item_matched(obj: dict[str, Any], key: str, value: str) -> bool:
-    tag = tag_of(key.split(".")[1])
-    return any(
-        matched(item, tag, value) for item in obj.get(REQUEST_ATTRIBUTES, {}).get("Value", [])
-    )
+def requested_items(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(obj.get(REQUEST_ATTRIBUTES, {}).get("Value", []))
+
+
+def item_matches(item: dict[str, Any], key: str, value: str) -> bool:
+    return matched(item, tag_of(key.split(".")[1]), value)
+
+
+def one_item_matches_all(obj: dict[str, Any], here: list[tuple[str, str]]) -> bool:
+    """PS3.4 C.2.2.2.6: every key of the sequence matched by one and the same item."""
+    return any(all(item_matches(i, k, v) for k, v in here) for i in requested_items(obj))
+
+
+def each_key_in_some_item(obj: dict[str, Any], here: list[tuple[str, str]]) -> bool:
+    return all(any(item_matches(i, k, v) for i in requested_items(obj)) for k, v in here)
 
 
 # Orthanc neither returns nor matches sequences in searches (its Status.txt says so).
@@ -521,8 +532,18 @@ repair(
         f"{QIDO}test_sequence_item_matches_by_tag_path[00400275.00401001]",
         f"{QIDO}test_series_match_required_key[ScheduledProcedureStepID]",
         f"{QIDO}test_series_match_required_key[RequestedProcedureID]",
+        "test_properties.py::test_sequence_keys_match_within_one_item",
     ],
-)(search_filtered_here(is_request_attributes_path, item_matched, add_request_attributes))
+)(search_filtered_here(is_request_attributes_path, one_item_matches_all, add_request_attributes))
+
+fault(
+    "sequence-keys-matched-in-different-items",
+    catches=["test_properties.py::test_sequence_keys_match_within_one_item"],
+    where=OVER_A_REPAIR,
+)(search_filtered_here(is_request_attributes_path, each_key_in_some_item, add_request_attributes))
+"""Sequence matching that takes each key from any item (a join per key, not per item): a
+series whose one item has the procedure and another the step is found. The fixed sequence
+checks ask one key at a time, and pass."""
 
 
 # Two capabilities Orthanc 1.10 lacks: a profile promising them, over it, must turn their checks

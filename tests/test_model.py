@@ -214,3 +214,29 @@ def test_the_hypothesis_setting_picks_how_hard_properties_look(
         assert current.deadline is None
     finally:
         settings.load_profile(before)
+
+
+def test_sequence_keys_match_together_in_one_item() -> None:
+    """PS3.4 C.2.2.2.6: "If all the Item Key Attributes match, for at least one of the Items
+    of the Attribute against which the match is performed, a successful match is generated."
+    PS3.18 8.3.4.1: the key is a dotted path of keywords or tags."""
+
+    def item(rp: str, sps: str) -> dict[str, dict[str, object]]:
+        return {
+            "00401001": {"vr": "SH", "Value": [rp]},
+            "00400009": {"vr": "SH", "Value": [sps]},
+        }
+
+    series = {"1.1": {"00400275": {"vr": "SQ", "Value": [item("RP1", "S2"), item("RP2", "S1")]}}}
+    both = [
+        ("RequestAttributesSequence.RequestedProcedureID", "RP1"),
+        ("00400275.00400009", "S2"),
+    ]
+    crossed = [
+        ("RequestAttributesSequence.RequestedProcedureID", "RP1"),
+        ("RequestAttributesSequence.ScheduledProcedureStepID", "S1"),
+    ]
+
+    assert model.search(series, both).must == {"1.1"}
+    assert model.search(series, crossed).may == set()  # RP1 and S1 are in different items
+    assert model.search(series, [("00400275.00401001", "RP2")]).must == {"1.1"}

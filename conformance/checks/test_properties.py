@@ -57,6 +57,8 @@ from conformance.synthetic import (
     ARCHIVE_ACCESSIONS,
     ARCHIVE_DATES,
     ARCHIVE_NAMES,
+    ARCHIVE_PROCEDURES,
+    ARCHIVE_STEPS,
     ARCHIVE_TIMES,
     SearchArchive,
 )
@@ -305,6 +307,51 @@ def test_uid_lists_find_what_the_model_finds(
 @pytest.mark.requirement("QIDO-MATCH-PATIENT-NAME")
 def test_names_find_what_the_model_finds(dicomweb: Client, stored_archive: SearchArchive) -> None:
     holds_for_every(dicomweb, stored_archive, "PatientName", name_queries())
+
+
+REQUEST_KEYS = {
+    "RequestAttributesSequence.RequestedProcedureID": ARCHIVE_PROCEDURES,
+    "RequestAttributesSequence.ScheduledProcedureStepID": ARCHIVE_STEPS,
+}
+
+
+@pytest.mark.requirement("QIDO-MATCH-SEQUENCE-TAG-PATH")
+def test_sequence_keys_match_within_one_item(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """Keys inside the Request Attributes Sequence (a series key), one or both, as keywords or
+    tags: a series matches when one item matches them all (PS3.4 C.2.2.2.6). Each archive
+    series has two items with the keys' values crossed, so keys taken from different items
+    find series that no item matches. Asked of each archive study's series."""
+    searcher = Searcher(dicomweb, stored_archive)
+    tags = {"RequestAttributesSequence": "00400275", "RequestedProcedureID": "00401001",
+            "ScheduledProcedureStepID": "00400009"}  # fmt: skip
+    key = st.sampled_from(sorted(REQUEST_KEYS)).flatmap(
+        lambda k: st.tuples(st.just(k), st.sampled_from(REQUEST_KEYS[k]))
+    )
+    spelled = st.booleans()
+
+    def holds(drawn: tuple[list[tuple[str, str]], bool]) -> None:
+        pairs, as_tags = drawn
+        if as_tags:
+            pairs = [(".".join(tags[p] for p in k.split(".")), v) for k, v in pairs]
+        for uid, entity in searcher.entities.items():
+            response = search(dicomweb, f"studies/{uid}/series", *pairs)
+            expect.status(response, 200, 204)
+            found = bool(json_array(response)) if response.status_code == 200 else False
+            wanted = model.matches(entity, pairs)
+            if wanted != "may" and found != (wanted == "yes"):
+                items = [
+                    "/".join(model.values_of(item, t)[0] for t in ("00401001", "00400009"))
+                    for item in entity["00400275"]["Value"]
+                ]
+                raise AssertionError(
+                    f"GET {response.request.path_url}: {'found' if found else 'did not find'} "
+                    f"the series of {searcher.names[uid]}, whose items are {items}"
+                )
+
+    pairs = st.lists(key, min_size=1, max_size=2, unique_by=lambda p: p[0])
+    explore("sequence items", st.tuples(pairs, spelled), holds)
 
 
 @pytest.mark.requirement("QIDO-PAGING-COMPLETE")
