@@ -13,7 +13,15 @@ from pydicom.dataset import Dataset
 
 from . import multipart
 from .client import Client
-from .dicomweb import ACCEPT_DICOM_ANY_TS, DICOM, ProtocolError, instance_path, parts, read_dicom
+from .dicomweb import (
+    ACCEPT_DICOM_ANY_TS,
+    DICOM,
+    DICOM_JSON,
+    ProtocolError,
+    instance_path,
+    parts,
+    read_dicom,
+)
 from .samples import Instance
 from .verdicts import PreconditionFailed, info, not_implemented
 
@@ -35,6 +43,18 @@ def status(response: requests.Response, *expected: int, why: str = "") -> None:
             f"{_request_line(response)}: expected HTTP {wanted}, got "
             f"{response.status_code} {response.reason}" + (f" ({why})" if why else "")
         )
+
+
+def get_metadata(client: Client, path: str) -> requests.Response:
+    """GET a metadata resource as DICOM JSON: 200, or NOT-IMPLEMENTED on a server without
+    metadata resources."""
+    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    if response.status_code in ROUTE_ABSENT:
+        not_implemented(
+            f"no metadata resource: GET {path}/metadata answered {response.status_code}"
+        )
+    status(response, 200)
+    return response
 
 
 def precondition(holds: bool, what: str) -> None:

@@ -58,14 +58,15 @@ def marked_studies_on(orthanc: LocalOrthanc) -> list[str]:
     ]
 
 
-def walkthrough_through(
-    orthanc: LocalOrthanc, run_suite: RunSuite, mode: str | None
+def checks_through(
+    orthanc: LocalOrthanc, run_suite: RunSuite, mode: str | None, selection: str = "walkthrough"
 ) -> tuple[SuiteRun, float, HostileProxy]:
+    """The checks ``-k selection`` (the article's walkthrough) through the hostile gateway."""
     orthanc.purge()
     with HostileProxy(orthanc.url, mode) as proxy:
         started = time.monotonic()
         run = run_suite(
-            f"{proxy.url}/dicom-web", "-k", "walkthrough", "--dicomweb-profile=orthanc", *LIMITS
+            f"{proxy.url}/dicom-web", "-k", selection, "--dicomweb-profile=orthanc", *LIMITS
         )
         elapsed = time.monotonic() - started
     return run, elapsed, proxy
@@ -102,7 +103,7 @@ def test_a_misbehaving_answer_is_bounded_judged_and_cleaned_up_after(
     verdict: str,
     bound: float,
 ) -> None:
-    run, elapsed, proxy = walkthrough_through(orthanc, run_suite, mode)
+    run, elapsed, proxy = checks_through(orthanc, run_suite, mode)
     assert proxy.hits, f"{mode} never applied"
     assert "INTERNALERROR" not in run.stdout and "Traceback" not in run.stdout, run.stdout
     assert run.ret == 1, run.stdout
@@ -119,7 +120,7 @@ def test_a_server_that_throttles_every_request_gets_errors_never_fails(
 ) -> None:
     """Throttling says nothing of the rules: every check that asks is ERROR, none FAIL; the
     cleanup cannot ask either, and says what may be left."""
-    run, elapsed, _ = walkthrough_through(orthanc, run_suite, mode)
+    run, elapsed, _ = checks_through(orthanc, run_suite, mode)
     assert "INTERNALERROR" not in run.stdout, run.stdout
     asked = {c for c, v in direct.items() if v != "NOT-IMPLEMENTED"}
     assert {run.verdicts[c] for c in asked} == {"ERROR"}, run.stdout
@@ -157,7 +158,7 @@ def test_an_odd_cleanup_answer_is_reported_not_raised(
 ) -> None:
     """Orthanc's lookup answering a JSON object: no traceback, the verdicts and exit status of
     the checks, every report written, and what is left named: exactly what is there."""
-    run, _, _ = walkthrough_through(orthanc, run_suite, "odd-cleanup-answer")
+    run, _, _ = checks_through(orthanc, run_suite, "odd-cleanup-answer")
     assert "Traceback" not in run.stdout and "INTERNALERROR" not in run.stdout, run.stdout
     assert run.ret == 1 and run.verdicts == direct, run.stdout
     assert run.junit, "no JUnit XML"
@@ -199,13 +200,7 @@ def test_properties_against_an_outage_end_in_errors_not_in_long_shrinking(
 ) -> None:
     """A property meeting no answer stops asking (checks/test_properties.py, explore): one
     request deadline, not one per example hypothesis tries while shrinking."""
-    orthanc.purge()
-    with HostileProxy(orthanc.url, mode) as proxy:
-        started = time.monotonic()
-        run = run_suite(
-            f"{proxy.url}/dicom-web", "-k", "test_properties", "--dicomweb-profile=orthanc", *LIMITS
-        )
-        elapsed = time.monotonic() - started
+    run, elapsed, _ = checks_through(orthanc, run_suite, mode, "test_properties")
     assert "INTERNALERROR" not in run.stdout, run.stdout
     recorded = expectations.load(ORTHANC_EXPECTATIONS).entries
     changed = {c: v for c, v in run.verdicts.items() if v != recorded[c].verdict}

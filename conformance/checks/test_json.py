@@ -32,7 +32,7 @@ from conformance.annexf import (
     recorded_coercions,
 )
 from conformance.client import Client
-from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
+from conformance.dicomweb import ProtocolError, instance_path, search, stow
 from conformance.samples import Instance, SampleStudy
 from conformance.synthetic import CatalogStudy
 
@@ -92,17 +92,6 @@ def parse(response: requests.Response) -> Any:
         raise ProtocolError(f"the body is not JSON ({exc}): {response.content[:200]!r}") from None
 
 
-def get_metadata(client: Client, path: str) -> requests.Response:
-    """GET a metadata resource; a server without metadata resources is NOT-IMPLEMENTED."""
-    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
-    if response.status_code in expect.ROUTE_ABSENT:
-        expect.not_implemented(
-            f"no metadata resource: GET {path}/metadata answered {response.status_code}"
-        )
-    expect.status(response, 200)
-    return response
-
-
 Fetch = Callable[[str], Document]
 
 
@@ -119,9 +108,9 @@ def fetch(
     def load(kind: str) -> Document:
         synthetic = stored_synthetic.study_uid
         if kind == "study-metadata":
-            response = get_metadata(dicomweb, f"studies/{stored_study.study_uid}")
+            response = expect.get_metadata(dicomweb, f"studies/{stored_study.study_uid}")
         elif kind == "synthetic-metadata":
-            response = get_metadata(dicomweb, f"studies/{synthetic}")
+            response = expect.get_metadata(dicomweb, f"studies/{synthetic}")
         elif kind == "studies-search":
             response = search(dicomweb, "studies", StudyInstanceUID=synthetic)
             expect.status(response, 200)
@@ -465,7 +454,7 @@ def instance_metadata_object(
     client: Client, instance: Instance
 ) -> tuple[requests.Response, dict[str, Any]]:
     """The one DICOM JSON object of an instance's metadata."""
-    response = get_metadata(client, instance_path(instance))
+    response = expect.get_metadata(client, instance_path(instance))
     objects = Document("instance-metadata", response, parse(response)).objects
     assert len(objects) == 1, f"instance metadata holds {len(objects)} objects, expected 1"
     return response, objects[0]
@@ -639,7 +628,7 @@ def test_metadata_values_equal_the_stored_values(
     dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, study: str
 ) -> None:
     stored: SampleStudy | CatalogStudy = stored_study if study == "samples" else stored_synthetic
-    response = get_metadata(dicomweb, f"studies/{stored.study_uid}")
+    response = expect.get_metadata(dicomweb, f"studies/{stored.study_uid}")
     objects = Document("study-metadata", response, parse(response)).objects
     by_uid: dict[Any, dict[str, Any]] = {}
     for candidate in objects:

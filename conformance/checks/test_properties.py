@@ -38,7 +38,6 @@ from conformance.annexf import json_differences
 from conformance.client import Client
 from conformance.dicomweb import (
     DICOM,
-    DICOM_JSON,
     SERIES_UID,
     SOP_UID,
     STUDY_UID,
@@ -513,8 +512,7 @@ SPECIFIC_CHARACTER_SET = "00080005"
 
 
 def metadata_of(client: Client, instance: Any) -> tuple[requests.Response, dict[str, Any]]:
-    response = client.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
-    expect.status(response, 200)
+    response = expect.get_metadata(client, instance_path(instance))
     objects = json_body(response)
     if not isinstance(objects, list) or len(objects) != 1 or not isinstance(objects[0], dict):
         raise AssertionError(f"GET {response.request.path_url}: not one DICOM JSON object")
