@@ -11,9 +11,12 @@ Where a profile documents a departure (Azure has no wildcards), the profile expe
 of that rule to fail, by its requirement ID, as for every other check: neither the model nor a
 check special-cases a vendor. ``Rules`` only lets one property leave a rule to another (case).
 
-Not modelled (the properties do not ask for them): DT ranges with timezone offsets, fuzzy
-matching, emptyvaluematching and multiplevaluematching, includefield and which attributes a
-result carries, and combined date-time matching (C.2.2.2.5.3).
+Which attributes a result carries (PS3.18 10.6.3.3): those of its level named as match keys or
+in includefield, never one of a lower level; ``level_of`` says an attribute's level.
+
+Not modelled (the properties do not ask for them): fuzzy matching, emptyvaluematching and
+multiplevaluematching, includefield=all, the default attributes of Tables 10.6.3-3 to -5
+(test_qido.py checks them), and combined date-time matching (C.2.2.2.5.4).
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
+Level = Literal["study", "series", "instance"]
 Entity = Mapping[str, Mapping[str, Any]]  # a DICOM JSON object: "GGGGEEEE" -> {"vr", "Value"}
 Match = Literal["yes", "no", "may"]
 WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}  # C.2.2.2.4
-RANGE_VRS = {"DA", "TM", "DT"}  # C.2.2.2.5
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ def match(vr: str, query: str, stored: Sequence[str], rules: Rules = Rules()) ->
     if vr == "UI":
         listed = {uid for uid in re.split(r"[,\\]", query) if uid}  # C.2.2.2.2; PS3.18 8.3.4.1
         return "yes" if listed & set(stored) else "no"
-    if vr in RANGE_VRS and "-" in query:
+    if vr == "DT" and "-" in query and not re.fullmatch(_DT, query):
+        return _best(_datetime_in_range(query, value) for value in stored if value)
+    if vr in ("DA", "TM") and "-" in query:
         return "yes" if any(_in_range(vr, query, value) for value in stored if value) else "no"
     if vr in WILDCARD_VRS and ("*" in query or "?" in query):
         if query.strip("*") == "":
@@ -132,7 +138,7 @@ def _in_range(vr: str, query: str, value: str) -> bool:
     low, sep, high = query.partition("-")
     if not sep or (not low and not high):
         raise QueryError(f"{query!r} is not a range")
-    key = _date_key if vr == "DA" else _time_key if vr == "TM" else _datetime_key
+    key = _date_key if vr == "DA" else _time_key
     stored = key(value)
     return (not low or key(low) <= stored) and (not high or stored <= key(high, upper=True))
 
@@ -155,11 +161,59 @@ def _time_key(value: str, upper: bool = False) -> str:
     return f"{hours}{minutes}{seconds}.{(fraction or '').ljust(6, fill)}"
 
 
-def _datetime_key(value: str, upper: bool = False) -> str:
-    if not re.fullmatch(r"\d{4,14}(\.\d{1,6})?", value):
-        raise QueryError(f"{value!r} is not a date-time without offset")
-    digits = value.split(".")[0]
-    return digits.ljust(14, "9" if upper else "0")
+# A DT value: YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]] and an optional offset from UTC, &ZZXX (PS3.5
+# Table 6.2-1). A negative offset has a hyphen too, so a range is split where both sides are
+# date-times (fo-dicom#682 split "...-0700-..." at the wrong hyphen).
+_DT = r"\d{4,14}(?:\.\d{1,6})?(?:[+-]\d{4})?"
+
+
+def _datetime_in_range(query: str, value: str) -> Match:
+    """C.2.2.2.5.3: a DT range, "the offset from Universal Coordinated Time [...] taken into
+    account for the purposes of the match": each bound and the value
+    compared as instants. A bound or value without an offset is in a local time the query
+    cannot know (the server's, or the instance's Timezone Offset From UTC), so where only one
+    side of a comparison has an offset, the value *may* match: neither answer is wrong."""
+    found = re.fullmatch(f"({_DT})?-({_DT})?", query)
+    if not found or not any(found.groups()):
+        raise QueryError(f"{query!r} is not a date-time range")
+    low, high = found.groups()
+    stored = instant(value, upper=False), instant(value, upper=True)
+    results: list[Match] = []
+    for bound, is_upper in ((low, False), (high, True)):
+        if bound is None:
+            continue
+        edge = instant(bound, upper=is_upper)
+        if (edge[1] is None) != (stored[0][1] is None):
+            results.append("may")
+            continue
+        # The value's span [start, end] lies at least partly inside the bound.
+        inside = stored[0][0] <= edge[0] if is_upper else edge[0] <= stored[1][0]
+        results.append("yes" if inside else "no")
+    return "no" if "no" in results else "may" if "may" in results else "yes"
+
+
+def instant(value: str, upper: bool) -> tuple[datetime, int | None]:
+    """The first (or, ``upper``, the last) microsecond a DT value stands for, in UTC where it
+    has an offset, and that offset in minutes (None: it has none)."""
+    found = re.fullmatch(r"(\d{4,14})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(\d{2}))?", value)
+    if not found:
+        raise QueryError(f"{value!r} is not a date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX)")
+    digits, fraction, sign, hours, minutes = found.groups()
+    if len(digits) % 2 or (fraction and len(digits) != 14):
+        raise QueryError(f"{value!r} is not a date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX)")
+    lowest, highest = "00000101000000", "99991231235959"
+    text = digits + (lowest if not upper else highest)[len(digits) :]
+    micro = (fraction or "").ljust(6, "9" if upper else "0")
+    if upper and len(digits) in (4, 6):  # the last day of the month or year, not day 31 always
+        moment = datetime.strptime(text[:6] + "01" + text[8:], "%Y%m%d%H%M%S")
+        moment = (moment.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    else:
+        moment = datetime.strptime(text, "%Y%m%d%H%M%S")
+    moment = moment.replace(microsecond=int(micro))
+    if sign is None:
+        return moment, None
+    offset = (int(hours) * 60 + int(minutes)) * (1 if sign == "+" else -1)
+    return moment - timedelta(minutes=offset), offset
 
 
 # --- a query ----------------------------------------------------------------------------------
@@ -224,3 +278,54 @@ def page(ordered: Sequence[str], limit: int | None, offset: int) -> list[str]:
     """The page a limit and offset select from the full ordered answer (PS3.18 8.3.4.4)."""
     end = None if limit is None else offset + limit
     return list(ordered[offset:end])
+
+
+# --- what a result carries --------------------------------------------------------------------
+
+# The study and series attributes of the Study Root model (PS3.4 C.6.2.1.2, Tables C.6-5 and
+# C.6-6) and of PS3.18 Tables 10.6.3-3 and -4 that the model's data carries; the patient
+# attributes (group 0010) are study attributes there too. Any other attribute is an instance's.
+STUDY_KEYWORDS = {
+    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy", "ReferringPhysicianName",
+    "StudyInstanceUID", "StudyID", "StudyDescription", "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+}  # fmt: skip
+SERIES_KEYWORDS = {
+    "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "BodyPartExamined",
+    "RequestAttributesSequence", "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime", "NumberOfSeriesRelatedInstances",
+}  # fmt: skip
+_LEVEL_TAGS = {
+    level: {tag_of(keyword) for keyword in keywords}
+    for level, keywords in (("study", STUDY_KEYWORDS), ("series", SERIES_KEYWORDS))
+}
+LEVELS: tuple[Level, ...] = ("study", "series", "instance")
+
+
+def level_of(tag: str) -> Level:
+    """The level an attribute belongs to (study, series or instance)."""
+    if tag.startswith("0010") or tag in _LEVEL_TAGS["study"]:
+        return "study"
+    return "series" if tag in _LEVEL_TAGS["series"] else "instance"
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Of the attributes a query names, those each result must carry and those it must not."""
+
+    must: frozenset[str]
+    must_not: frozenset[str]
+
+
+def carried(level: Level, named: Iterable[str]) -> Carried:
+    """A result of ``level`` carries "all other [level] Attributes passed as match or
+    includefield parameters in the request that are supported by the origin server", and
+    "[lower] Level Attributes contained in includefield parameters shall not be returned"
+    (PS3.18 10.6.3.3.1-3). Attributes of a higher level are the server's choice (an All Series
+    search must add the study attributes of Table 10.6.3-3, not every one asked for)."""
+    tags = {tag_of(key) for key in named}
+    depth = LEVELS.index(level)
+    return Carried(
+        must=frozenset(t for t in tags if level_of(t) == level),
+        must_not=frozenset(t for t in tags if LEVELS.index(level_of(t)) > depth),
+    )

@@ -482,17 +482,24 @@ ARCHIVE_SIZE = len(ARCHIVE_ACCESSIONS)
 # finds series that no single item matches (PS3.4 C.2.2.2.6).
 ARCHIVE_PROCEDURES = ("RP0", "RP1", "RP2")
 ARCHIVE_STEPS = ("S0", "S1", "S2")
-# The study attributes the model knows of each archive study (as stored).
-ARCHIVE_ATTRIBUTES = (
-    "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "PatientName",
-    "PatientID",
-    "StudyID",
-    "RequestAttributesSequence",
-)
+# Descriptions at three levels, for includefield: each with a space, a caret or a digit a
+# careless server could mangle, none in the default attributes of any level.
+ARCHIVE_STUDY_DESCRIPTIONS = ("Head^CT", "chest  x", "Chest")
+ARCHIVE_SERIES_DESCRIPTIONS = ("Axial 1", "axial", "Axial")
+ARCHIVE_BODY_PARTS = ("HEAD", "CHEST")
+ARCHIVE_COMMENTS = ("first  comment", "Second.", " leading")
+# Acquisition Date Times (an instance attribute) at several offsets from UTC: 11:00, 11:30 (three
+# times: +0000, -0500 and +0530 with half a second), a year end that is the same instant as
+# midnight UTC, and one without an offset.
+ARCHIVE_DATETIMES = (
+    "20200101120000+0100", "20200101113000+0000", "20200101063000-0500", "20200101110000",
+    "20191231230000-0100", "20200101000000+0000", "20200101170000.5+0530", "20200101235959-1000",
+)  # fmt: skip
+LEVEL_UIDS = {
+    "study": "StudyInstanceUID",
+    "series": "SeriesInstanceUID",
+    "instance": "SOPInstanceUID",
+}
 
 
 @dataclass(frozen=True)
@@ -506,16 +513,19 @@ class SearchArchive(Study):
     def study_uids(self) -> list[str]:
         return [str(instance.dataset.StudyInstanceUID) for instance in self.instances]
 
-    def entities(self) -> dict[str, dict[str, Any]]:
-        """Study UID -> the study attributes stored, as DICOM JSON (what the model searches)."""
-        found = {}
-        for instance in self.instances:
-            ds = instance.dataset
-            study = Dataset()
-            for keyword in ARCHIVE_ATTRIBUTES:
-                study[keyword] = ds[keyword]
-            found[str(ds.StudyInstanceUID)] = study.to_json_dict()
-        return found
+    def datasets(self, level: str = "study") -> dict[str, Dataset]:
+        """The level's UID (study, series or instance) -> what was stored. Each study holds one
+        series of one instance, so the three levels name the same datasets."""
+        keyword = LEVEL_UIDS[level]
+        return {str(i.dataset[keyword].value): i.dataset for i in self.instances}
+
+    def entities(self, level: str = "study") -> dict[str, dict[str, Any]]:
+        """The level's UID -> every attribute stored but the pixels, as DICOM JSON (what the
+        model searches)."""
+        return {
+            uid: {tag: v for tag, v in ds.to_json_dict().items() if tag != "7FE00010"}
+            for uid, ds in self.datasets(level).items()
+        }
 
 
 def _request_item(procedure: str, step: str) -> Dataset:
@@ -553,10 +563,15 @@ def search_archive(run_id: str, label: str) -> SearchArchive:
                 for k in (0, 1)
             ]
         )
-        ds.Modality = "OT"
+        ds.StudyDescription = ARCHIVE_STUDY_DESCRIPTIONS[i % 3]
+        ds.Modality = ("OT", "SC")[i % 2]
         ds.SeriesInstanceUID = UID(derive_uid(run_id, label, f"series/{i}"))
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = 1
+        ds.SeriesNumber = i % 3 + 1
+        ds.SeriesDescription = ARCHIVE_SERIES_DESCRIPTIONS[i % 3]
+        ds.BodyPartExamined = ARCHIVE_BODY_PARTS[i % 2]
+        ds.InstanceNumber = i % 2 + 1
+        ds.ImageComments = ARCHIVE_COMMENTS[i % 3]
+        ds.AcquisitionDateTime = ARCHIVE_DATETIMES[i]
         ds.ConversionType = "WSD"
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"

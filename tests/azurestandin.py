@@ -70,11 +70,15 @@ FAULTS = (
     "delete-unknown-204",  # DELETE of what is not there answers 204 (taken as "gone already")
     "delete-malformed-uid-404",  # DELETE does not validate UIDs: a malformed one is 404, not 400
     "etag-ignored",  # metadata carries an ETag, but If-None-Match is ignored: 200 with the body
+    "search-cached-past-delete",  # searches are cached; a store clears the cache, a delete not
 )
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
 VERSIONED = re.compile(r"/(v1|v2)(/.*)?")
 STOW_PATH = re.compile(r"/studies(?:/([^/]+))?/?")
 DELETE_PATH = re.compile(r"/studies/([^/]+)(?:/series/([^/]+)(?:/instances/([^/]+))?)?/?")
+SEARCH_PATH = re.compile(
+    r"/(?:studies(?:/[^/]+/(?:series(?:/[^/]+/instances)?|instances))?|series|instances)/?"
+)
 METADATA_PATH = re.compile(r"/studies/[^/]+(?:/series/[^/]+(?:/instances/[^/]+)?)?/metadata/?")
 CONDITIONAL = frozenset({"if-none-match", "if-match", "if-modified-since", "if-unmodified-since"})
 UID = re.compile(r"(?=.{1,64}$)[0-9]+(\.[0-9]+)*")
@@ -302,6 +306,7 @@ class AzureStandIn:
         self._log: list[Event] = []
         self._current: dict[Triple, int | None] = {}  # sequence of the latest create; None: deleted
         self._metadata: dict[Triple, Item] = {}
+        self._searches: dict[tuple[str, str, str], Reply] = {}  # search-cached-past-delete's
         self._server = _Server(self)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -315,6 +320,7 @@ class AzureStandIn:
             self._log.clear()
             self._current.clear()
             self._metadata.clear()
+            self._searches.clear()
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -346,7 +352,25 @@ class AzureStandIn:
             return self._delete(cast(str, study), series, sop)
         if method == "GET" and METADATA_PATH.fullmatch(path):
             return self._metadata_with_etag(path, query, headers)
+        if method == "GET" and self.fault == "search-cached-past-delete":
+            return (
+                self._cached_search(path, query, headers) if SEARCH_PATH.fullmatch(path) else None
+            )
         return None
+
+    def _cached_search(self, path: str, query: str, headers: dict[str, str]) -> Reply:
+        """The fault search-cached-past-delete: a search answer kept until the next store,
+        which clears every one kept (the invalidation hooked to the store path only; compare
+        dcm4chee-arc-light#2931, where a permanent delete left caches serving answers from
+        before it, and Google's note that search results lag an instance's delete)."""
+        key = (path, query, headers.get("accept", ""))
+        with self._lock:
+            if key not in self._searches:
+                url = self.orthanc.dicomweb_url + path + (f"?{query}" if query else "")
+                answer = requests.get(url, headers={"Accept": key[2]} if key[2] else {}, timeout=60)
+                content_type = answer.headers.get("Content-Type")
+                self._searches[key] = Reply(answer.status_code, answer.content, content_type)
+            return self._searches[key]
 
     # --- Orthanc's native REST API ---------------------------------------------------------
 
@@ -406,6 +430,7 @@ class AzureStandIn:
             return text(406, "The request headers are not acceptable: use application/dicom+json.")
         if study is not None and not UID.fullmatch(study):
             return text(400, f"The study instance UID '{study}' is not valid.")
+        self._searches.clear()
         content_type = headers.get("content-type", "")
         files = split_stow_body(content_type, body)
         if isinstance(files, Reply):

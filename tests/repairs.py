@@ -12,6 +12,7 @@ the server would have to do; none of them is a claim that Orthanc should be used
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import fnmatch
 import io
 import itertools
@@ -19,7 +20,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import pydicom
 from faults import (
@@ -557,3 +558,47 @@ for _capability, _checks in (
     register(
         f"promised-{_capability}-missing", _checks, test="test_catalog_repairs.py", where=PROMISE
     )
+
+
+DATETIME_KEYS = {"AcquisitionDateTime": "0008002A", "0008002A": "0008002A"}
+_DT_RANGE = re.compile(r"(\d{14}(?:-\d{4})?)?-(\d{14}(?:-\d{4})?)?")
+
+
+def _moment(value: str) -> Any:
+    """A DT value as a moment in UTC, by pydicom (a value without an offset taken as UTC)."""
+    moment = pydicom.valuerep.DT(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+@repair(
+    "datetime-ranges-matched-as-moments",
+    passes=["test_properties.py::test_datetime_ranges_take_the_offset_from_utc_into_account"],
+)
+def datetime_ranges_matched_as_moments(request: Exchange, forward: Forward) -> Answer:
+    """A DT range matched as the moments its bounds and the values stand for (PS3.4
+    C.2.2.2.5.3); Orthanc compares the digits, so 20200101000000+0000 is "after"
+    20191231230000-0100, the same moment. The range is taken off the query, the attribute asked
+    for with includefield, and the results filtered here."""
+    pairs = query_pairs(request)
+    ranges = [(k, v) for k, v in pairs if k in DATETIME_KEYS and _DT_RANGE.fullmatch(v)]
+    if not is_search(request) or not ranges:
+        return forward(request)
+    rest = [p for p in pairs if p not in ranges]
+    include = [("includefield", DATETIME_KEYS[k]) for k, _ in ranges]
+    answer = forward(with_query(request, rest + include))
+    results = search_results(answer)
+    if results is None:
+        return answer
+
+    def inside(obj: dict[str, Any], tag: str, value: str) -> bool:
+        low, high = cast(re.Match[str], _DT_RANGE.fullmatch(value)).groups()
+        stored = first(obj, tag)
+        if not stored:
+            return False
+        moment = _moment(str(stored))
+        # An upper bound to the second stands for its whole second (as TM's do, C.2.2.2.5.2).
+        last = _moment(high) + datetime.timedelta(microseconds=999999) if high else None
+        return (not low or _moment(low) <= moment) and (last is None or moment <= last)
+
+    kept = [o for o in results if all(inside(o, DATETIME_KEYS[k], v) for k, v in ranges)]
+    return json_answer(answer, kept)

@@ -135,6 +135,30 @@ def test_time_range_matching(query: str, stored: str, expected: str) -> None:
     assert match("TM", query, [stored]) == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "stored", "expected"),
+    [
+        # C.2.2.2.5.3: the offset from UTC "shall be taken into account": 12:00 at +0100 is 11:00
+        # UTC, inside 05:00-06:30 at -0500 (10:00-11:30 UTC), whatever the digits say.
+        ("20200101050000-0500-20200101063000-0500", "20200101120000+0100", "yes"),
+        ("20200101113001+0000-", "20200101123000+0100", "no"),  # 11:30:00 UTC, a second early
+        ("-20200101103000-0100", "20200101120000+0100", "yes"),  # 11:30 UTC; 11:00 UTC
+        ("20200101000000-0000-20200101235959-0000", "20191231230000-0100", "yes"),  # year end
+        # No offset on one side: a local time the query cannot know; either answer conforms.
+        ("20200101050000-0500-20200101063000-0500", "20200101113000", "may"),
+        ("20200101110000-20200101115959", "20200101120000+0100", "may"),
+        # Neither side has one: as the digits say, reduced precision standing for its span.
+        ("20200101-20200101", "20200101235959.999999", "yes"),
+        ("202002-202002", "20200229120000", "yes"),
+        ("-2019", "20200101000000", "no"),
+        # A single value with an offset is no range (its hyphen is the offset's).
+        ("20200101120000-0500", "20200101120000-0500", "yes"),
+    ],
+)
+def test_datetime_range_matching(query: str, stored: str, expected: str) -> None:
+    assert match("DT", query, [stored]) == expected
+
+
 def test_an_entity_without_a_value_may_match_anything() -> None:
     """PS3.4 C.2.2.1.2, as our catalog reads it (qido.toml, QIDO-MATCH-ACCESSION-NUMBER): a
     zero-length Required Key is not held against the entity; universal matching must match."""

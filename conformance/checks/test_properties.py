@@ -21,17 +21,19 @@ fixed set of examples, reproducible run to run; ``deep`` searches ten times as l
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 import requests
 from hypothesis import given, reject, seed, settings
 from hypothesis import strategies as st
+from pydicom import Dataset
 
 from conformance import expect, model, multipart, synthetic
 from conformance.annexf import json_differences
@@ -55,9 +57,12 @@ from conformance.runtime import NewStudy
 from conformance.synthetic import (
     ARCHIVE_ACCESSIONS,
     ARCHIVE_DATES,
+    ARCHIVE_DATETIMES,
     ARCHIVE_NAMES,
     ARCHIVE_PROCEDURES,
+    ARCHIVE_SERIES_DESCRIPTIONS,
     ARCHIVE_STEPS,
+    ARCHIVE_STUDY_DESCRIPTIONS,
     ARCHIVE_TIMES,
     SearchArchive,
 )
@@ -88,12 +93,21 @@ class Searcher:
 
     def ask(self, pairs: Pairs, **params: str) -> list[str]:
         """The Study Instance UIDs answered, in order."""
-        response = search(self.client, "studies", *self.scope, *pairs, **params)
-        expect.status(
-            response, 200, 204, why="a search answers 200 with its results or 204 with none"
-        )
-        results = [] if response.status_code == 204 else json_array(response)
+        _, results = self.results("studies", pairs, **params)
         return [str(first_value(obj, STUDY_UID)) for obj in results]
+
+    def results(self, path: str, pairs: Pairs, **params: str) -> tuple[str, list[dict[str, Any]]]:
+        """The request's path and query, and the results of a search of ``path`` (scoped to
+        the archive unless it is within a study)."""
+        scope = [] if path.startswith("studies/") else self.scope
+        response = search(self.client, path, *scope, *pairs, **params)
+        # A 404 for "nothing matched" is taken as no results: which status an empty answer
+        # has is test_qido.py's business, and must not hide how the server matches.
+        expect.status(
+            response, 200, 204, 404, why="a search answers 200 with its results or 204 with none"
+        )
+        found = [] if response.status_code in (204, 404) else json_array(response)
+        return response.request.path_url, found
 
     def holds_to_the_model(self, pairs: Pairs, rules: model.Rules = EXACT) -> None:
         """The answer to ``pairs`` is what the model says a conforming server answers."""
@@ -383,6 +397,250 @@ def test_pages_are_slices_of_the_whole_answer(
             )
 
     explore("pages", paging, holds)
+
+
+# Offsets a query's date-times carry: none, and negative ones only, since a "+" is sent
+# percent-encoded, and how a server decodes is QIDO-MATCH-PERCENT-ENCODED's check.
+QUERY_OFFSETS = (None, -60, -300, -600)
+
+
+def datetime_ranges(stored: Sequence[str]) -> st.SearchStrategy[str]:
+    """DT ranges (the three forms) whose bounds are the stored moments, a second either side,
+    written at another offset from UTC than the value's (or with none)."""
+    moments = sorted(
+        {
+            model.instant(v, upper=False)[0] + timedelta(seconds=d)
+            for v in stored
+            for d in (-1, 0, 1)
+        }
+    )
+
+    def written(moment: datetime, offset: int | None) -> str:
+        if offset is None:
+            return moment.strftime("%Y%m%d%H%M%S")
+        local = moment + timedelta(minutes=offset)
+        return local.strftime("%Y%m%d%H%M%S") + f"-{-offset // 60:02}{-offset % 60:02}"
+
+    bound = st.builds(written, st.sampled_from(moments), st.sampled_from(QUERY_OFFSETS))
+    closed = st.tuples(st.sampled_from(moments), st.sampled_from(moments)).flatmap(
+        lambda pair: st.tuples(
+            *(st.builds(written, st.just(m), st.sampled_from(QUERY_OFFSETS)) for m in sorted(pair))
+        ).map("-".join)
+    )
+    return st.one_of(closed, bound.map(lambda b: f"-{b}"), bound.map(lambda b: f"{b}-"))
+
+
+@pytest.mark.requirement("QIDO-MATCH-DATETIME-RANGE")
+def test_datetime_ranges_take_the_offset_from_utc_into_account(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """Acquisition DateTime ranges in each study's instance search: the archive's values are at
+    offsets
+    from UTC (+0100, +0000, -0500, +0530, -1000, one without), several of them the same
+    moment; a value inside the range as a moment must be found, one outside it must not,
+    whatever its digits say (PS3.4 C.2.2.2.5.3)."""
+    searcher = Searcher(dicomweb, stored_archive)
+    entities = stored_archive.entities("instance")
+    names = {uid: f"#{n}" for n, uid in enumerate(entities)}
+
+    def holds(value: str) -> None:
+        # Asked of each study's instances: GET /instances is an optional resource, and this
+        # property is of matching, not of which resources a server has.
+        pairs = [("AcquisitionDateTime", value)]
+        found = []
+        for study in stored_archive.study_uids:
+            path, results = searcher.results(f"studies/{study}/instances", pairs)
+            found += [str(first_value(obj, SOP_UID)) for obj in results]
+        found = [uid for uid in found if uid in entities]
+        path = path.replace(study, "{study}")
+        problem = model.search(entities, pairs).problem(found, names.__getitem__)
+        if problem:
+            stored = ", ".join(
+                f"{names[uid]} {'|'.join(model.values_of(e, '0008002A'))}"
+                for uid, e in entities.items()
+            )
+            raise AssertionError(
+                f"GET {path} (scoped to the run's search archive): {problem}; stored {stored}"
+            )
+
+    explore("date-time ranges", datetime_ranges(ARCHIVE_DATETIMES), holds)
+
+
+# --- every level: relational searches and includefield -----------------------------------------
+
+UID_TAGS = {"study": STUDY_UID, "series": SERIES_UID, "instance": SOP_UID}
+RESOURCE_OF = {"study": "studies", "series": "series", "instance": "instances"}
+
+
+def plain(values: Sequence[str]) -> list[str]:
+    """The values that go on the wire as they are (RFC 3986's unreserved characters): a value
+    percent-encoded (a space, a caret) is QIDO-MATCH-PERCENT-ENCODED's check, which Orthanc
+    before 1.13 fails."""
+    return [v for v in values if re.fullmatch(r"[A-Za-z0-9._~-]+", v)]
+
+
+LEVEL_KEYS: dict[model.Level, dict[str, Callable[[], st.SearchStrategy[str]]]] = {
+    "study": {
+        "StudyDate": lambda: ranges(_days_around(ARCHIVE_DATES)),
+        "AccessionNumber": lambda: st.sampled_from(ARCHIVE_ACCESSIONS),
+        "PatientName": lambda: st.sampled_from(plain(ARCHIVE_NAMES)),
+        "StudyDescription": lambda: st.sampled_from(plain(ARCHIVE_STUDY_DESCRIPTIONS)),
+    },
+    "series": {
+        "Modality": lambda: st.sampled_from(["OT", "SC", "SR"]),
+        "SeriesNumber": lambda: st.sampled_from(["1", "2", "3", "4"]),
+        "SeriesDescription": lambda: st.sampled_from(plain(ARCHIVE_SERIES_DESCRIPTIONS)),
+    },
+    "instance": {"InstanceNumber": lambda: st.sampled_from(["1", "2", "3"])},
+}
+
+
+def keys_down_to(level: model.Level) -> st.SearchStrategy[tuple[str, str]]:
+    """A match key of ``level`` or above, with a value."""
+    upper = model.LEVELS[: model.LEVELS.index(level) + 1]
+    keys = sorted((lvl, key) for lvl in upper for key in LEVEL_KEYS[lvl])
+    return st.sampled_from(keys).flatmap(
+        lambda k: st.tuples(st.just(k[1]), LEVEL_KEYS[k[0]][k[1]]())
+    )
+
+
+@pytest.mark.requirement("QIDO-RESOURCE-ALL-SERIES", "QIDO-RESOURCE-ALL-INSTANCES")
+def test_series_and_instance_searches_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """GET /series and /instances with keys of their own level and of the levels above (study
+    dates, accession numbers, names, descriptions; modality, series number; instance number),
+    one or two at a time: the series or instances answered are the model's. Case is the case
+    property's business."""
+    searcher = Searcher(dicomweb, stored_archive)
+    names = {
+        level: {
+            uid: f"#{n}" for n, uid in enumerate(stored_archive.datasets(level))
+        } for level in ("series", "instance")
+    }  # fmt: skip
+
+    def holds(drawn: tuple[model.Level, list[tuple[str, str]]]) -> None:
+        level, pairs = drawn
+        entities = stored_archive.entities(level)
+        path, results = searcher.results(RESOURCE_OF[level], pairs)
+        found = [str(first_value(obj, UID_TAGS[level])) for obj in results]
+        found = [uid for uid in found if uid in entities]
+        problem = model.search(entities, pairs, ANY_CASE).problem(found, names[level].__getitem__)
+        if problem:
+            raise AssertionError(
+                f"GET {path} (scoped to the run's search archive): {problem}; stored "
+                + ", ".join(
+                    f"{names[level][uid]} "
+                    + " ".join("|".join(model.values_of(e, model.tag_of(k))) for k, _ in pairs)
+                    for uid, e in entities.items()
+                )
+            )
+
+    levels: st.SearchStrategy[model.Level] = st.sampled_from(["series", "instance"])
+    queries = levels.flatmap(
+        lambda level: st.tuples(
+            st.just(level), st.lists(keys_down_to(level), min_size=1, max_size=2,
+                                     unique_by=lambda p: p[0])
+        )
+    )  # fmt: skip
+    explore("relational searches", queries, holds)
+
+
+# Attributes includefield may name, of every level, from the archive's (PatientSex: none stored).
+INCLUDED = (
+    "StudyDescription", "AccessionNumber", "PatientName", "PatientSex", "SeriesDescription",
+    "BodyPartExamined", "SeriesNumber", "RequestAttributesSequence", "InstanceNumber",
+    "ImageComments", "ConversionType", "Rows",
+)  # fmt: skip
+# The hierarchical resources, which every server has (GET /series and /instances are optional).
+SEARCHED: dict[str, model.Level] = {
+    "studies": "study",
+    "studies/{study}/series": "series",
+    "studies/{study}/instances": "instance",
+    "studies/{study}/series/{series}/instances": "instance",
+}
+
+
+@dataclass(frozen=True)
+class Include:
+    """A search of ``resource`` (in the archive's study ``study``) naming ``fields`` in
+    includefield, as keywords or tags, in one comma-separated list or one parameter each."""
+
+    resource: str
+    study: int
+    fields: tuple[str, ...]
+    as_tags: bool
+    as_list: bool
+
+    def params(self) -> list[tuple[str, str]]:
+        named = [model.tag_of(f) if self.as_tags else f for f in self.fields]
+        return [("includefield", ",".join(named))] if self.as_list else [
+            ("includefield", n) for n in named
+        ]  # fmt: skip
+
+
+@pytest.mark.requirement("QIDO-INCLUDEFIELD-LIST")
+def test_includefield_returns_what_was_stored_at_every_level(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """Searches of the archive's studies, a study's series and instances, and a series'
+    instances, naming attributes of every level in includefield: each result carries every
+    attribute of its level named that the server returns when it is named alone (support is
+    the server's choice, 10.6.3.3), and every value any result carries is the one stored. That
+    attributes of a lower level are left out is QIDO-INCLUDEFIELD-LOWER-LEVEL-EXCLUDED's
+    check."""
+    searcher = Searcher(dicomweb, stored_archive)
+    supported: dict[tuple[str, str], bool] = {}
+
+    def alone(path: str, tag: str) -> bool:
+        """Whether a search of ``path`` naming only ``tag`` returns it (asked once)."""
+        if (path, tag) not in supported:
+            _, results = searcher.results(path, [("includefield", tag)])
+            supported[(path, tag)] = any(tag in obj for obj in results)
+        return supported[(path, tag)]
+
+    def holds(include: Include) -> None:
+        level = SEARCHED[include.resource]
+        ds = stored_archive.instances[include.study].dataset
+        study = str(ds.StudyInstanceUID)
+        path = include.resource.format(study=study, series=ds.SeriesInstanceUID)
+        stored = stored_archive.datasets(level)
+        if path.startswith("studies/"):
+            stored = {u: ds for u, ds in stored.items() if str(ds.StudyInstanceUID) == study}
+        where, results = searcher.results(path, include.params())
+        answered = {str(first_value(obj, UID_TAGS[level])): obj for obj in results}
+        problems = []
+        missing = sorted(set(stored) - set(answered))
+        if missing:
+            problems.append(f"misses {len(missing)} of the {len(stored)} {level} results")
+        must = {t for t in model.carried(level, include.fields).must if alone(path, t)}
+        for uid, obj in answered.items():
+            if uid not in stored:
+                continue  # another study's: the scope's keys are other checks' business
+            lacks = sorted(must - set(obj))
+            if lacks:
+                problems.append(f"a result lacks {lacks}, returned when asked for alone")
+            carried = Dataset()
+            for element in stored[uid]:
+                tag = f"{element.tag:08X}"
+                # Not the patient's attributes: the archive's studies share the run's Patient
+                # ID under different names, which a server keeping one record per patient
+                # (the Patient Root model) may merge.
+                if tag in obj and tag != SPECIFIC_CHARACTER_SET and element.tag.group != 0x0010:
+                    carried.add(element)
+            problems += [what for _, what in json_differences(obj, carried)]
+        if problems:
+            raise AssertionError(f"GET {where}: {'; '.join(sorted(set(problems))[:5])}")
+
+    includes = st.builds(
+        Include,
+        resource=st.sampled_from(sorted(SEARCHED)),
+        study=st.integers(0, len(stored_archive.instances) - 1),
+        fields=st.lists(st.sampled_from(INCLUDED), min_size=1, max_size=4, unique=True).map(tuple),
+        as_tags=st.booleans(),
+        as_list=st.booleans(),
+    )
+    explore("includefield", includes, holds)
 
 
 # --- round trips: what is stored comes back --------------------------------------------------
@@ -751,6 +1009,10 @@ ACTIONS = st.one_of(
     st.tuples(st.just("list instances"), st.integers(1, 2)),
     st.tuples(st.just("search study"), st.just(0)),
 )
+DELETES = st.one_of(
+    st.tuples(st.just("delete instance"), st.integers(0, 5)),
+    st.tuples(st.just("delete series"), st.integers(1, 2)),
+)
 
 
 class Archive:
@@ -759,12 +1021,14 @@ class Archive:
     series rather than fresh studies: a run then has one study to clean up, not one per
     example.)"""
 
-    def __init__(self, client: Client, study: NewStudy, example: int, stored_any: bool) -> None:
+    def __init__(self, client: Client, study: NewStudy, example: int, remains: bool) -> None:
         self.client = client
         self.study = study
         self.example = example
-        self.stored_any = stored_any  # whether an earlier example stored into the study
-        self.stored: list[Any] = []  # this example's instances, in the order first stored
+        self.remains = remains  # whether instances of an earlier example are in the study
+        self.stored: list[Any] = []  # this example's instances there now, in the order stored
+        self.deleted: list[Any] = []  # this example's instances deleted
+        self.minted = 0  # instances made: a new one never takes a deleted one's UID
         self.done: list[str] = []  # the actions so far, for the failure message
 
     def series_number(self, n: int) -> int:
@@ -784,7 +1048,8 @@ class Archive:
         kind, n = action
         self.done.append(f"{kind} {n}" if kind != "search study" else kind)
         if kind == "store":
-            uid = f"{self.series_uid(n)}.{len(self.stored) + 1}"
+            self.minted += 1
+            uid = f"{self.series_uid(n)}.{self.minted}"
             instance = synthetic.generated_instance(
                 self.study.patient_id, self.study.study_uid, uid, None, [], self.series_number(n)
             )
@@ -792,8 +1057,7 @@ class Archive:
         elif kind in ("store again", "retrieve") and self.stored:
             instance = self.stored[n % len(self.stored)]
             if kind == "store again":
-                series = 1 if str(instance.dataset.SeriesInstanceUID) == self.series_uid(1) else 2
-                self.store(instance, series, first=False)
+                self.store(instance, self.series_of(instance), first=False)
             else:
                 expect.stored_and_retrievable(self.client, [instance])
         elif kind == "search series":
@@ -804,8 +1068,34 @@ class Archive:
             path = f"studies/{{study}}/series/{self.series_uid(n)}/instances"
             self.listed(path, SOP_UID, self.expected(n))
         elif kind == "search study":
-            wanted = {self.study.study_uid} if self.stored or self.stored_any else set()
+            wanted = {self.study.study_uid} if self.stored or self.remains else set()
             self.listed("studies", STUDY_UID, wanted, ("StudyInstanceUID", self.study.study_uid))
+        elif kind == "delete instance" and self.stored:
+            instance = self.stored[n % len(self.stored)]
+            self.delete(instance_path(instance), [instance])
+        elif kind == "delete series" and self.expected(n):
+            uid = self.series_uid(n)
+            gone = [i for i in self.stored if str(i.dataset.SeriesInstanceUID) == uid]
+            self.delete(f"studies/{self.study.study_uid}/series/{uid}", gone)
+
+    def delete(self, path: str, gone: list[Any]) -> None:
+        """Delete, then read back: its series no longer lists them, nor can they be retrieved
+        (with which status is AZ-DELETE-GONE-404's check)."""
+        response = self.client.delete(path)
+        if response.status_code != 204:
+            raise self.diverged(f"DELETE {path} answered {response.status_code}, not 204")
+        self.stored = [i for i in self.stored if i not in gone]
+        self.deleted += gone
+        for series in sorted({self.series_of(i) for i in gone}):
+            path = f"studies/{{study}}/series/{self.series_uid(series)}/instances"
+            self.listed(path, SOP_UID, self.expected(series))
+        for instance in gone:
+            answer = self.client.get(instance_path(instance))
+            if answer.status_code == 200:
+                raise self.diverged(f"GET {instance_path(instance)} still answers 200")
+
+    def series_of(self, instance: Any) -> int:
+        return 1 if str(instance.dataset.SeriesInstanceUID) == self.series_uid(1) else 2
 
     def store(self, instance: Any, n: int, first: bool) -> None:
         """Store, then read back: its series lists what the model holds."""
@@ -840,18 +1130,42 @@ def test_stores_retrieves_and_searches_agree_with_the_model(
     """Sequences of stores (new instances, instances stored again), retrieves and searches at
     study, series and instance level, each example in two fresh series: every answer agrees
     with a model of what they must hold. A divergence is shrunk to the shortest sequence."""
-    examples = iter(range(1, 1_000_000))
-    stored_any: list[bool] = [False]
+    run_sequences(dicomweb, empty_study, "stateful", ACTIONS)
 
-    def holds(actions: list[Action]) -> None:
-        archive = Archive(dicomweb, empty_study, next(examples), stored_any[0])
+
+def run_sequences(client: Client, study: NewStudy, name: str, actions: Any) -> None:
+    """Each generated sequence of ``actions``, in two fresh series of ``study``."""
+    examples = iter(range(1, 1_000_000))
+    remains: list[bool] = [False]  # whether instances of an earlier example are still there
+
+    def holds(sequence: list[Action]) -> None:
+        archive = Archive(client, study, next(examples), remains[0])
         try:
-            for action in actions:
+            for action in sequence:
                 archive.do(action)
         finally:
-            stored_any[0] = stored_any[0] or bool(archive.stored)
+            remains[0] = remains[0] or bool(archive.stored)
 
-    explore("stateful", st.lists(ACTIONS, min_size=1, max_size=12), holds)
+    explore(name, st.lists(actions, min_size=1, max_size=12), holds)
+
+
+@pytest.mark.requirement("AZ-DELETE-INSTANCE", "AZ-DELETE-SERIES")
+def test_deletes_stores_and_searches_agree_with_the_model(
+    dicomweb: Client, empty_study: NewStudy
+) -> None:
+    """The sequences of the property above with deletes of instances and series among them:
+    what was deleted is listed and retrieved no more, what was not is still all there, in
+    whatever order the deletes, stores and searches come (a search cached past a delete shows
+    only after a search before it)."""
+    probe = synthetic.generated_instance(
+        empty_study.patient_id, empty_study.study_uid, f"{empty_study.study_uid}.9.1", None, [], 9
+    )
+    expect.answered(stow(dicomweb, [probe], empty_study.study_uid), 200)
+    response = dicomweb.delete(instance_path(probe))
+    if response.status_code in (404, 405, 501):
+        expect.not_implemented(f"no DELETE of an instance: it answered {response.status_code}")
+    expect.status(response, 204)
+    run_sequences(dicomweb, empty_study, "deletes", st.one_of(ACTIONS, DELETES))
 
 
 # --- transfer syntaxes: what is asked for, with the same pixels ---------------------------------

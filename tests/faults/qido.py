@@ -594,3 +594,67 @@ def search_lists_an_instance_stored_again_twice(request: Exchange, forward: Forw
             o for o in results if o.get("00080018", {}).get("Value", [""])[0] in _stored_again
         ]
     return json_answer(answer, results + doubled)
+
+
+UNIQUE_KEYS = {"0020000D", "0020000E", "00080018"}
+
+
+@fault(
+    "includefield-values-from-the-first-result",
+    catches=[f"{PROPERTIES}test_includefield_returns_what_was_stored_at_every_level"],
+)
+def includefield_values_from_the_first_result(request: Exchange, forward: Forward) -> Answer:
+    """A search that fills the attributes named in includefield from the first entity it
+    read, for every result: as Orthanc answers a study search's includefield Modality with the
+    modality of the first series it finds (OHIF/Viewers#5073), and as DICOMcloud's instance
+    search answered a key asked for with includefield from the wrong record (DICOMcloud#1).
+    The fixed includefield checks ask of one study at a time, and see no other result."""
+    answer = forward(request)
+    results = search_results(answer)
+    if not is_search(request) or not results:
+        return answer
+    named = {
+        tag
+        for key, value in query_pairs(request)
+        if key == "includefield"
+        for field in value.split(",")
+        if (tag := _tag(field)) and tag not in UNIQUE_KEYS
+    }
+    first = results[0]
+    for obj in results[1:]:
+        for tag in named & set(first):
+            obj[tag] = first[tag]
+    return json_answer(answer, results)
+
+
+def _tag(field: str) -> str | None:
+    """ "00081030" for "StudyDescription" or "00081030"; None for "all" or no keyword."""
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", field):
+        return field.upper()
+    tag = pydicom.datadict.tag_for_keyword(field)
+    return None if tag is None else f"{tag:08X}"
+
+
+# Study attributes a relational search may match on, beyond the scope's (the run's Patient ID,
+# the archive's Study ID) and the unique keys.
+STUDY_MATCH_KEYS = {
+    "StudyDate", "00080020", "StudyTime", "00080030", "AccessionNumber", "00080050",
+    "PatientName", "00100010", "StudyDescription", "00081030", "ReferringPhysicianName",
+    "00080090",
+}  # fmt: skip
+
+
+@fault(
+    "relational-search-ignores-study-keys",
+    catches=[f"{PROPERTIES}test_series_and_instance_searches_find_what_the_model_finds"],
+)
+def relational_search_ignores_study_keys(request: Exchange, forward: Forward) -> Answer:
+    """GET /series and /instances matching on their own level's keys only: a study's date,
+    accession number, name or description is dropped from the query, as DICOMcloud's instance
+    search ignored a study key it was given (DICOMcloud#1). Hierarchical searches, and the
+    Patient ID and UIDs the fixed relational checks use, are untouched."""
+    path = request.path.rstrip("/")
+    if not is_search(request) or not path.endswith(("/dicom-web/series", "/dicom-web/instances")):
+        return forward(request)
+    kept = [(k, v) for k, v in query_pairs(request) if k not in STUDY_MATCH_KEYS]
+    return forward(with_query(request, kept))
