@@ -521,10 +521,10 @@ def test_metadata_of_what_is_not_there_is_orthancs_answer_without_etag(
 # --- faults ----------------------------------------------------------------------------------
 
 
-def test_faults_are_fourteen_each_with_its_test_and_unknown_ones_are_refused(
+def test_faults_are_fifteen_each_with_its_test_and_unknown_ones_are_refused(
     azure_standin: AzureStandIn,
 ) -> None:
-    assert len(set(FAULTS)) == len(FAULTS) == 14
+    assert len(set(FAULTS)) == len(FAULTS) == 15
     tested = {name for name in globals() if name.startswith("test_fault_")}
     assert tested == {f"test_fault_{fault.replace('-', '_')}" for fault in FAULTS}
     with pytest.raises(ValueError, match="unknown fault"):
@@ -661,3 +661,21 @@ def test_fault_etag_ignored(start_fault: StartFault, study: SampleStudy) -> None
     again = metadata(url, etag)
     assert (again.status_code, again.headers["ETag"]) == (200, etag)
     assert again.json()[0]["00080018"]["Value"] == [study.blue.sop_uid]
+
+
+def test_fault_search_cached_past_delete(start_fault: StartFault, study: SampleStudy) -> None:
+    base = start_fault("search-cached-past-delete").base_url()
+    listing = f"{base}/studies/{study.study_uid}/series/{study.red.series_uid}/instances"
+
+    def listed() -> list[str]:
+        answer = requests.get(listing, headers={"Accept": "application/dicom+json"}, timeout=30)
+        return sorted(value(o, "00080018") for o in answer.json()) if answer.text else []
+
+    assert stow(base, [study.red, study.green]).status_code == 200
+    both = sorted([study.red.sop_uid, study.green.sop_uid])
+    assert listed() == both
+    assert delete(instance_url(base, study.red)).status_code == 204
+    assert retrieve(instance_url(base, study.red)).status_code == 404  # really deleted
+    assert listed() == both  # the search answered before the delete
+    assert stow(base, [study.blue]).status_code == 200  # a store clears what was kept
+    assert listed() == [study.green.sop_uid]

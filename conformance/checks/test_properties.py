@@ -700,10 +700,63 @@ def times() -> st.SearchStrategy[str]:
     )
 
 
+def datetimes() -> st.SearchStrategy[str]:
+    """DT to the day, minute or second, maybe with a fraction, maybe with an offset from UTC
+    (PS3.5 Table 6.2-1: YYYYMMDDHHMMSS.FFFFFF&ZZXX)."""
+
+    def written(t: datetime, precision: int, offset: str) -> str:
+        text = f"{t.year:04}{t.month:02}{t.day:02}{t.hour:02}{t.minute:02}{t.second:02}"
+        text += f".{t.microsecond:06}"
+        return text[: (8, 12, 14, 17, 21)[precision]] + offset
+
+    offsets = st.sampled_from(["", "+0000", "-0500", "+0530", "+1400", "-1200"])
+    return st.builds(written, st.datetimes(), st.integers(0, 4), offsets)
+
+
+def codes(charset: str | None) -> st.SearchStrategy[Dataset]:
+    """A code item (PS3.3 Table 8.8-1): value, scheme and meaning, the meaning in ``charset``."""
+
+    def code(value: str, scheme: str, meaning: str) -> Dataset:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+        return item
+
+    return st.builds(
+        code,
+        st.text("ABCXYZ0123456789-.", min_size=1, max_size=16),
+        st.sampled_from(["SCT", "DCM", "99DWC"]),
+        texts(charset, 64).filter(bool),
+    )
+
+
+def requested_protocols(charset: str | None) -> st.SearchStrategy[list[Dataset]]:
+    """Request Attributes Sequence items, each with a Requested Procedure ID and a Scheduled
+    Protocol Code Sequence of codes inside it: a sequence two deep."""
+
+    def item(procedure: str, protocols: list[Dataset]) -> Dataset:
+        ds = Dataset()
+        ds.RequestedProcedureID = procedure
+        ds.ScheduledProtocolCodeSequence = protocols
+        return ds
+
+    return st.lists(
+        st.builds(
+            item,
+            st.text("ABC0123456789", min_size=1, max_size=16),
+            st.lists(codes(charset), min_size=1, max_size=2),
+        ),
+        min_size=1,
+        max_size=2,
+    )
+
+
 def element_values(charset: str | None) -> dict[tuple[int, str], st.SearchStrategy[Any]]:
     """Each attribute a generated instance may carry, by (tag, VR): its values."""
     private = synthetic.GENERATED_GROUP << 16
     return {
+        (0x0008002A, "DT"): datetimes(),  # Acquisition DateTime
+        (0x00082218, "SQ"): st.lists(codes(charset), min_size=1, max_size=3),  # Anatomic Region
+        (0x00400275, "SQ"): requested_protocols(charset),  # Request Attributes
         (0x00700084, "PN"): person_names(charset),  # Content Creator's Name
         (0x00204000, "LT"): st.text(CHARSETS[charset][0], max_size=200).map(str.rstrip),
         (0x00082111, "ST"): texts(charset, 100),  # Derivation Description
