@@ -158,7 +158,14 @@ class Client:
         self.session = requests.Session()
         deadline.install(self.session)
         self.session.auth = auth
-        self.session.verify = verify
+        # The environment's proxies (HTTPS_PROXY, NO_PROXY) and CA bundle (REQUESTS_CA_BUNDLE)
+        # for the server, read once: requests reads them again for every request, which was
+        # most of our own time per exchange (issue 13). No ~/.netrc either: credentials go
+        # only where --dicomweb-auth says, and are redacted.
+        found = self.session.merge_environment_settings(self.base_url, {}, None, verify, None)
+        self.session.proxies.update(found["proxies"])
+        self.session.verify = found["verify"]
+        self.session.trust_env = False
         self.timeout = timeout
         self.retries = retries
         self.redactor = redactor or Redactor()

@@ -111,14 +111,15 @@ class RunState:
         if not self.settings.writes:
             disabled("a read-only run: the check needs to store a study of its own")
 
-    def new_study(self, label: str) -> SampleStudy:
-        """A copy of the samples with fresh UIDs, registered as created by this run."""
+    def new_study(self, label: str, light: bool = False) -> SampleStudy:
+        """A copy of the samples with fresh UIDs, registered as created by this run; ``light``:
+        with images of 8 x 8 pixels (but under --dicomweb-article-uids, the article's own)."""
         self._may_store()
         s = self.settings
         study = (
             self.templates
             if s.article_uids
-            else samples.fresh_copy(self.templates, s.run_id, f"{self.label}/{label}")
+            else samples.fresh_copy(self.templates, s.run_id, f"{self.label}/{label}", light)
         )
         if s.article_uids and study.study_uid in self.registry:
             # The article's UIDs are reused by every step: remove the earlier step's copy first.
@@ -717,8 +718,34 @@ def _merged(reports: list[CleanupReport]) -> CleanupReport:
     return total
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """The report of a check the server failed, made here so that pytest never renders the
+    traceback the compact failure replaces: rendering it parsed the check's module again for
+    every traceback entry, and cost more than the check (issue 13). What an operator reads
+    first: the rule, what broke, the exchanges; no check source, no fixture reprs (--tb=long
+    still gives them). None: pytest makes the report."""
+    if not (is_check(item) and _compact(item, call)):
+        return None
+    sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        dict.fromkeys(item.keywords, 1),
+        "failed",
+        _compact_failure(item, call),
+        call.when,  # type: ignore[arg-type]  # never "collect" for an item
+        sections,
+        call.duration,
+        call.start,
+        call.stop,
+        user_properties=item.user_properties,
+    )
+
+
+# A second implementation of the hook (pytest reads only names that start with pytest_).
+@pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_judged(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the evidence of a failing check, then turn the report into its verdict."""
@@ -730,13 +757,8 @@ def pytest_runtest_makereport(
         # Point a verdict's skip at the check, not at the helper that raised it.
         path, line = item.reportinfo()[:2]
         report.longrepr = (str(path), (line or 0) + 1, str(report.longrepr[2]))
-    if report.failed:
-        if _compact(item, call):
-            # What an operator reads first: the rule, what broke, the exchanges. No check
-            # source, no fixture reprs (--tb=long still gives them).
-            report.longrepr = _compact_failure(item, call)
-        else:
-            _attach_evidence(item, report)
+    if report.failed and not _compact(item, call):
+        _attach_evidence(item, report)
     judge = item.config.stash.get(judge_key, None)
     if judge is None:
         return report
@@ -935,17 +957,33 @@ def dicomweb(dicomweb_state: RunState) -> Client:
     return dicomweb_state.client
 
 
+def _study_maker(
+    state: RunState, request: pytest.FixtureRequest, light: bool
+) -> Callable[[], SampleStudy]:
+    counter = iter(range(1_000_000))
+
+    def make() -> SampleStudy:
+        return state.new_study(f"{request.node.nodeid}#{next(counter)}", light)
+
+    return make
+
+
 @pytest.fixture
 def new_study(
     dicomweb_state: RunState, request: pytest.FixtureRequest
 ) -> Callable[[], SampleStudy]:
-    """Make copies of the article's study with fresh UIDs (registered for cleanup)."""
-    counter = iter(range(1_000_000))
+    """Make copies of the article's study with fresh UIDs (registered for cleanup), each image
+    cropped to 8 x 8 pixels: a check of how a server stores sends kilobytes, not 8.7 MB."""
+    return _study_maker(dicomweb_state, request, light=True)
 
-    def make() -> SampleStudy:
-        return dicomweb_state.new_study(f"{request.node.nodeid}#{next(counter)}")
 
-    return make
+@pytest.fixture
+def new_article_study(
+    dicomweb_state: RunState, request: pytest.FixtureRequest
+) -> Callable[[], SampleStudy]:
+    """Make copies of the article's study with fresh UIDs and its own images (the
+    walkthrough stores what the article stores)."""
+    return _study_maker(dicomweb_state, request, light=False)
 
 
 def _store_for_checks(client: Client, instances: Iterable[Instance], what: str) -> None:

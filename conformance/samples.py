@@ -152,8 +152,26 @@ def run_patient_id(run_id: str) -> str:
     return f"{MARKER_PREFIX}{run_id}"[:64]
 
 
-def fresh_copy(template: SampleStudy, run_id: str, label: str) -> SampleStudy:
-    """A copy of the study with UIDs of its own and the run's marker."""
+LIGHT_SIZE = 8
+
+
+def _crop(ds: pydicom.Dataset, size: int) -> None:
+    """Keep the top left ``size`` x ``size`` pixels of a single-frame, uncompressed image with
+    interleaved samples (the samples' own encoding)."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed or ds.get("PlanarConfiguration", 0) != 0:
+        raise SampleError(f"{ds.SOPInstanceUID}: only interleaved, uncompressed pixels crop")
+    pixel = int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8
+    stride, width = int(ds.Columns) * pixel, min(size, int(ds.Columns)) * pixel
+    data = bytes(ds.PixelData)
+    rows = min(size, int(ds.Rows))
+    ds.PixelData = b"".join(data[r * stride : r * stride + width] for r in range(rows))
+    ds.Rows, ds.Columns = rows, width // pixel
+
+
+def fresh_copy(template: SampleStudy, run_id: str, label: str, light: bool = False) -> SampleStudy:
+    """A copy of the study with UIDs of its own and the run's marker; ``light``: each image
+    cropped to its top left LIGHT_SIZE x LIGHT_SIZE pixels (a few hundred bytes, not 2.9 MB),
+    for checks of how a server stores rather than of the article's pictures."""
     copies = []
     for instance in template:
         ds = pydicom.dcmread(io.BytesIO(instance.data))
@@ -162,6 +180,8 @@ def fresh_copy(template: SampleStudy, run_id: str, label: str) -> SampleStudy:
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.PatientID = run_patient_id(run_id)
         ds.StudyDescription = f"dicomweb-conformance run {run_id}"
+        if light:
+            _crop(ds, LIGHT_SIZE)
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         copies.append(Instance(instance.name, buffer.getvalue()))

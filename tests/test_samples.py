@@ -41,6 +41,21 @@ def test_fresh_copy_keeps_the_structure_with_new_uids_and_the_run_marker() -> No
         assert ds.PixelData == template[instance.name].dataset.PixelData
 
 
+def test_a_light_copy_keeps_the_top_left_pixels_and_every_other_attribute() -> None:
+    template = samples.load()
+    full = samples.fresh_copy(template, "run-1", "label")
+    light = samples.fresh_copy(template, "run-1", "label", light=True)
+    for big, small in zip(full, light, strict=True):
+        a, b = big.dataset, small.dataset
+        assert (b.Rows, b.Columns) == (8, 8) and len(small.data) < 2000
+        stride = a.Columns * 3  # RGB, 8 bits, interleaved
+        top_left = b"".join(a.PixelData[r * stride : r * stride + 24] for r in range(8))
+        assert b.PixelData == top_left
+        assert b.pixel_array.shape == (8, 8, 3)
+        kept = {e.keyword for e in a if e.keyword not in ("Rows", "Columns", "PixelData")}
+        assert all(a[k] == b[k] for k in kept)
+
+
 def test_copies_differ_by_run_and_label_and_repeat_for_the_same_pair() -> None:
     template = samples.load()
     a = samples.fresh_copy(template, "run1", "x")

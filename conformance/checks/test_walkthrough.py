@@ -68,9 +68,9 @@ def test_changefeed_answers_200(dicomweb: Client) -> None:
 
 
 @pytest.mark.requirement("ARTICLE-STORE-ONE")
-def test_store_one_instance_multipart(dicomweb: Client, new_study: NewStudy) -> None:
+def test_store_one_instance_multipart(dicomweb: Client, new_article_study: NewStudy) -> None:
     """POST /studies with blue-circle.dcm as multipart/related stores it."""
-    study = new_study()
+    study = new_article_study()
     response = stow(dicomweb, [study.blue])
     expect.status(response, 200)
     assert_store_response(json_body(response), [study.blue])
@@ -78,9 +78,9 @@ def test_store_one_instance_multipart(dicomweb: Client, new_study: NewStudy) -> 
 
 
 @pytest.mark.requirement("ARTICLE-STORE-TWO")
-def test_store_two_instances_in_one_request(dicomweb: Client, new_study: NewStudy) -> None:
+def test_store_two_instances_in_one_request(dicomweb: Client, new_article_study: NewStudy) -> None:
     """POST /studies with red-triangle.dcm and green-square.dcm in one request stores both."""
-    study = new_study()
+    study = new_article_study()
     response = stow(dicomweb, [study.red, study.green])
     expect.status(response, 200)
     assert_store_response(json_body(response), [study.red, study.green])
@@ -88,9 +88,9 @@ def test_store_two_instances_in_one_request(dicomweb: Client, new_study: NewStud
 
 
 @pytest.mark.requirement("ARTICLE-STORE-STUDY-PATH")
-def test_store_to_study_path(dicomweb: Client, new_study: NewStudy) -> None:
+def test_store_to_study_path(dicomweb: Client, new_article_study: NewStudy) -> None:
     """POST /studies/{study} with an instance of that study stores it."""
-    study = new_study()
+    study = new_article_study()
     response = stow(dicomweb, [study.blue], study_uid=study.study_uid)
     expect.status(response, 200)
     assert_store_response(json_body(response), [study.blue])
