@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pydicom
@@ -64,8 +64,14 @@ def instance_path(instance: Instance) -> str:
 
 def parts(client: Client, response: requests.Response) -> list[multipart.Part]:
     """All parts of a multipart response; a malformed body is a protocol error."""
+    return list(iter_parts(client, response))
+
+
+def iter_parts(client: Client, response: requests.Response) -> Iterator[multipart.Part]:
+    """The parts of a multipart response as they arrive (one held at a time); a malformed
+    body is a protocol error."""
     try:
-        return list(client.iter_parts(response))
+        yield from client.iter_parts(response)
     except multipart.MultipartError as exc:
         raise ProtocolError(f"malformed multipart response: {exc}") from None
 

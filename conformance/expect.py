@@ -6,7 +6,7 @@ which rule broke, in one line a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import requests
 from pydicom.dataset import Dataset
@@ -19,7 +19,7 @@ from .dicomweb import (
     DICOM_JSON,
     ProtocolError,
     instance_path,
-    parts,
+    iter_parts,
     read_dicom,
 )
 from .samples import Instance
@@ -100,15 +100,18 @@ def same_bytes(got: bytes, want: bytes, what: str, *, padded: bool = False) -> N
 
 def dicom_parts(client: Client, response: requests.Response) -> list[Dataset]:
     """The parts of a WADO multipart response, each an application/dicom file, parsed."""
-    found = parts(client, response)
+    return list(iter_dicom_parts(client, response))
+
+
+def iter_dicom_parts(client: Client, response: requests.Response) -> Iterator[Dataset]:
+    """The parts of a WADO multipart response, each parsed as it arrives: a check that looks
+    at each part once holds one part at a time, whatever the size of the study."""
     root = multipart.parse_media_type(response.headers.get("Content-Type", ""))[1].get("type")
-    datasets = []
-    for number, part in enumerate(found, 1):
+    for number, part in enumerate(iter_parts(client, response), 1):
         part_type = part.content_type or root or ""
         if multipart.parse_media_type(part_type)[0] != DICOM:
             raise ProtocolError(f"part {number} has Content-Type {part_type!r}, not {DICOM}")
-        datasets.append(read_dicom(part.body, f"part {number}"))
-    return datasets
+        yield read_dicom(part.body, f"part {number}")
 
 
 def differences(got: Dataset, stored: Dataset) -> list[str]:
@@ -123,17 +126,25 @@ def differences(got: Dataset, stored: Dataset) -> list[str]:
     return diff
 
 
-def same_instances(got: Iterable[Dataset], stored: Iterable[Instance]) -> None:
-    """The retrieved datasets are exactly the stored instances, element for element."""
-    by_uid = {i.sop_uid: i for i in stored}
-    got = list(got)
-    got_uids = [str(ds.get("SOPInstanceUID", "<no SOPInstanceUID>")) for ds in got]
+def same_instances(
+    got: Iterable[Dataset], stored: Iterable[Instance] | Mapping[str, Instance]
+) -> None:
+    """The retrieved datasets are exactly the stored instances, element for element. Each is
+    compared as it comes and let go (pass iter_dicom_parts for a study of any size); ``stored``
+    may be a mapping by SOP Instance UID that makes each instance when asked."""
+    by_uid = stored if isinstance(stored, Mapping) else {i.sop_uid: i for i in stored}
+    got_uids = []
+    for ds in got:
+        uid = str(ds.get("SOPInstanceUID", "<no SOPInstanceUID>"))
+        got_uids.append(uid)
+        assert uid in by_uid and got_uids.count(uid) == 1, (
+            f"expected instances {sorted(by_uid)}, got {got_uids}"
+        )
+        diff = differences(ds, by_uid[uid].dataset)
+        assert not diff, f"instance {uid} differs from what was stored in: {diff}"
     assert sorted(got_uids) == sorted(by_uid), (
         f"expected instances {sorted(by_uid)}, got {got_uids}"
     )
-    for ds in got:
-        diff = differences(ds, by_uid[str(ds.SOPInstanceUID)].dataset)
-        assert not diff, f"instance {ds.SOPInstanceUID} differs from what was stored in: {diff}"
 
 
 def stored_and_retrievable(client: Client, instances: Iterable[Instance]) -> None:
@@ -145,4 +156,4 @@ def stored_and_retrievable(client: Client, instances: Iterable[Instance]) -> Non
             stream=True,
         )
         status(response, 200)
-        same_instances(dicom_parts(client, response), [instance])
+        same_instances(iter_dicom_parts(client, response), [instance])

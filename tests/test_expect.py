@@ -1,10 +1,14 @@
-"""expect.same_bytes: payload comparisons that say where they differ, at once, even on CI."""
+"""expect.same_bytes: payload comparisons that say where they differ, at once, even on CI;
+expect.same_instances: retrieved instances judged as they come."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
-from conformance import expect
+import pytest
+from pydicom import Dataset
+
+from conformance import expect, samples
 
 MEGABYTE = bytes(range(256)) * 4096
 
@@ -55,3 +59,27 @@ def test_a_swapped_megabyte_fails_quickly_on_ci(
     result.stdout.fnmatch_lines(
         ["*pixels: 1048576 bytes, expected 1048576; they differ from offset 0*"]
     )
+
+
+def test_same_instances_takes_the_retrieved_ones_as_they_come() -> None:
+    """Each retrieved dataset is judged as it comes (a generator is not drained first): a
+    repeated or unknown instance fails at once, a missing one at the end; the stored ones may
+    be a mapping by SOP Instance UID that makes each when asked."""
+    study = samples.load()
+    red, green, blue = study.red, study.green, study.blue
+    expect.same_instances((i.dataset for i in (red, green)), [green, red])
+    expect.same_instances(iter([red.dataset]), {red.sop_uid: red})
+    seen = []
+
+    def retrieved() -> Iterator[Dataset]:
+        for instance in (red, red, green):
+            seen.append(instance.name)
+            yield instance.dataset
+
+    with pytest.raises(AssertionError, match="got"):
+        expect.same_instances(retrieved(), [red, green])
+    assert len(seen) == 2  # stopped at the repeat, without asking for the rest
+    with pytest.raises(AssertionError, match="expected instances"):
+        expect.same_instances(iter([red.dataset]), [red, blue])
+    with pytest.raises(AssertionError, match="expected instances"):
+        expect.same_instances(iter([blue.dataset]), [red])

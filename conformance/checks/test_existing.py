@@ -37,7 +37,7 @@ def _retrieved(dicomweb: Client, path: str) -> list[tuple[str, str, str]]:
     expect.status(response, 200)
     return [
         (str(ds.get("StudyInstanceUID")), str(ds.get("SeriesInstanceUID")), str(ds.SOPInstanceUID))
-        for ds in expect.dicom_parts(dicomweb, response)
+        for ds in expect.iter_dicom_parts(dicomweb, response)
     ]
 
 

@@ -401,7 +401,7 @@ def test_instance_retrieve_url_retrieves_that_instance(
             reachable(dicomweb, url), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
         )
         expect.status(response, 200, why=f"GET of the Retrieve URL {url}")
-        expect.same_instances(expect.dicom_parts(dicomweb, response), [instance])
+        expect.same_instances(expect.iter_dicom_parts(dicomweb, response), [instance])
     if empty:
         expect.info(f"empty instance Retrieve URLs (Type 2 allows it) for {empty}")
 
@@ -440,7 +440,7 @@ def test_study_path_store_retrieve_url_names_and_retrieves_the_study(
         reachable(dicomweb, url), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
     )
     expect.status(response, 200, why=f"GET of the study Retrieve URL {url}")
-    expect.same_instances(expect.dicom_parts(dicomweb, response), [study.blue])
+    expect.same_instances(expect.iter_dicom_parts(dicomweb, response), [study.blue])
 
 
 @pytest.mark.requirement("STOW-SEARCH-FINDS-STORED")

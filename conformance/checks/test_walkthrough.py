@@ -127,7 +127,7 @@ def test_study_retrieve_returns_the_three_instances(
         f"studies/{stored_study.study_uid}", headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
     )
     expect.status(response, 200)
-    expect.same_instances(expect.dicom_parts(dicomweb, response), list(stored_study))
+    expect.same_instances(expect.iter_dicom_parts(dicomweb, response), list(stored_study))
 
 
 @pytest.mark.requirement("ARTICLE-RETRIEVE-SERIES")
@@ -142,7 +142,7 @@ def test_series_retrieve_returns_only_that_series(
     )
     expect.status(response, 200)
     expect.same_instances(
-        expect.dicom_parts(dicomweb, response), stored_study.in_series(red.series_uid)
+        expect.iter_dicom_parts(dicomweb, response), stored_study.in_series(red.series_uid)
     )
 
 
