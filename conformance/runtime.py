@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from _pytest._code.code import ExceptionRepr
@@ -53,13 +55,24 @@ evidence_key = pytest.StashKey[str]()  # a non-PASS check's exchanges, for its J
 server_key = pytest.StashKey[str]()
 # Checks deselected (-k, -m): their expectations are not stale, only unexercised.
 deselected_key = pytest.StashKey[list[dict[str, Any]]]()
+StudyT = TypeVar("StudyT", bound=samples.Study)
+
+try:
+    import fcntl  # a file lock for the workers of one machine (POSIX)
+except ImportError:  # Windows: each worker stores its own shared studies
+    fcntl = None  # type: ignore[assignment]
 
 
 class RunState:
     """What one process (the only one, or one xdist worker) shares between fixtures and hooks."""
 
     def __init__(
-        self, settings: Settings, label: str, profile: Profile, run_deadline: float
+        self,
+        settings: Settings,
+        label: str,
+        profile: Profile,
+        run_deadline: float,
+        shared_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.profile = profile
@@ -77,6 +90,11 @@ class RunState:
         # Exchanges (index ranges) made by fixtures shared between checks: the session's stored
         # study is no check's evidence.
         self.shared: list[range] = []
+        # Under pytest-xdist on one machine: the folder where workers agree on which of them
+        # stores the studies the read-only checks share (stored_once); None: each its own.
+        self.shared_dir = shared_dir
+        # Studies stored for every worker, which the controller deletes after the last one.
+        self.handed_over: list[tuple[str, str]] = []  # (Study Instance UID, Patient ID)
 
     @property
     def client(self) -> Client:
@@ -111,15 +129,18 @@ class RunState:
         if not self.settings.writes:
             disabled("a read-only run: the check needs to store a study of its own")
 
-    def new_study(self, label: str, light: bool = False) -> SampleStudy:
+    def new_study(self, label: str, light: bool = False, space: str | None = None) -> SampleStudy:
         """A copy of the samples with fresh UIDs, registered as created by this run; ``light``:
-        with images of 8 x 8 pixels (but under --dicomweb-article-uids, the article's own)."""
+        with images of 8 x 8 pixels (but under --dicomweb-article-uids, the article's own).
+        ``space`` keeps UIDs apart (default: this process's label; "shared": every worker's)."""
         self._may_store()
         s = self.settings
         study = (
             self.templates
             if s.article_uids
-            else samples.fresh_copy(self.templates, s.run_id, f"{self.label}/{label}", light)
+            else samples.fresh_copy(
+                self.templates, s.run_id, f"{space or self.label}/{label}", light
+            )
         )
         if s.article_uids and study.study_uid in self.registry:
             # The article's UIDs are reused by every step: remove the earlier step's copy first.
@@ -132,22 +153,55 @@ class RunState:
         self.registry.add(study.study_uid, label, str(study.blue.dataset.PatientID))
         return study
 
-    def new_synthetic(self, label: str) -> CatalogStudy:
+    def new_synthetic(self, label: str, space: str | None = None) -> CatalogStudy:
         """The suite's synthetic study (multi-frame, compressed, no pixels, character sets,
         a sequence) with fresh UIDs, registered as created by this run."""
         self._may_store()
-        study = synthetic.catalog_study(self.settings.run_id, f"{self.label}/{label}")
+        study = synthetic.catalog_study(self.settings.run_id, f"{space or self.label}/{label}")
         self.registry.add(study.study_uid, label, self.marker)
         return study
 
-    def new_archive(self, label: str) -> synthetic.SearchArchive:
+    def new_archive(self, label: str, space: str | None = None) -> synthetic.SearchArchive:
         """The search archive (one-instance studies for the property checks) with fresh UIDs,
         every study registered as created by this run."""
         self._may_store()
-        archive = synthetic.search_archive(self.settings.run_id, f"{self.label}/{label}")
+        archive = synthetic.search_archive(self.settings.run_id, f"{space or self.label}/{label}")
         for uid in archive.study_uids:
             self.registry.add(uid, label, self.marker)
         return archive
+
+    def stored_once(self, make: Callable[[str | None], StudyT], what: str) -> StudyT:
+        """A study the read-only checks share, stored once per run. ``make(space)`` builds it.
+        Under pytest-xdist on one machine every worker builds the same one (space "shared"):
+        the first to need it stores it while the others wait on a file lock, then all read it,
+        and the controller deletes it once every worker has finished (a worker must not delete
+        what others still read). Serially, with workers on other machines, or with
+        --dicomweb-article-uids, each process stores its own."""
+        shared = self.shared_dir
+        if shared is None or fcntl is None or self.settings.article_uids:
+            study = make(None)
+            _store_for_checks(self.client, study, what)
+            return study
+        study = make("shared")
+        uids = sorted({i.study_uid for i in study})
+        name = what.replace(" ", "-")
+        with open(shared / f"{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                done = shared / f"{name}.done"
+                if not done.exists():
+                    failure = _store_failure(self.client, study, what)
+                    done.write_text(failure or "")
+                    if failure is None:
+                        self.handed_over += [(uid, self.marker) for uid in uids]
+                failure = done.read_text() or None
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        for uid in uids:
+            self.registry.forget(uid)  # the controller's to delete, after every worker
+        if failure:
+            pytest.fail(failure)
+        return study
 
     def new_study_uid(self, label: str) -> str:
         """A fresh study UID registered as this run's, for a check that builds its own
@@ -216,7 +270,9 @@ def configure(config: pytest.Config, base_url: str) -> None:
     # The run's deadline is the controller's: workers get it as a wall-clock time.
     ends = workerinput["dicomweb_run_ends"] if workerinput else time.time() + settings.run_timeout
     run_deadline = time.monotonic() + (ends - time.time())
-    config.stash[state_key] = RunState(settings, label, profile, run_deadline)
+    shared = Path(workerinput["dicomweb_shared_dir"]) if workerinput else None
+    shared = shared if shared is not None and shared.is_dir() else None  # a worker elsewhere
+    config.stash[state_key] = RunState(settings, label, profile, run_deadline, shared)
     disabled = {c: "switched off by --dicomweb-disable" for c in settings.disable}
     if settings.auth == "none":
         disabled.setdefault("auth", "the run has no credentials (--dicomweb-auth=none)")
@@ -436,13 +492,25 @@ class XdistHooks:
     def __init__(self, settings: Settings, run_ends: float) -> None:
         self.run_id = settings.run_id
         self.run_ends = run_ends
+        self.shared_dir: str | None = None  # made by the controller for its workers
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["dicomweb_run_id"] = self.run_id
         node.workerinput["dicomweb_run_ends"] = self.run_ends
+        if self.shared_dir is None:
+            self.shared_dir = tempfile.mkdtemp(prefix=f"dicomweb-{self.run_id}-")
+        node.workerinput["dicomweb_shared_dir"] = self.shared_dir
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.shared_dir is not None:
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
+        state = node.config.stash.get(state_key, None)
+        for uid, patient_id in output.get("dicomweb_shared", []):
+            if state is not None:  # stored for every worker: deleted after the last one
+                state.registry.add(uid, "shared by the workers", patient_id)
         report = output.get("dicomweb_cleanup")
         if report:
             node.config.stash[cleanup_reports_key].append(CleanupReport(**report))
@@ -655,9 +723,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # tryfirst: on an xdist worker this must run before the worker reports that it finished.
     config = session.config
     workeroutput = getattr(config, "workeroutput", None)
+    state = config.stash.get(state_key, None)
     if workeroutput is not None:
         workeroutput["dicomweb_deselected"] = config.stash.get(deselected_key, [])
-    state = config.stash.get(state_key, None)
+        workeroutput["dicomweb_shared"] = state.handed_over if state is not None else []
     if state is None or not state.registry.studies:
         return
     report = _clean_up(state)
@@ -987,12 +1056,19 @@ def new_article_study(
 
 
 def _store_for_checks(client: Client, instances: Iterable[Instance], what: str) -> None:
+    failure = _store_failure(client, instances, what)
+    if failure:
+        pytest.fail(failure)
+
+
+def _store_failure(client: Client, instances: Iterable[Instance], what: str) -> str | None:
     response = stow(client, instances)
     if response.status_code != 200:
-        pytest.fail(
+        return (
             f"could not store {what}: POST studies answered {response.status_code}; "
             "the retrieve and search checks need it"
         )
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -1012,10 +1088,10 @@ def absent_uid(dicomweb_state: RunState, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def stored_study(dicomweb_state: RunState) -> SampleStudy:
-    """The article's study, stored once per worker for the retrieve and search checks."""
-    study = dicomweb_state.new_study("stored")
-    _store_for_checks(dicomweb_state.client, study, "the sample study")
-    return study
+    """The article's study, stored once per run for the retrieve and search checks."""
+    return dicomweb_state.stored_once(
+        lambda space: dicomweb_state.new_study("stored", space=space), "the sample study"
+    )
 
 
 @pytest.fixture
@@ -1033,18 +1109,18 @@ def new_synthetic(
 
 @pytest.fixture(scope="session")
 def stored_synthetic(dicomweb_state: RunState) -> CatalogStudy:
-    """The synthetic study, stored once per worker (read only: checks must not change it)."""
-    study = dicomweb_state.new_synthetic("stored")
-    _store_for_checks(dicomweb_state.client, study, "the synthetic study")
-    return study
+    """The synthetic study, stored once per run (read only: checks must not change it)."""
+    return dicomweb_state.stored_once(
+        lambda space: dicomweb_state.new_synthetic("stored", space), "the synthetic study"
+    )
 
 
 @pytest.fixture(scope="session")
 def stored_archive(dicomweb_state: RunState) -> synthetic.SearchArchive:
-    """The search archive, stored once per worker, for the property checks (read only)."""
-    archive = dicomweb_state.new_archive("archive")
-    _store_for_checks(dicomweb_state.client, archive, "the search archive")
-    return archive
+    """The search archive, stored once per run, for the property checks (read only)."""
+    return dicomweb_state.stored_once(
+        lambda space: dicomweb_state.new_archive("archive", space), "the search archive"
+    )
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,28 @@ def test_walkthrough_outcome_of_every_step_on_orthanc(
     assert "dicomweb cleanup" in run.stdout and "left on the server" not in run.stdout
 
 
+def test_workers_share_the_studies_the_read_only_checks_read(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """Under -n 2 the sample and synthetic studies the retrieve checks read are stored once,
+    by whichever worker needs them first, and read by both (left in place here, they are two);
+    the controller deletes them after both workers have finished (none is left)."""
+    for cleanup, left in (("none", 2), ("auto", 0)):
+        orthanc.purge()
+        run = run_suite(
+            orthanc.dicomweb_url,
+            "-n",
+            "2",
+            f"--dicomweb-cleanup={cleanup}",
+            checks=["test_wado.py"],
+        )
+        workers = {line[:4] for line in run.stdout.splitlines() if line.startswith("[gw")}
+        assert workers == {"[gw0", "[gw1"}, run.stdout  # both workers ran retrieve checks
+        # test_wado.py stores nothing but through stored_study and stored_synthetic.
+        assert len(orthanc_study_uids(orthanc)) == left, run.stdout
+    assert "left on the server" not in run.stdout
+
+
 def test_failed_check_shows_the_request_and_the_response(
     orthanc: LocalOrthanc, run_suite: RunSuite
 ) -> None:
