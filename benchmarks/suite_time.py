@@ -3,7 +3,8 @@ and 8 workers, directly and through a proxy that adds latency (a server 50 ms aw
 each run sends and where its time goes.
 
 For each setting: the median wall time over --runs runs (process start included), then from
-the median run: its requests, MB sent and received, the time its processes spent in HTTP
+the median run: its requests, the studies it stored (and its cleanup removed), MB sent and
+received, the time its processes spent in HTTP
 exchanges (from sending to the answer's last byte, summed over workers), and the share of the
 processes' time not spent in exchanges (our own code, pytest's and the interpreter's). The
 settings of one latency are interleaved run by run, so that the machine's noise falls on all.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -41,6 +43,7 @@ class Run:
     sent: int
     received: int
     in_exchanges: float  # seconds, summed over processes
+    studies: int  # stored and removed by the run's cleanup
 
 
 def one_run(base_url: str, workers: int, select: str | None) -> Run:
@@ -58,8 +61,9 @@ def one_run(base_url: str, workers: int, select: str | None) -> Run:
             "EXCHANGE_TIMER_DIR": folder,
         }
         started = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         wall = time.perf_counter() - started
+        removed = re.search(r"removed (\d+) stud", done.stdout)
         logs = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
     exchanges = [e for log in logs for e in log]
     return Run(
@@ -69,6 +73,7 @@ def one_run(base_url: str, workers: int, select: str | None) -> Run:
         sum(e[1] for e in exchanges),
         sum(e[2] for e in exchanges),
         sum(e[3] for e in exchanges),
+        int(removed.group(1)) if removed else 0,
     )
 
 
@@ -86,7 +91,7 @@ def report(name: str, runs: list[Run]) -> str:
     return (
         f"{name:>22}: median {statistics.median(r.wall for r in runs):6.2f} s "
         f"(min {min(r.wall for r in runs):.2f}, max {max(r.wall for r in runs):.2f}); "
-        f"{median.requests} requests, {median.sent / 1e6:.1f} MB sent, "
+        f"{median.requests} requests, {median.studies} studies, {median.sent / 1e6:.1f} MB sent, "
         f"{median.received / 1e6:.1f} MB received; {median.in_exchanges:.1f} s in exchanges, "
         f"{own:.0%} of the processes' time elsewhere"
     )
