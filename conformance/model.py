@@ -42,6 +42,10 @@ class Rules:
     # A match that differs only in case counts as "may" for every VR, not only PN: a property
     # of wildcards leaves case-sensitivity (C.2.2.2.1) to the property that checks it alone.
     any_case: bool = False
+    # A date-time bound and value at different offsets from UTC count as "may": a property of
+    # DT ranges within one offset (the digits compared as they stand) leaves the offsets
+    # (C.2.2.2.5.3) to the property that checks them alone.
+    one_offset: bool = False
 
 
 class QueryError(ValueError):
@@ -94,7 +98,7 @@ def match(vr: str, query: str, stored: Sequence[str], rules: Rules = Rules()) ->
         listed = {uid for uid in re.split(r"[,\\]", query) if uid}  # C.2.2.2.2; PS3.18 8.3.4.1
         return "yes" if listed & set(stored) else "no"
     if vr == "DT" and "-" in query and not re.fullmatch(_DT, query):
-        return _best(_datetime_in_range(query, value) for value in stored if value)
+        return _best(_datetime_in_range(query, value, rules) for value in stored if value)
     if vr in ("DA", "TM") and "-" in query:
         return "yes" if any(_in_range(vr, query, value) for value in stored if value) else "no"
     if vr in WILDCARD_VRS and ("*" in query or "?" in query):
@@ -167,7 +171,7 @@ def _time_key(value: str, upper: bool = False) -> str:
 _DT = r"\d{4,14}(?:\.\d{1,6})?(?:[+-]\d{4})?"
 
 
-def _datetime_in_range(query: str, value: str) -> Match:
+def _datetime_in_range(query: str, value: str, rules: Rules = Rules()) -> Match:
     """C.2.2.2.5.3: a DT range, "the offset from Universal Coordinated Time [...] taken into
     account for the purposes of the match": each bound and the value
     compared as instants. A bound or value without an offset is in a local time the query
@@ -183,7 +187,9 @@ def _datetime_in_range(query: str, value: str) -> Match:
         if bound is None:
             continue
         edge = instant(bound, upper=is_upper)
-        if (edge[1] is None) != (stored[0][1] is None):
+        if (edge[1] is None) != (stored[0][1] is None) or (
+            rules.one_offset and edge[1] != stored[0][1]
+        ):
             results.append("may")
             continue
         # The value's span [start, end] lies at least partly inside the bound.

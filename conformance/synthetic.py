@@ -488,12 +488,12 @@ ARCHIVE_STUDY_DESCRIPTIONS = ("Head^CT", "chest  x", "Chest")
 ARCHIVE_SERIES_DESCRIPTIONS = ("Axial 1", "axial", "Axial")
 ARCHIVE_BODY_PARTS = ("HEAD", "CHEST")
 ARCHIVE_COMMENTS = ("first  comment", "Second.", " leading")
-# Acquisition Date Times (an instance attribute) at several offsets from UTC: 11:00, 11:30 (three
-# times: +0000, -0500 and +0530 with half a second), a year end that is the same instant as
-# midnight UTC, and one without an offset.
+# Acquisition Date Times (an instance attribute): five at offsets from UTC (11:00 at +0100;
+# 11:30 at -0500, and half a second later at +0530; a year end at -0100 that is the same moment
+# as midnight UTC at +0000), and three without an offset (11:00, 11:30, the year's last second).
 ARCHIVE_DATETIMES = (
-    "20200101120000+0100", "20200101113000+0000", "20200101063000-0500", "20200101110000",
-    "20191231230000-0100", "20200101000000+0000", "20200101170000.5+0530", "20200101235959-1000",
+    "20200101120000+0100", "20200101113000", "20200101063000-0500", "20200101110000",
+    "20191231230000-0100", "20200101000000+0000", "20200101170000.5+0530", "20191231235959",
 )  # fmt: skip
 LEVEL_UIDS = {
     "study": "StudyInstanceUID",

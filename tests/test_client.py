@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -616,3 +617,29 @@ def test_a_header_given_as_none_is_not_sent(server: ScriptedServer, clients: Cli
     assert "Accept" not in server.received[0].headers
     assert server.received[1].headers["Accept"] == "*/*"
     assert "Accept" not in client.exchanges[0].request_headers
+
+
+def test_the_environments_proxy_is_used_and_netrc_is_not(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The client reads the environment once (requests would at every request): HTTP_PROXY
+    still carries its requests, NO_PROXY still exempts a host, and ~/.netrc (NETRC) never adds
+    credentials no --dicomweb-auth asked for."""
+    host, port = server.server_address[:2]
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {host!s} login alice password {PASSWORD}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTP_PROXY", f"http://{host!s}:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = Client("http://dicomweb.invalid/dicom-web", retries=0)
+    assert proxied.get("studies").status_code == 200  # the unresolvable host, via the proxy
+    assert server.received[-1].path == "http://dicomweb.invalid/dicom-web/studies"
+    monkeypatch.setenv("NO_PROXY", str(host))
+    direct = Client(server.url, retries=0)
+    assert direct.get("studies").status_code == 200
+    assert server.received[-1].path == "/dicom-web/studies"  # not through the proxy
+    assert all("Authorization" not in r.headers for r in server.received)
+    for client in (proxied, direct):
+        client.session.close()

@@ -159,6 +159,16 @@ def test_datetime_range_matching(query: str, stored: str, expected: str) -> None
     assert match("DT", query, [stored]) == expected
 
 
+def test_a_property_may_leave_the_offsets_to_another() -> None:
+    """Rules(one_offset=True): only a bound and a value at the same offset are judged."""
+    one = model.Rules(one_offset=True)
+    query = "20200101050000-0500-20200101063000-0500"  # 10:00-11:30 UTC
+    assert match("DT", query, ["20200101120000+0100"], one) == "may"  # 11:00 UTC, other offset
+    assert match("DT", query, ["20200101060000-0500"], one) == "yes"
+    assert match("DT", query, ["20200101063001-0500"], one) == "no"
+    assert match("DT", "20200101-20200101", ["20200101235959"], one) == "yes"
+
+
 def test_an_entity_without_a_value_may_match_anything() -> None:
     """PS3.4 C.2.2.1.2, as our catalog reads it (qido.toml, QIDO-MATCH-ACCESSION-NUMBER): a
     zero-length Required Key is not held against the entity; universal matching must match."""

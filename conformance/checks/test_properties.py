@@ -404,9 +404,9 @@ def test_pages_are_slices_of_the_whole_answer(
 QUERY_OFFSETS = (None, -60, -300, -600)
 
 
-def datetime_ranges(stored: Sequence[str]) -> st.SearchStrategy[str]:
+def datetime_ranges(stored: Sequence[str], offsets: Sequence[int | None]) -> st.SearchStrategy[str]:
     """DT ranges (the three forms) whose bounds are the stored moments, a second either side,
-    written at another offset from UTC than the value's (or with none)."""
+    each written at one of ``offsets`` from UTC (minutes; None: without one)."""
     moments = sorted(
         {
             model.instant(v, upper=False)[0] + timedelta(seconds=d)
@@ -421,39 +421,36 @@ def datetime_ranges(stored: Sequence[str]) -> st.SearchStrategy[str]:
         local = moment + timedelta(minutes=offset)
         return local.strftime("%Y%m%d%H%M%S") + f"-{-offset // 60:02}{-offset % 60:02}"
 
-    bound = st.builds(written, st.sampled_from(moments), st.sampled_from(QUERY_OFFSETS))
+    bound = st.builds(written, st.sampled_from(moments), st.sampled_from(offsets))
     closed = st.tuples(st.sampled_from(moments), st.sampled_from(moments)).flatmap(
         lambda pair: st.tuples(
-            *(st.builds(written, st.just(m), st.sampled_from(QUERY_OFFSETS)) for m in sorted(pair))
+            *(st.builds(written, st.just(m), st.sampled_from(offsets)) for m in sorted(pair))
         ).map("-".join)
     )
     return st.one_of(closed, bound.map(lambda b: f"-{b}"), bound.map(lambda b: f"{b}-"))
 
 
-@pytest.mark.requirement("QIDO-MATCH-DATETIME-RANGE")
-def test_datetime_ranges_take_the_offset_from_utc_into_account(
-    dicomweb: Client, stored_archive: SearchArchive
+def datetime_ranges_hold(
+    client: Client, archive: SearchArchive, offsets: Sequence[int | None], rules: model.Rules
 ) -> None:
-    """Acquisition DateTime ranges in each study's instance search: the archive's values are at
-    offsets
-    from UTC (+0100, +0000, -0500, +0530, -1000, one without), several of them the same
-    moment; a value inside the range as a moment must be found, one outside it must not,
-    whatever its digits say (PS3.4 C.2.2.2.5.3)."""
-    searcher = Searcher(dicomweb, stored_archive)
-    entities = stored_archive.entities("instance")
+    """Acquisition DateTime ranges, asked of each study's instances whose answer the model
+    judges (GET /instances is an optional resource, and this is a property of matching, not of
+    which resources a server has; a study whose instance "may" match is not asked)."""
+    searcher = Searcher(client, archive)
+    entities = archive.entities("instance")
     names = {uid: f"#{n}" for n, uid in enumerate(entities)}
+    studies = {str(i.dataset.SOPInstanceUID): i.study_uid for i in archive.instances}
 
     def holds(value: str) -> None:
-        # Asked of each study's instances: GET /instances is an optional resource, and this
-        # property is of matching, not of which resources a server has.
         pairs = [("AcquisitionDateTime", value)]
-        found = []
-        for study in stored_archive.study_uids:
-            path, results = searcher.results(f"studies/{study}/instances", pairs)
+        wanted = model.search(entities, pairs, rules)
+        judged = [uid for uid in entities if uid in wanted.must or uid not in wanted.may]
+        found, path = [], ""
+        for uid in judged:
+            path, results = searcher.results(f"studies/{studies[uid]}/instances", pairs)
             found += [str(first_value(obj, SOP_UID)) for obj in results]
-        found = [uid for uid in found if uid in entities]
-        path = path.replace(study, "{study}")
-        problem = model.search(entities, pairs).problem(found, names.__getitem__)
+            path = path.replace(studies[uid], "{study}")
+        problem = wanted.problem([u for u in found if u in judged], names.__getitem__)
         if problem:
             stored = ", ".join(
                 f"{names[uid]} {'|'.join(model.values_of(e, '0008002A'))}"
@@ -463,7 +460,29 @@ def test_datetime_ranges_take_the_offset_from_utc_into_account(
                 f"GET {path} (scoped to the run's search archive): {problem}; stored {stored}"
             )
 
-    explore("date-time ranges", datetime_ranges(ARCHIVE_DATETIMES), holds)
+    explore(f"date-time ranges {rules}", datetime_ranges(ARCHIVE_DATETIMES, offsets), holds)
+
+
+@pytest.mark.requirement("QIDO-MATCH-DATETIME-RANGE")
+def test_datetime_ranges_find_what_the_model_finds(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """Acquisition DateTime ranges without offsets from UTC, judged against the values without
+    one (the three forms, boundaries a second either side, a year's end). Offsets, in the query
+    and in the values, are the next property's: Orthanc fails that one (a range bound with a
+    negative offset is split at its hyphen), and must still be judged on its plain ranges."""
+    datetime_ranges_hold(dicomweb, stored_archive, [None], model.Rules(one_offset=True))
+
+
+@pytest.mark.requirement("QIDO-MATCH-DATETIME-RANGE")
+def test_datetime_ranges_take_the_offset_from_utc_into_account(
+    dicomweb: Client, stored_archive: SearchArchive
+) -> None:
+    """The archive's Acquisition DateTimes are at offsets from UTC (+0100, -0500, -0100, +0000,
+    +0530; three without), several of them the same moment; asked with bounds at other
+    offsets, a value inside the range as a moment must be found, one outside it must not,
+    whatever its digits say (PS3.4 C.2.2.2.5.3)."""
+    datetime_ranges_hold(dicomweb, stored_archive, QUERY_OFFSETS, EXACT)
 
 
 # --- every level: relational searches and includefield -----------------------------------------
