@@ -5,6 +5,7 @@
     dicomweb-conformance compare a/results.json b/results.json
     dicomweb-conformance requirements [TEXT] [--level MUST] [--transaction qido]
     dicomweb-conformance baseline reports/results.json --previous old.toml > new.toml
+    dicomweb-conformance basis > docs/standard-basis.md
 
 pytest stays the engine: ``run`` is ``pytest --pyargs conformance.checks`` with every report
 written into one folder, and ``pytest --base-url=…`` keeps working as it does.
@@ -93,6 +94,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "compare": (_delegate("compare"), "several results.json side by side"),
     "requirements": (requirements_main, "list or search the catalog"),
     "baseline": (_delegate("expectations"), "write an expectations file from a results.json"),
+    "basis": (_delegate("basis"), "the standard's words behind every verdict, as Markdown"),
 }
 
 

@@ -23,9 +23,9 @@ from .dicomweb import (
     read_dicom,
 )
 from .samples import Instance
-from .verdicts import PreconditionFailed, info, not_implemented
+from .verdicts import PreconditionFailed, chose, info, not_implemented
 
-__all__ = ["ROUTE_ABSENT", "PreconditionFailed", "info", "not_implemented"]
+__all__ = ["ROUTE_ABSENT", "PreconditionFailed", "chose", "info", "not_implemented"]
 
 # Answers PS3.18 and HTTP sanction for "this server does not have that resource or method".
 ROUTE_ABSENT = (404, 405, 501)

@@ -9,10 +9,14 @@ verdicts, keyed by requirement ID or by check name (``test_wado.py::test_x[param
     [expect]
     "test_wado.py::test_retrieve_without_accept_answers_406" = { verdict = "FAIL", reason = "400" }
     "QIDO-PAGING-WARNING" = { verdict = "NON-STRICT", reason = "no Warning header" }
+    "QIDO-NO-MATCH-204" = { verdict = "INFO", reading = "200-empty" }
 
 (``docs/examples/expectations.toml``; our tests load it.) Every key must name a requirement of
 the catalog or a check: a check of the suite's own modules must exist there (its parameters are
 checked against the collected checks by our tests); a user's own check module is taken as given.
+An entry may name the reading the server is expected to choose, where the requirement lists
+several: one the requirement does not list is refused, and a server that chooses another reading
+has changed, which the gate reports like any other change.
 
 A check whose verdict equals its expectation is reported as expected (an expected FAIL becomes an
 xfail, so the gate stays green); a check whose verdict differs fails the run, in both directions:
@@ -54,6 +58,7 @@ class Expectation:
     reason: str
     source: str  # where the deviation is documented, or "observed"
     origin: str  # the file the entry came from
+    reading: str | None = None  # the reading of its rule the server is expected to choose
 
 
 class Expectations:
@@ -109,6 +114,24 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def reading_problem(key: str, reading: str) -> str | None:
+    """Why an entry may not expect ``reading`` (None: it may): the reading must be one its
+    requirement lists; a check's entry, one that some requirement of the catalog lists (which
+    of the check's own requirements is known only when it runs)."""
+    catalog = default_catalog()
+    if key in catalog:
+        listed = [g.id for g in catalog[key].readings]
+    else:
+        listed = sorted({g.id for r in catalog.values() for g in r.readings})
+    if reading in listed:
+        return None
+    if key in catalog:
+        return f"entry {key!r} expects reading {reading!r}, but {key} lists " + (
+            f"only {', '.join(listed)}" if listed else "no readings"
+        )
+    return f"entry {key!r} expects reading {reading!r}, which no requirement of the catalog lists"
+
+
 def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
     """The ``[expect]`` table of an expectations file or a profile."""
     entries = {}
@@ -120,7 +143,7 @@ def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
             value = {"verdict": value}
         if not isinstance(value, dict) or "verdict" not in value:
             raise ExpectationsError(f"{origin}: entry {key!r} needs a verdict")
-        unknown = set(value) - {"verdict", "reason", "source"}
+        unknown = set(value) - {"verdict", "reason", "source", "reading"}
         if unknown:
             raise ExpectationsError(f"{origin}: entry {key!r} has unknown keys {sorted(unknown)}")
         try:
@@ -130,8 +153,17 @@ def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
                 f"{origin}: entry {key!r}: {value['verdict']!r} is not a verdict "
                 f"({', '.join(Verdict)})"
             ) from None
+        reading = value.get("reading")
+        if reading is not None:
+            problem = reading_problem(key, str(reading))
+            if problem:
+                raise ExpectationsError(f"{origin}: {problem}")
         entries[key] = Expectation(
-            verdict, str(value.get("reason", "")), str(value.get("source", "")), origin
+            verdict,
+            str(value.get("reason", "")),
+            str(value.get("source", "")),
+            origin,
+            None if reading is None else str(reading),
         )
     return Expectations(entries)
 
@@ -170,12 +202,13 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def _line(name: str, verdict: str, reason: str) -> str:
+def _line(name: str, verdict: str, reason: str, reading: str | None = None) -> str:
     if verdict in (Verdict.PASS, Verdict.DISABLED) and not reason:
         return f"{_toml_string(name)} = {_toml_string(verdict)}"
+    chosen = f"reading = {_toml_string(reading)}, " if reading else ""
     reason = _stable(" ".join(reason.split()))[:300]
     return (
-        f"{_toml_string(name)} = {{ verdict = {_toml_string(verdict)}, "
+        f"{_toml_string(name)} = {{ verdict = {_toml_string(verdict)}, {chosen}"
         f"reason = {_toml_string(reason)} }}"
     )
 
@@ -190,12 +223,13 @@ def render(
     lines = {}
     for check in results.get("checks", []):
         name, verdict = check["check"], check["verdict"]
+        reading = check.get("reading")
         old = previous.entries.get(name) if previous else None
-        kept = old is not None and old.verdict == verdict
+        kept = old is not None and old.verdict == verdict and old.reading == reading
         reason = old.reason if old is not None and kept else check.get("message", "")
         if verdict in (Verdict.PASS, Verdict.DISABLED) and not (kept and reason):
             reason = ""
-        lines[name] = _line(name, verdict, reason)
+        lines[name] = _line(name, verdict, reason, reading)
     order = list(lines)
     if previous is not None:
         earlier = list(previous.entries)
@@ -203,7 +237,7 @@ def render(
             if name in lines:
                 continue
             entry = previous.entries[name]
-            lines[name] = _line(name, entry.verdict, entry.reason)
+            lines[name] = _line(name, entry.verdict, entry.reason, entry.reading)
             anchor = next((k for k in reversed(earlier[:index]) if k in order), None)
             order.insert(order.index(anchor) + 1 if anchor else 0, name)
     head = [

@@ -28,6 +28,7 @@ class Judgement:
     verdict: Verdict
     message: str
     expected: tuple[str, Expectation] | None = None
+    reading: str | None = None  # the reading of its rule the server chose, where there are several
 
 
 def _first_line(text: str) -> str:
@@ -66,6 +67,14 @@ class Judge:
         capabilities = self.catalog.capabilities(requirement_ids)
         for capability in sorted(capabilities & set(self.disabled)):
             return VerdictSkip(Verdict.DISABLED, f"{capability}: {self.disabled[capability]}")
+        for rid in requirement_ids:
+            vendor = self.catalog[rid].vendor if rid in self.catalog else None
+            if vendor is not None and vendor != self.profile.vendor:
+                return VerdictSkip(
+                    Verdict.NOT_IMPLEMENTED,
+                    f"{rid} is {vendor}'s documented extension, binding {vendor}'s service: "
+                    f"judged under a {vendor} profile (this run's is {self.profile.name})",
+                )
         for capability in sorted(capabilities):
             declared = self.profile.declared(capability)
             if declared is not None and not declared.supported:
@@ -80,8 +89,10 @@ class Judge:
         report: pytest.TestReport,
         excinfo: ExceptionInfo[BaseException] | None,
         requirement_ids: Sequence[str],
+        readings: Sequence[str] = (),
     ) -> Judgement | None:
-        """The verdict of a setup or call report; None while the check has yet to run."""
+        """The verdict of a setup or call report; None while the check has yet to run.
+        ``readings``: what the check recorded with ``chose()``."""
         if report.when == "setup" and report.passed:
             return None
         # Decided by the exception's type, never by its text.
@@ -107,6 +118,29 @@ class Judge:
                 (AssertionError, pytest.fail.Exception)
             )
             verdict = Verdict.FAIL if report.when == "call" and broke_rule else Verdict.ERROR
+        if verdict is Verdict.FAIL:
+            levels = self.catalog.levels(requirement_ids)
+            if levels == {"MAY"}:
+                # The standard lets the server not do it: absent, never a breach.
+                verdict = Verdict.NOT_IMPLEMENTED
+                message = f"not done, which the rule allows (MAY): {message}"
+            elif levels and levels <= {"SHOULD", "MAY"}:
+                verdict = Verdict.NON_STRICT
+        reading = None
+        if readings:
+            listed = self.catalog.readings(requirement_ids)
+            unknown = [g for g in readings if g not in listed]
+            if unknown:
+                verdict = Verdict.ERROR
+                message = (
+                    f"the check recorded reading {', '.join(unknown)}, which none of its "
+                    f"requirements ({', '.join(requirement_ids)}) lists"
+                )
+            else:
+                reading = ", ".join(readings)
+                if verdict is Verdict.PASS:
+                    verdict = Verdict.INFO
+                    message = "; ".join(f"reading {g}: {listed[g].source}" for g in readings)
         if verdict is Verdict.NOT_IMPLEMENTED:
             promised = [
                 (c, d)
@@ -120,9 +154,7 @@ class Judge:
                     f"profile {self.profile.name} declares {capability} ({declared.source}), "
                     f"but the server does not have it: {message}"
                 )
-        if verdict is Verdict.FAIL and self.catalog.levels(requirement_ids) == {"SHOULD"}:
-            verdict = Verdict.NON_STRICT
-        judgement = Judgement(verdict, message)
+        judgement = Judgement(verdict, message, reading=reading)
         judgement.expected = self.expectations.lookup(_check_of(report), requirement_ids)
         return judgement
 
@@ -142,6 +174,9 @@ class Judge:
             if expected.verdict is not verdict:
                 self._unexpected(report, verdict, key, expected)
                 return
+            if expected.reading is not None and expected.reading != judgement.reading:
+                self._unexpected(report, verdict, key, expected, judgement.reading)
+                return
             if verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.NON_STRICT):
                 report.outcome = "skipped"
                 report.wasxfail = (
@@ -154,10 +189,19 @@ class Judge:
 
     @staticmethod
     def _unexpected(
-        report: pytest.TestReport, verdict: Verdict, key: str, expected: Expectation
+        report: pytest.TestReport,
+        verdict: Verdict,
+        key: str,
+        expected: Expectation,
+        reading: str | None = None,
     ) -> None:
+        if expected.verdict is verdict:  # the same verdict, another reading of the rule
+            got = f"reading {reading or '(none)'}"
+            wanted = f"reading {expected.reading}"
+        else:
+            got, wanted = f"verdict {verdict}", str(expected.verdict)
         note = (
-            f"verdict {verdict}, but {expected.origin} expects {expected.verdict} for {key}"
+            f"{got}, but {expected.origin} expects {wanted} for {key}"
             + (f" ({expected.reason})" if expected.reason else "")
             + ": update the expectations if the change is right"
         )

@@ -79,6 +79,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(
                 f"dicomweb: {item.nodeid} names unknown requirement(s) {', '.join(unknown)}"
             )
+        # A rule for the user agent is never judged on a server; a withdrawn one is no rule.
+        unjudged = [i for i in requirement_ids(item) if not known[i].judged]
+        if unjudged:
+            raise pytest.UsageError(
+                f"dicomweb: {item.nodeid} names {', '.join(unjudged)}, which "
+                + ("is" if len(unjudged) == 1 else "are")
+                + " no rule a server can be judged by (binds the user agent, or withdrawn)"
+            )
     if checks and not config.pluginmanager.has_plugin(RUNTIME):
         raise pytest.UsageError(
             "dicomweb: the checks need a server: pass --base-url=https://host/dicom-web "

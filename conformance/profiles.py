@@ -7,6 +7,7 @@ and the vendor's documented departures from the standard as expected verdicts::
     name = "azure-v2"
     description = "Azure Health Data Services DICOM service, API v2"
     extends = "standard"
+    vendor = "azure"    # the vendor whose documented extensions bind this server
 
     [capabilities]
     delete = { supported = true, source = "https://learn.microsoft.com/…" }
@@ -50,6 +51,7 @@ class Declared:
 class Profile:
     name: str
     description: str = ""
+    vendor: str | None = None  # whose documented extensions (catalog ``vendor``) bind the server
     capabilities: dict[str, Declared] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     expectations: Expectations = field(default_factory=Expectations)
@@ -89,7 +91,8 @@ def load(name_or_path: str = DEFAULT, _seen: tuple[str, ...] = ()) -> Profile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {path.name} is not valid TOML: {exc}") from None
-    unknown = set(data) - {"name", "description", "extends", "capabilities", "parameters", "expect"}
+    known = {"name", "description", "extends", "vendor", "capabilities", "parameters", "expect"}
+    unknown = set(data) - known
     if unknown:
         raise ProfileError(f"profile {path.name}: unknown keys {sorted(unknown)}")
     base = (
@@ -124,6 +127,7 @@ def load(name_or_path: str = DEFAULT, _seen: tuple[str, ...] = ()) -> Profile:
     return Profile(
         name=str(data.get("name", path.stem)),
         description=str(data.get("description", "")),
+        vendor=str(data["vendor"]) if data.get("vendor") else base.vendor,
         capabilities=capabilities,
         parameters={**base.parameters, **data.get("parameters", {})},
         expectations=base.expectations.merged(departures),

@@ -18,36 +18,42 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .catalog import TRANSACTIONS
 from .results import load
 
-TRANSACTIONS = {
-    "stow": "STOW-RS",
-    "wado": "WADO-RS",
-    "qido": "QIDO-RS",
-    "json": "DICOM JSON (Annex F)",
-    "http": "HTTP",
-    "azure": "Azure extensions",
-    "article": "The article's walkthrough",
-}
 VERDICT_ORDER = ("FAIL", "ERROR", "NON-STRICT", "INFO", "PASS", "NOT-IMPLEMENTED", "DISABLED")
+UNJUDGED = ("NOT RUN", "UNTESTED", "USER AGENT", "WITHDRAWN")
 HTML_EXCHANGES = 3  # the last exchanges of a check shown in the HTML report
 HTML_BODY = 600  # characters of a body excerpt shown there
 
 Results = Mapping[str, Any]
 
 
+def breach_count(requirements: Iterable[Mapping[str, Any]]) -> int:
+    """How many distinct faults the failing requirements come from (one breach, one count)."""
+    seen = set()
+    for r in requirements:
+        if r["verdict"] == "FAIL":
+            seen.add(min(r.get("breach") or [r["id"]]))
+    return len(seen)
+
+
 def conformance_line(results: Results) -> str:
-    """One line a reader can quote: how many tested MUST requirements fail."""
+    """One line a reader can quote: how many tested MUST requirements fail, from how many
+    distinct faults."""
     # Tested means a check judged the rule: not switched off, not an absent optional capability.
     must = [
         r
         for r in results["requirements"]
         if r["level"] == "MUST" and r["verdict"] not in (None, "DISABLED", "NOT-IMPLEMENTED")
     ]
-    failing = sum(r["verdict"] == "FAIL" for r in must)
+    failing = [r for r in must if r["verdict"] == "FAIL"]
     unjudged = sum(r["verdict"] == "ERROR" for r in must)
     overall = "FAIL" if failing else "INCOMPLETE" if unjudged else "PASS"
-    line = f"{overall}: {failing} of {len(must)} tested MUST requirements fail"
+    line = f"{overall}: {len(failing)} of {len(must)} tested MUST requirements fail"
+    faults = breach_count(failing)
+    if failing:
+        line += f", from {faults} distinct fault" + ("s" if faults != 1 else "")
     if unjudged:
         line += f"; {unjudged} could not be judged (ERROR)"
     return line
@@ -83,6 +89,13 @@ def shown_verdict(r: Mapping[str, Any]) -> str:
     return str(r["verdict"] or r["status"].upper())
 
 
+def basis(r: Mapping[str, Any]) -> str:
+    """Where the rule stands and whom it binds: 'PS3.18 8.7.5 (2024c), MUST, origin server'."""
+    binds = r.get("binds", "origin server")
+    whom = f"{r['vendor']}'s service" if r.get("vendor") else f"the {binds}"
+    return f"{r['part']} {r['section']} ({r['edition']}), {r['level']}, binds {whom}"
+
+
 def _deviations(results: Results) -> list[Mapping[str, Any]]:
     """Checks whose verdict is not PASS but was expected: known, documented deviations."""
     return [
@@ -107,7 +120,7 @@ def _summary_rows(results: Results) -> list[tuple[str, Counter[str]]]:
 
 def _columns(results: Results) -> list[str]:
     present = {shown_verdict(r) for r in results["requirements"]}
-    return [v for v in (*VERDICT_ORDER, "NOT RUN", "UNTESTED") if v in present]
+    return [v for v in (*VERDICT_ORDER, *UNJUDGED) if v in present]
 
 
 def _editions(catalog: Mapping[str, Any]) -> str:
@@ -171,16 +184,37 @@ def markdown(results: Results) -> str:
         for c in deviations:
             reason = c.get("expected_reason") or c["message"]
             lines.append(f"| `{c['check']}` | {c['verdict']} | {md_cell(reason)} |")
+    shared = [g for g in _breach_groups(results) if len(g) > 1]
+    if shared:
+        lines += ["", "## Requirements failing from one fault", ""]
+        lines += [
+            f"- {', '.join(r['id'] for r in group)}: one observed fault, "
+            f"counted once in the conformance line"
+            for group in shared
+        ]
     for transaction, sections in grouped(results).items():
         lines += ["", f"## {transaction_name(transaction)}"]
         for section, requirements in sections.items():
             lines += ["", f"### {section}", "", "| ID | level | requirement | verdict |"]
             lines += ["| --- | --- | --- | --- |"]
             for r in requirements:
+                verdict = shown_verdict(r)
+                if r.get("reading"):
+                    verdict += f" (reading: {r['reading']})"
                 lines.append(
-                    f"| {r['id']} | {r['level']} | {md_cell(r['title'])} | {shown_verdict(r)} |"
+                    f"| {r['id']} | {r['level']} | {md_cell(r['title'])} | {md_cell(verdict)} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def _breach_groups(results: Results) -> list[list[Mapping[str, Any]]]:
+    by_id = {r["id"]: r for r in results["requirements"]}
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for r in results["requirements"]:
+        if r["verdict"] == "FAIL" and r.get("breach"):
+            key = tuple(r["breach"])
+            groups.setdefault(key, [by_id[i] for i in key if i in by_id])
+    return list(groups.values())
 
 
 # --- HTML ---------------------------------------------------------------------------------------
@@ -194,7 +228,7 @@ text-align:left;vertical-align:top}.id td,.id th{font-size:13px}
 font-weight:600;font-size:12px}
 .PASS{background:#cdeccd}.FAIL{background:#f6c6c6}.ERROR{background:#f3b27a}
 .NON-STRICT{background:#f7e4a6}.INFO{background:#d4e4f7}.NOT-IMPLEMENTED,.DISABLED,.NOT.RUN,
-.UNTESTED{background:#e4e4e4}
+.UNTESTED,.USER.AGENT,.WITHDRAWN{background:#e4e4e4}
 details{border-bottom:1px solid #eee;padding:.15em 0}summary{cursor:pointer}
 summary code{min-width:19em;display:inline-block}
 blockquote{margin:.4em 0 .4em 1em;color:#444;border-left:3px solid #ccc;padding-left:.6em}
@@ -266,13 +300,39 @@ def _check_html(check: Mapping[str, Any]) -> str:
     return "".join(parts) + "</li>"
 
 
+def _link(rid: str) -> str:
+    return f'<a href="#req-{escape(rid)}"><code>{escape(rid)}</code></a>'
+
+
 def _requirement_html(r: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]]) -> str:
     verdict = shown_verdict(r)
     body = [f"<blockquote>{escape(r['text'])}</blockquote>"]
-    body.append(
-        f"<p>{escape(r['part'])} {escape(r['section'])} ({escape(r['edition'])}), "
-        f"{escape(r['level'])}, capability {escape(r['capability'])}</p>"
-    )
+    body.append(f"<p>{escape(basis(r))}, capability {escape(r['capability'])}</p>")
+    if r.get("readings"):
+        chosen = set((r.get("reading") or "").split(", "))
+        items = "".join(
+            f"<li>{'<b>chosen:</b> ' if g['id'] in chosen else ''}<code>{escape(g['id'])}</code>"
+            f" ({escape(g['source'])}): {escape(g['text'])}</li>"
+            for g in r["readings"]
+        )
+        body.append(
+            f"<p>The standard allows several readings; every one passes:</p><ul>{items}</ul>"
+        )
+    if r.get("later"):
+        body.append(f"<p>Later editions: {escape(r['later'])}</p>")
+    if r.get("request_breaks"):
+        body.append(
+            f"<p>The check's request breaks a rule for the user agent "
+            f"({escape(r['request_breaks'])}): the answer is judged for robustness only.</p>"
+        )
+    others = [i for i in r.get("breach") or [] if i != r["id"]]
+    if others:
+        body.append(
+            "<p>One observed fault with " + ", ".join(_link(i) for i in others) + ": counted "
+            "once in the conformance line.</p>"
+        )
+    if r.get("withdrawn"):
+        body.append(f"<p>No rule: {escape(r['withdrawn'])}</p>")
     if r["untested"]:
         body.append(f"<p>No check: {escape(r['untested'])}</p>")
     if r["checks"]:

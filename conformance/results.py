@@ -7,7 +7,12 @@ it). It carries what a reader needs without the server: who ran what against whi
 ``Server`` header and the name the user gives it), every check's verdict with its evidence
 when it is not PASS, and every requirement's verdict with its quoted rule and the checks that
 decided it. A requirement nobody wrote a check for is "untested"; one whose checks did not run
-(deselected, a module left out) is "not run": they are different statements.
+(deselected, a module left out) is "not run": they are different statements. A rule that binds
+the user agent ("user agent") or that is no rule ("withdrawn") is listed, and never judged.
+
+Requirements that fail from one observed fault are one breach: a failing requirement whose
+``explained_by`` names another that fails in the same run shares its ``breach`` (the IDs of
+every requirement of that breach), so a reader counts faults, not symptoms.
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import Catalog, Requirement
 from .verdicts import Verdict, worst
 
 FORMAT = "dicomweb-conformance/results"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SCHEMA = Path(__file__).with_name("results.schema.json")
 PACKAGE = "dicomweb-conformance"
 
@@ -59,10 +65,19 @@ def suite_identity() -> dict[str, str | None]:
     return {"name": PACKAGE, "version": version, "commit": commit}
 
 
+def _status(requirement: Requirement, decided: bool) -> str:
+    if requirement.withdrawn:
+        return "withdrawn"
+    if requirement.binds != "origin server":
+        return "user agent"
+    return "tested" if decided else "untested" if requirement.untested else "not run"
+
+
 def requirement_rows(
     catalog: Catalog, records: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Every requirement of the catalog with its verdict (the worst of its checks') and status."""
+    """Every requirement of the catalog with its verdict (the worst of its checks'), its status,
+    the readings its checks recorded and, when it fails, the breach it belongs to."""
     checks: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         for rid in record["requirements"]:
@@ -70,28 +85,60 @@ def requirement_rows(
     rows = []
     for r in catalog.values():
         decided = checks.get(r.id, [])
-        if decided:
-            status, verdict = "tested", str(worst([Verdict(c["verdict"]) for c in decided]))
-        else:
-            status, verdict = ("untested" if r.untested else "not run"), None
+        verdict = str(worst([Verdict(c["verdict"]) for c in decided])) if decided else None
+        chosen = sorted({c["reading"] for c in decided if c.get("reading")})
         rows.append(
             {
                 "id": r.id,
                 "title": r.title,
                 "level": r.level,
+                "binds": r.binds,
+                "vendor": r.vendor,
                 "capability": r.capability,
                 "transaction": r.transaction,
                 "part": r.part,
                 "section": r.section,
                 "edition": r.edition,
                 "text": r.text,
-                "status": status,
+                "readings": [asdict(g) for g in r.readings],
+                "later": r.later,
+                "request_breaks": r.request_breaks,
+                "explained_by": list(r.explained_by),
+                "status": _status(r, bool(decided)),
                 "verdict": verdict,
+                "reading": ", ".join(chosen) or None,
+                "breach": None,
                 "checks": [c["check"] for c in decided],
                 "untested": r.untested,
+                "withdrawn": r.withdrawn,
             }
         )
+    for group in breaches(rows):
+        for row in group:
+            row["breach"] = [other["id"] for other in group]
     return rows
+
+
+def breaches(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The failing requirements grouped by observed fault: two are one breach when one names
+    the other in ``explained_by`` and both FAIL in this run. Groups in catalog order."""
+    failing = {row["id"]: row for row in rows if row["verdict"] == Verdict.FAIL}
+    root = {rid: rid for rid in failing}
+
+    def find(rid: str) -> str:
+        while root[rid] != rid:
+            root[rid] = root[root[rid]]
+            rid = root[rid]
+        return rid
+
+    for rid, row in failing.items():
+        for cause in row["explained_by"]:
+            if cause in failing:
+                root[find(rid)] = find(cause)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rid, row in failing.items():
+        groups.setdefault(find(rid), []).append(row)
+    return list(groups.values())
 
 
 def build(

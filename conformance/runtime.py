@@ -41,7 +41,14 @@ from .samples import Instance, SampleStudy, derive_uid, run_patient_id
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
 from .synthetic import CatalogStudy
-from .verdicts import PreconditionFailed, Verdict, VerdictSkip, disabled
+from .verdicts import (
+    PreconditionFailed,
+    Verdict,
+    VerdictSkip,
+    chosen_readings,
+    disabled,
+    forget_readings,
+)
 
 EVIDENCE_EXCHANGES = 6
 
@@ -341,6 +348,7 @@ class VerdictRecorder:
                 "expected_by": props.get("expected_by"),
                 "expected_reason": props.get("expected_reason"),
                 "message": props.get("message", ""),
+                "reading": props.get("reading"),
                 "evidence": self.evidence.pop(report.nodeid, [])
                 if props["verdict"] != Verdict.PASS
                 else [],
@@ -833,7 +841,7 @@ def pytest_runtest_makereport_judged(
         return report
     ids = requirement_ids(item)
     if report.when in ("setup", "call") and judgement_key not in item.stash:
-        judgement = judge.judge(report, call.excinfo, ids)
+        judgement = judge.judge(report, call.excinfo, ids, chosen_readings())
         if judgement is not None:
             item.stash[judgement_key] = judgement
             judge.apply(report, judgement)
@@ -884,6 +892,8 @@ def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
         props += [("expected", str(expected.verdict)), ("expected_by", f"{expected.origin}:{key}")]
         if expected.reason:
             props.append(("expected_reason", expected.reason))
+    if judgement.reading:
+        props.append(("reading", judgement.reading))
     if judgement.message:
         props.append(("message", judgement.message))
     return props
@@ -971,6 +981,7 @@ def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    forget_readings()
     state = item.config.stash.get(state_key, None)
     if state is not None:
         item.stash[exchange_mark_key] = len(state.client.exchanges) if state._client else 0

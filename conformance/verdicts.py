@@ -14,7 +14,12 @@ ERROR                     failed or error (the suite or the infrastructure broke
 ========================  =========================================================
 
 A MUST failure is never turned into a skip. Known deviations (profiles, expectations files) turn
-an expected FAIL into an xfail; the verdict stays FAIL.
+an expected FAIL into an xfail; the verdict stays FAIL. A rule of level MAY never yields FAIL,
+and one the check's own request breaks (``request_breaks``) never more than NON-STRICT.
+
+Where the standard states a rule two ways (or a change proposal is rewriting it), a check
+passes every reading its requirement lists and records the one the server chose with
+``chose()``: the verdict is INFO, naming that reading.
 """
 
 from __future__ import annotations
@@ -84,6 +89,28 @@ def not_implemented(what: str) -> NoReturn:
 def disabled(why: str) -> NoReturn:
     """The check is switched off by configuration."""
     raise VerdictSkip(Verdict.DISABLED, why)
+
+
+# The readings the check now running recorded (one process runs one check at a time; the plugin
+# empties the list before each check and reads it when the check is judged).
+_chosen: list[str] = []
+
+
+def chose(reading: str) -> None:
+    """Record that the server's answer fits ``reading``, one of the acceptable readings its
+    requirement lists (``readings`` in the catalog). The check goes on; if it passes, its verdict
+    is INFO, naming the reading."""
+    if reading not in _chosen:
+        _chosen.append(reading)
+
+
+def chosen_readings() -> list[str]:
+    """What ``chose()`` recorded since the last ``forget_readings()``."""
+    return list(_chosen)
+
+
+def forget_readings() -> None:
+    _chosen.clear()
 
 
 def worst(verdicts: list[Verdict]) -> Verdict:

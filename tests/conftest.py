@@ -14,6 +14,7 @@ from paths import CHECKS_DIR
 from suiterun import RunSuite, SuiteRun, parse_junit, valid
 
 from conformance import orthancbuilds
+from conformance.judge import check_name
 from conformance.orthanc import LocalOrthanc, is_installed
 
 pytest_plugins = ["pytester"]
@@ -53,6 +54,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 yellow=True,
                 bold=True,
             )
+
+
+@pytest.fixture(scope="session")
+def checks(pytestconfig: pytest.Config) -> dict[str, list[str]]:
+    """Check name -> the requirement IDs it names, for every check the suite collects."""
+    found: dict[str, list[str]] = {}
+
+    class Collector:
+        def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+            for item in items:
+                ids = [i for mark in item.iter_markers("requirement") for i in mark.args]
+                found[check_name(item.nodeid)] = ids
+
+    code = pytest.main(
+        [str(CHECKS_DIR), "--collect-only", "-q", "-p", "no:cacheprovider", "--base-url=http://x"],
+        plugins=[Collector()],
+    )
+    assert code == pytest.ExitCode.OK
+    return found
 
 
 @pytest.fixture(scope="session")

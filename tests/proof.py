@@ -15,7 +15,7 @@ included, so a renamed check cannot leave a proof that silently proves nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +38,9 @@ class Proof:
     where: str  # what injects it
     checks: frozenset[str]  # that fail under a fault, or pass through a repair
     test: str  # the test module that asserts it
+    # For a repair: the reading of its rule each of these checks must then record (where the
+    # standard allows several, passing is INFO naming the reading the answer fits).
+    readings: tuple[tuple[str, str], ...] = ()
 
 
 PROOFS: dict[str, Proof] = {}
@@ -50,16 +53,24 @@ def check_problem(name: str) -> str | None:
 
 
 def register(
-    name: str, checks: Iterable[str], *, test: str, where: str = PROXY, kind: Kind = "fault"
+    name: str,
+    checks: Iterable[str],
+    *,
+    test: str,
+    where: str = PROXY,
+    kind: Kind = "fault",
+    readings: Mapping[str, str] | None = None,
 ) -> Proof:
-    """Record a fault or a repair and its checks; a name that is no check stops the import."""
+    """Record a fault or a repair and its checks; a name that is no check stops the import.
+    ``readings``: check -> the reading it must record (a repair's checks only)."""
     if name in PROOFS:
         raise ValueError(f"{name} is registered twice")
-    named = frozenset(checks)
+    named = frozenset(checks) | frozenset(readings or {})
     problems = [p for check in sorted(named) if (p := check_problem(check))]
     if problems:
         raise ValueError(f"{name}: {'; '.join(problems)}")
-    PROOFS[name] = proof = Proof(name, kind, where, named, test)
+    chosen = tuple(sorted((readings or {}).items()))
+    PROOFS[name] = proof = Proof(name, kind, where, named, test, chosen)
     return proof
 
 

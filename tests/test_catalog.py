@@ -3,35 +3,15 @@ requirement has a check or says why not, IDs are unique, and every shipped profi
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from paths import CHECKS_DIR
 
 from conformance import catalog, profiles
-from conformance.judge import check_name
 
 CATALOG = catalog.default()
-
-
-@pytest.fixture(scope="module")
-def checks(pytestconfig: pytest.Config) -> dict[str, list[str]]:
-    """Check name -> the requirement IDs it names, for every check the suite collects."""
-    found: dict[str, list[str]] = {}
-
-    class Collector:
-        def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-            for item in items:
-                ids = [i for mark in item.iter_markers("requirement") for i in mark.args]
-                found[check_name(item.nodeid)] = ids
-
-    code = pytest.main(
-        [str(CHECKS_DIR), "--collect-only", "-q", "-p", "no:cacheprovider", "--base-url=http://x"],
-        plugins=[Collector()],
-    )
-    assert code == pytest.ExitCode.OK
-    return found
 
 
 def test_every_check_names_known_requirements(checks: dict[str, list[str]]) -> None:
@@ -68,7 +48,8 @@ def test_every_entry_is_complete() -> None:
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     entry = (
         '[[requirement]]\nid = "X-ONE"\ntitle = "t"\nlevel = "MUST"\ncapability = "store"\n'
-        'part = "PS3.18"\nsection = "1"\nedition = "2025b"\ntext = "q"\n'
+        'binds = "origin server"\npart = "PS3.18"\nsection = "1"\nedition = "2024c"\n'
+        'text = "it shall"\n'
     )
     (tmp_path / "a.toml").write_text(entry)
     (tmp_path / "b.toml").write_text(entry)
@@ -76,32 +57,103 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         catalog.load(tmp_path)
 
 
+ENTRY = {
+    "id": "X-ONE",
+    "title": "t",
+    "level": "MUST",
+    "binds": "origin server",
+    "capability": "store",
+    "part": "PS3.18",
+    "section": "8.7.5",
+    "edition": "2024c",
+    "text": "The response to a request without an Accept header field shall be 406",
+}
+
+
+def write_entry(tmp_path: Path, extra: str = "", **fields: str | None) -> Path:
+    """A catalog folder with one requirement: ENTRY with ``fields`` changed (None: left out)."""
+    entry = {k: v for k, v in {**ENTRY, **fields}.items() if v is not None}
+    body = "[[requirement]]\n" + "".join(f'{k} = "{v}"\n' for k, v in entry.items()) + extra
+    (tmp_path / "a.toml").write_text(body)
+    return tmp_path
+
+
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("fields", "message"),
     [
-        ("level", "SHALL", "level must be one of"),
-        ("capability", "teleport", "unknown capability"),
-        ("id", "lower-case", "UPPER-CASE"),
+        ({"level": "SHALL"}, "level must be one of"),
+        ({"capability": "teleport"}, "unknown capability"),
+        ({"id": "lower-case"}, "UPPER-CASE"),
+        ({"binds": None}, "missing binds"),
+        ({"binds": "the server"}, "binds is one of 'origin server', 'user agent'"),
+        ({"text": None}, "missing text"),
+        ({"text": " "}, "missing text"),
+        ({"edition": None}, "missing edition"),
+        ({"level": None}, "missing level"),
+        ({"edition": "c. 2021 (undated RST transcription)"}, "is not an edition of PS3.18"),
+        ({"part": "RFC 9110", "edition": "RFC 9110 (June 2022)"}, "is not an edition of RFC"),
+        # The level is the verb's: a MUST quoting no "shall", a MAY quoting a "shall".
+        ({"text": "The origin server is expected to return 406"}, "its quote has no"),
+        ({"level": "MAY"}, "level MAY, but its quote has no 'may|optional'"),
+        ({"part": "Vendor guide", "edition": "v1"}, "says how it takes levels"),
     ],
 )
-def test_malformed_entries_are_refused(
-    tmp_path: Path, field: str, value: str, message: str
+def test_malformed_entries_are_refused_in_one_line_naming_file_and_id(
+    tmp_path: Path, fields: dict[str, str | None], message: str
 ) -> None:
-    fields = {
-        "id": "X-ONE",
-        "title": "t",
-        "level": "MUST",
-        "capability": "store",
-        "part": "PS3.18",
-        "section": "1",
-        "edition": "2025b",
-        "text": "q",
-        field: value,
-    }
-    body = "[[requirement]]\n" + "".join(f'{k} = "{v}"\n' for k, v in fields.items())
-    (tmp_path / "a.toml").write_text(body)
-    with pytest.raises(catalog.CatalogError, match=message):
-        catalog.load(tmp_path)
+    with pytest.raises(catalog.CatalogError, match=re.escape(message)) as refused:
+        catalog.load(write_entry(tmp_path, **fields))
+    text = str(refused.value)
+    assert "\n" not in text
+    assert text.startswith("a.toml, requirement")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('request_breaks = "PS3.18 8.6.1.2: a part shall have a Content-Type"\n', "as a MUST"),
+        ('readings = [{ id = "406", text = "q", source = "s" }]\n', "two or more"),
+        (
+            'readings = [{ id = "406", text = "q", source = "s" }, { id = "406", text = "r", '
+            'source = "t" }]\n',
+            "reading ids repeat",
+        ),
+        ('readings = [{ id = "A", text = "q", source = "s" }, { id = "b" }]\n', "lower-case"),
+        ('explained_by = ["X-NOWHERE"]\n', "explained_by names X-NOWHERE"),
+        ('explained_by = ["X-ONE"]\n', "explained_by names X-ONE"),
+    ],
+)
+def test_inconsistent_entries_are_refused(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(catalog.CatalogError, match=re.escape(message)):
+        catalog.load(write_entry(tmp_path, extra))
+
+
+def test_a_well_formed_entry_with_readings_loads(tmp_path: Path) -> None:
+    extra = (
+        'readings = [{ id = "406", text = "return a 406", source = "PS3.18 2024c 8.7.8.1" },'
+        ' { id = "default-media-type", text = "the default", source = "PS3.18 2024c 8.7.3.1" }]\n'
+        'later = "unchanged through 2026a"\n'
+    )
+    loaded = catalog.load(write_entry(tmp_path, extra))["X-ONE"]
+    assert [g.id for g in loaded.readings] == ["406", "default-media-type"]
+    assert loaded.judged and loaded.reading("406") is not None
+
+
+def test_a_vendor_file_says_how_it_takes_levels(tmp_path: Path) -> None:
+    (tmp_path / "v.toml").write_text(
+        'levels = "what the vendor documents is the rule for a server offering it"\n'
+        "[[requirement]]\n"
+        + "".join(
+            f'{k} = "{v}"\n'
+            for k, v in {
+                **ENTRY,
+                "part": "Vendor guide",
+                "edition": "v1",
+                "text": "returns 204",
+            }.items()
+        )
+    )
+    assert catalog.load(tmp_path)["X-ONE"].level == "MUST"
 
 
 @pytest.mark.parametrize("name", profiles.shipped())

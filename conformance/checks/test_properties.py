@@ -90,6 +90,20 @@ class Searcher:
         self.names = {uid: f"#{number}" for number, uid in enumerate(archive.study_uids)}
         patient_id = str(archive.instances[0].dataset.PatientID)
         self.scope = [("PatientID", patient_id), ("StudyID", archive.token)]
+        self.absent: dict[str, str] = {}  # relational resource -> how the server said so
+
+    def offers(self, resource: str) -> bool:
+        """Whether the server has a relational resource (``series``, ``instances``,
+        ``studies/{study}/instances``: optional for a proxy, Table 10.6.1-1). Asked once,
+        scoped to the archive, which it must then list: an answer that the resource is absent
+        (404, 405, 501) is never read as "no results"."""
+        if resource not in self.absent:
+            path = resource.format(study=self.archive.study_uids[0])
+            scope = [] if path.startswith("studies/") else self.scope
+            response = search(self.client, path, *scope)
+            absent = response.status_code in expect.ROUTE_ABSENT
+            self.absent[resource] = f"GET {path} answered {response.status_code}" if absent else ""
+        return not self.absent[resource]
 
     def ask(self, pairs: Pairs, **params: str) -> list[str]:
         """The Study Instance UIDs answered, in order."""
@@ -433,13 +447,17 @@ def datetime_ranges(stored: Sequence[str], offsets: Sequence[int | None]) -> st.
 def datetime_ranges_hold(
     client: Client, archive: SearchArchive, offsets: Sequence[int | None], rules: model.Rules
 ) -> None:
-    """Acquisition DateTime ranges, asked of each study's instances whose answer the model
-    judges (GET /instances is an optional resource, and this is a property of matching, not of
-    which resources a server has; a study whose instance "may" match is not asked)."""
+    """Acquisition DateTime ranges, asked of each series' instances whose answer the model
+    judges: the hierarchical resource every server has (GET /instances and a study's instances
+    are relational, optional for a proxy, and this is a property of matching, not of which
+    resources a server has; a series whose instance "may" match is not asked)."""
     searcher = Searcher(client, archive)
     entities = archive.entities("instance")
     names = {uid: f"#{n}" for n, uid in enumerate(entities)}
-    studies = {str(i.dataset.SOPInstanceUID): i.study_uid for i in archive.instances}
+    series = {
+        str(i.dataset.SOPInstanceUID): f"studies/{i.study_uid}/series/{i.series_uid}/instances"
+        for i in archive.instances
+    }
 
     def holds(value: str) -> None:
         pairs = [("AcquisitionDateTime", value)]
@@ -447,9 +465,9 @@ def datetime_ranges_hold(
         judged = [uid for uid in entities if uid in wanted.must or uid not in wanted.may]
         found, path = [], ""
         for uid in judged:
-            path, results = searcher.results(f"studies/{studies[uid]}/instances", pairs)
+            path, results = searcher.results(series[uid], pairs)
             found += [str(first_value(obj, SOP_UID)) for obj in results]
-            path = path.replace(studies[uid], "{study}")
+            path = re.sub(r"studies/[^/]+/series/[^/]+/", "studies/{study}/series/{series}/", path)
         problem = wanted.problem([u for u in found if u in judged], names.__getitem__)
         if problem:
             stored = ", ".join(
@@ -532,6 +550,9 @@ def test_series_and_instance_searches_find_what_the_model_finds(
     one or two at a time: the series or instances answered are the model's. Case is the case
     property's business."""
     searcher = Searcher(dicomweb, stored_archive)
+    for resource in ("series", "instances"):
+        if not searcher.offers(resource):
+            expect.not_implemented(f"no relational search: {searcher.absent[resource]}")
     names = {
         level: {
             uid: f"#{n}" for n, uid in enumerate(stored_archive.datasets(level))
@@ -571,13 +592,15 @@ INCLUDED = (
     "BodyPartExamined", "SeriesNumber", "RequestAttributesSequence", "InstanceNumber",
     "ImageComments", "ConversionType", "Rows",
 )  # fmt: skip
-# The hierarchical resources, which every server has (GET /series and /instances are optional).
+# The resources searched: the hierarchical ones every server has, and a study's instances, a
+# relational resource (optional for a proxy: asked where the server offers it).
 SEARCHED: dict[str, model.Level] = {
     "studies": "study",
     "studies/{study}/series": "series",
     "studies/{study}/instances": "instance",
     "studies/{study}/series/{series}/instances": "instance",
 }
+RELATIONAL = {"studies/{study}/instances"}
 
 
 @dataclass(frozen=True)
@@ -651,9 +674,10 @@ def test_includefield_returns_what_was_stored_at_every_level(
         if problems:
             raise AssertionError(f"GET {where}: {'; '.join(sorted(set(problems))[:5])}")
 
+    offered = sorted(r for r in SEARCHED if r not in RELATIONAL or searcher.offers(r))
     includes = st.builds(
         Include,
-        resource=st.sampled_from(sorted(SEARCHED)),
+        resource=st.sampled_from(offered),
         study=st.integers(0, len(stored_archive.instances) - 1),
         fields=st.lists(st.sampled_from(INCLUDED), min_size=1, max_size=4, unique=True).map(tuple),
         as_tags=st.booleans(),

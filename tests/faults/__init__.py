@@ -66,12 +66,18 @@ FAULTS: dict[str, Fault] = {}  # the proxy's behaviours by name: its faults and 
 
 
 def behaviour(
-    name: str, checks: Iterable[str], *, test: str, where: str = PROXY, kind: Any = "fault"
+    name: str,
+    checks: Iterable[str],
+    *,
+    test: str,
+    where: str = PROXY,
+    kind: Any = "fault",
+    readings: dict[str, str] | None = None,
 ) -> Callable[[Fault], Fault]:
     """Register a proxy behaviour under ``name`` and its proof (see ``proof.register``)."""
 
     def registered(function: Fault) -> Fault:
-        register(name, checks, test=test, where=where, kind=kind)
+        register(name, checks, test=test, where=where, kind=kind, readings=readings)
         FAULTS[name] = function
         return function
 
