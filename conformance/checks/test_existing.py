@@ -3,8 +3,10 @@
 These run in every mode. In a read-only run (``--dicomweb-read-only``) they read the studies the
 user names with ``--dicomweb-studies``, which the suite knows nothing else about; otherwise they
 read the study the run stored. So they compare answers with each other, never with stored bytes:
-the instances a study retrieve sends are the ones a search lists, each part carries the study's
-UIDs, and each series retrieve sends exactly the instances of its series.
+a study retrieve sends every instance searches list, each part carries the study's UIDs, and
+each series retrieve sends exactly the instances of its series. They judge the retrieves only
+(WADO-RS): where a retrieve and a search disagree, the instance's own retrieve says which is
+wrong, and a search that lists too little is for the search checks to find.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     SERIES_UID,
     SOP_UID,
+    ProtocolError,
     json_array,
     search,
     uids,
@@ -24,10 +27,15 @@ from conformance.dicomweb import (
 
 
 def _searched(dicomweb: Client, path: str, tag: str) -> list[str]:
+    """What a search lists: the oracle these checks compare retrieves with. A search that
+    fails leaves them unjudged (ERROR); the search checks judge it."""
     response = search(dicomweb, path)
-    expect.status(response, 200, 204)
-    found = uids(json_array(response), tag)
-    assert None not in found, f"GET {path}: a result has no {tag}"
+    expect.answered(response, 200, 204)
+    try:
+        found = uids(json_array(response), tag)
+    except ProtocolError as exc:
+        raise expect.PreconditionFailed(f"GET {path}: {exc}") from None
+    expect.precondition(None not in found, f"GET {path}: a result has no {tag}")
     return found
 
 
@@ -50,8 +58,9 @@ def _listed(dicomweb: Client, study_uid: str) -> dict[str, list[str]]:
         for uid in series[:1000]
     }
     count = sum(len(sops) for sops in found.values())
-    assert len(series) <= max(count, 1), (
-        f"study {study_uid}: {len(series)} series listed for {count} instances"
+    expect.precondition(
+        len(series) <= max(count, 1),
+        f"study {study_uid}: searches list {len(series)} series for {count} instances",
     )
     # Nothing listed leaves nothing to compare: never a vacuous pass. (The run stored the study,
     # or the user named it as one the server has.)
@@ -59,31 +68,71 @@ def _listed(dicomweb: Client, study_uid: str) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.requirement("WADO-STUDY-ALL-INSTANCES", "QIDO-RESOURCE-STUDY-SERIES-INSTANCES")
+def _left_out(
+    dicomweb: Client, study_uid: str, listed: dict[str, list[str]], sent: set[str]
+) -> list[str]:
+    """The instances searches list that a retrieve did not send and that the server retrieves
+    on their own: those the retrieve left out. A search and a retrieve that disagree could each
+    be wrong; the instance's own retrieve decides. One the server does not retrieve on its own
+    either leaves the retrieve unjudged (the search may list what is not there)."""
+    left_out: list[str] = []
+    unknown: list[str] = []
+    for series_uid, sops in listed.items():
+        for sop in sorted(set(sops) - sent):
+            path = f"studies/{study_uid}/series/{series_uid}/instances/{sop}"
+            response = dicomweb.get(path, headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True)
+            response.close()
+            (left_out if response.status_code == 200 else unknown).append(sop)
+    expect.precondition(
+        not unknown,
+        f"searches list instances {unknown} that no retrieve sends, not even their own: the "
+        f"searches and the retrieves disagree on what study {study_uid} holds",
+    )
+    return left_out
+
+
+def _sent_once(sent: list[tuple[str, str, str]], what: str) -> set[str]:
+    sops = [sop for _, _, sop in sent]
+    twice = sorted({sop for sop in sops if sops.count(sop) > 1})
+    assert not twice, f"{what}: the retrieve sends instances {twice} more than once"
+    return set(sops)
+
+
+@pytest.mark.requirement("WADO-STUDY-ALL-INSTANCES")
 def test_a_study_retrieve_sends_the_instances_searches_list(
     dicomweb: Client, readable_studies: list[str]
 ) -> None:
+    """The retrieve is judged, the searches are the oracle: an instance they list that the
+    study retrieve leaves out fails only if the server retrieves it on its own. Instances sent
+    but not listed are the searches' fault (judged by the QIDO checks), not the retrieve's."""
     for study_uid in readable_studies:
-        listed = sorted(sop for sops in _listed(dicomweb, study_uid).values() for sop in sops)
+        listed = _listed(dicomweb, study_uid)
         sent = _retrieved(dicomweb, f"studies/{study_uid}")
-        assert sorted(sop for _, _, sop in sent) == listed, (
-            f"study {study_uid}: the retrieve sends instances {sorted(s for *_, s in sent)}, "
-            f"searches list {listed}"
-        )
         others = {study for study, _, _ in sent} - {study_uid}
         assert not others, f"study {study_uid}: the retrieve sends parts of studies {others}"
+        left_out = _left_out(dicomweb, study_uid, listed, _sent_once(sent, f"study {study_uid}"))
+        assert not left_out, (
+            f"study {study_uid}: the retrieve leaves out instances {left_out}, which searches "
+            "list and the server retrieves on their own"
+        )
 
 
-@pytest.mark.requirement("WADO-SERIES-ONLY-ITS-INSTANCES", "QIDO-RESOURCE-STUDY-SERIES")
+@pytest.mark.requirement("WADO-SERIES-ONLY-ITS-INSTANCES")
 def test_each_series_retrieve_sends_the_instances_searches_list_in_it(
     dicomweb: Client, readable_studies: list[str]
 ) -> None:
+    """As for the study: only the retrieve is judged (the searches are QIDO's checks')."""
     for study_uid in readable_studies:
-        for series_uid, listed in _listed(dicomweb, study_uid).items():
+        listed = _listed(dicomweb, study_uid)
+        for series_uid, sops in listed.items():
             sent = _retrieved(dicomweb, f"studies/{study_uid}/series/{series_uid}")
             wrong = sorted({s for _, s, _ in sent} - {series_uid})
             assert not wrong, f"series {series_uid}: the retrieve sends parts of series {wrong}"
-            assert sorted(sop for _, _, sop in sent) == sorted(listed), (
-                f"series {series_uid}: the retrieve sends {sorted(s for *_, s in sent)}, a "
-                f"search lists {sorted(listed)}"
+            others = sorted({study for study, _, _ in sent} - {study_uid})
+            assert not others, f"series {series_uid}: the retrieve sends parts of studies {others}"
+            once = _sent_once(sent, f"series {series_uid}")
+            left_out = _left_out(dicomweb, study_uid, {series_uid: sops}, once)
+            assert not left_out, (
+                f"series {series_uid}: the retrieve leaves out instances {left_out}, which a "
+                "search lists in it and the server retrieves on their own"
             )
