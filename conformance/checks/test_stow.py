@@ -3,15 +3,17 @@ Instances Response Module (Annex I) and the multipart requests it accepts (8.7.3
 
 A 200 proves nothing until the instance is read back: every check that stores retrieves what it
 stored (WADO-RS, transfer-syntax=*) or searches for it (QIDO-RS), and every refusal is checked to
-have stored nothing. Every check stores fresh copies (``new_study``, ``new_synthetic``) that the
-run deletes afterwards.
+have stored nothing. What is read back may differ from what was sent only where the server
+recorded the change (10.5.2, 10.5.3: Original Attributes Sequence). Each check judges one rule: a
+fidelity check does not also judge the response module, a status check not the fidelity. Every
+check stores fresh copies (``new_study``, ``new_synthetic``) that the run deletes afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 import requests
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 
 from conformance import expect, multipart
 from conformance.client import Client
@@ -56,11 +58,17 @@ REFERENCED_SOP_CLASS_UID = "00081150"
 FAILURE_REASON = "00081197"
 WARNING_REASON = "00081196"
 ORIGINAL_ATTRIBUTES_SEQUENCE = Tag(0x0400, 0x0561)
+MODIFIED_ATTRIBUTES_SEQUENCE = Tag(0x0400, 0x0550)
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
 SOP_CLASS_NOT_SUPPORTED = 0x0122  # Failure Reason 290 (I.2.2)
-# RFC 7234 5.5: warn-code SP warn-agent SP warn-text (the text is not required to be quoted:
-# PS3.18 itself writes its 299 warnings unquoted).
-WARNING_VALUE = re.compile(r"^\d{3} [^\s,]+ \S.*$")
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122  # Failure Reason 49442 (I.2.2)
+DICOM_TAG_KEY = re.compile(r"^[0-9A-Fa-f]{8}$")
+# The two forms of a Warning value (STOW-WARNING-HEADER-SYNTAX's readings): RFC 7234 5.5's
+# warn-code SP warn-agent SP warn-text, and PS3.18 10.5.3.2's own example, a 4-hex-digit DICOM
+# status where the warn-code goes ("A700 <service>: Out of memory"). The text need not be quoted:
+# PS3.18 writes its 299 warnings unquoted.
+RFC7234_WARNING = re.compile(r"^\d{3} [^\s,]+ \S.*$")
+DICOM_STATUS_WARNING = re.compile(r"^[0-9A-Fa-f]{4} [^\s,]+ \S.*$")
 INSTANCE_RESOURCE = re.compile(r"/studies/([^/?#]+)/series/([^/?#]+)/instances/([^/?#]+)/?$")
 
 
@@ -93,6 +101,24 @@ def raw_multipart(parts: Sequence[tuple[Sequence[str], bytes]], boundary: str) -
     return bytes(out)
 
 
+def field_lines(response: requests.Response, name: str) -> list[str]:
+    """Each ``name`` header field line of the answer as sent: requests joins repeated lines
+    with commas, which hides a singleton field sent twice."""
+    raw: Any = response.raw
+    headers = getattr(raw, "headers", None)
+    if headers is not None and hasattr(headers, "getlist"):
+        return [str(v) for v in headers.getlist(name)]
+    value = response.headers.get(name)
+    return [value] if value is not None else []
+
+
+def media_type_of(value: str) -> str | None:
+    try:
+        return multipart.parse_media_type(value)[0]
+    except multipart.MultipartError:
+        return None
+
+
 # --- the Store Instances Response Module ----------------------------------------------------------
 
 
@@ -105,14 +131,17 @@ def module_of(response: requests.Response) -> Module:
 
 
 def module_if_any(response: requests.Response) -> Module | None:
-    """The module a failure answer carries, if its body is a DICOM JSON object at all."""
+    """The module a failure answer carries, if any: its payload is optional (10.5.3.3), and may
+    be another kind of status report (a JSON object whose keys are no DICOM tags, plain text)."""
     if not response.content.strip():
         return None
     try:
         value = json.loads(response.content)
     except ValueError:
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not value:
+        return None
+    return value if all(DICOM_TAG_KEY.match(key) for key in value) else None
 
 
 def items(module: Module, tag: str) -> list[Module]:
@@ -256,7 +285,7 @@ def _pixels(ds: Dataset) -> Any:
         ) from exc
 
 
-def changes(got: Dataset, sent: Dataset) -> list[str]:
+def changes(got: Dataset, sent: Dataset) -> list[BaseTag]:
     """Attributes of ``sent`` removed or given another value in ``got`` (group 0002 aside).
 
     Attributes the server added are not changes. Pixel data is compared decoded when either side
@@ -268,24 +297,73 @@ def changes(got: Dataset, sent: Dataset) -> list[str]:
         if element.tag.group == 2:
             continue
         if decoded and element.tag == PIXEL_DATA:
-            same = PIXEL_DATA in got and np.array_equal(_pixels(got), _pixels(sent))
-            if not same:
-                changed.append("PixelData")
+            if not (PIXEL_DATA in got and np.array_equal(_pixels(got), _pixels(sent))):
+                changed.append(element.tag)
             continue
         other = got.get(element.tag)
         if other is None or other.value != element.value:
-            changed.append(element.keyword or str(element.tag))
+            changed.append(element.tag)
     return changed
 
 
+def _items_of(ds: Dataset, tag: BaseTag) -> list[Dataset]:
+    element = ds.get(tag)
+    value = element.value if element is not None else None
+    return [item for item in value or [] if isinstance(item, Dataset)]
+
+
+def recorded_originals(got: Dataset) -> list[Dataset]:
+    """The Modified Attributes Sequence items of each Original Attributes Sequence item: "all
+    the Attributes, with their previous values, that were modified or removed" (Table I.1-1)."""
+    return [
+        modified
+        for original in _items_of(got, ORIGINAL_ATTRIBUTES_SEQUENCE)
+        for modified in _items_of(original, MODIFIED_ATTRIBUTES_SEQUENCE)
+    ]
+
+
+def unrecorded_changes(got: Dataset, sent: Dataset) -> list[str]:
+    """The changes of ``sent`` in ``got`` that no Original Attributes Sequence item records
+    with the value sent."""
+    changed = changes(got, sent)
+    originals = recorded_originals(got) if changed else []
+    return [
+        sent[tag].keyword or str(tag)
+        for tag in changed
+        if not any(tag in m and m[tag].value == sent[tag].value for m in originals)
+    ]
+
+
 def assert_round_trip(got: Dataset | None, instance: Instance) -> None:
-    """The instance was stored as sent, or its changes are recorded (10.5.3)."""
+    """The instance was stored as sent, or each change is recorded with the value sent in
+    Original Attributes Sequence (10.5.2, 10.5.3; Table I.1-1 Modified Attributes Sequence)."""
     assert got is not None, f"the store answered 2xx but instance {instance.sop_uid} answers 404"
-    changed = changes(got, instance.dataset)
-    assert not changed or ORIGINAL_ATTRIBUTES_SEQUENCE in got, (
-        f"instance {instance.sop_uid} came back with {changed} removed or changed and no "
-        "OriginalAttributesSequence (0400,0561)"
+    unrecorded = unrecorded_changes(got, instance.dataset)
+    assert not unrecorded, (
+        f"instance {instance.sop_uid} came back with {unrecorded} removed or changed, and no "
+        "OriginalAttributesSequence (0400,0561) item records their values as sent"
     )
+
+
+def assert_stored(client: Client, instances: Sequence[Instance]) -> None:
+    """Each instance reads back as sent, or with its changes recorded."""
+    for instance in instances:
+        assert_round_trip(read_back(client, instance), instance)
+
+
+def assert_as_stored(got: Iterable[Dataset], instances: Sequence[Instance]) -> None:
+    """The retrieved datasets are these instances, once each, as sent or with their changes
+    recorded."""
+    by_uid = {i.sop_uid: i for i in instances}
+    seen: list[str] = []
+    for ds in got:
+        uid = str(ds.get("SOPInstanceUID", "<no SOPInstanceUID>"))
+        seen.append(uid)
+        assert uid in by_uid and seen.count(uid) == 1, (
+            f"expected instances {sorted(by_uid)}, got {seen}"
+        )
+        assert_round_trip(ds, by_uid[uid])
+    assert sorted(seen) == sorted(by_uid), f"expected instances {sorted(by_uid)}, got {seen}"
 
 
 def store_and_module(client: Client, instances: Sequence[Instance], **kwargs: Any) -> Module:
@@ -305,7 +383,7 @@ def test_store_answers_200_and_the_instance_reads_back(
     study = new_study()
     response = stow(dicomweb, [study.blue])
     expect.status(response, 200)
-    expect.stored_and_retrievable(dicomweb, [study.blue])
+    assert_stored(dicomweb, [study.blue])
 
 
 @pytest.mark.requirement("STOW-STUDY-RESOURCE")
@@ -314,7 +392,7 @@ def test_store_to_its_study_resource_stores_it(dicomweb: Client, new_study: NewS
     response = stow(dicomweb, [study.green], study_uid=study.study_uid)
     expect.status(response, 200)
     assert_references(module_of(response), [study.green])
-    expect.stored_and_retrievable(dicomweb, [study.green])
+    assert_stored(dicomweb, [study.green])
 
 
 @pytest.mark.requirement("STOW-TWO-INSTANCES")
@@ -325,7 +403,7 @@ def test_two_instances_in_one_request_are_both_stored(
     response = stow(dicomweb, [study.red, study.green])
     expect.status(response, 200)
     assert_references(module_of(response), [study.red, study.green])
-    expect.stored_and_retrievable(dicomweb, [study.red, study.green])
+    assert_stored(dicomweb, [study.red, study.green])
 
 
 @pytest.mark.requirement("STOW-SEVERAL-STUDIES")
@@ -336,18 +414,18 @@ def test_instances_of_two_studies_in_one_request_are_both_stored(
     response = stow(dicomweb, [first.blue, second.blue])
     expect.status(response, 200, why="/studies stores representations of different studies")
     assert_references(module_of(response), [first.blue, second.blue])
-    expect.stored_and_retrievable(dicomweb, [first.blue, second.blue])
+    assert_stored(dicomweb, [first.blue, second.blue])
 
 
 @pytest.mark.requirement("STOW-RESPONSE-CONTENT-TYPE")
 def test_store_response_is_dicom_json(dicomweb: Client, new_study: NewStudy) -> None:
     response = stow(dicomweb, [new_study().blue])
     expect.answered(response, 200)
-    content_type = response.headers.get("Content-Type")
-    assert content_type, "the store response has a body but no Content-Type"
-    media_type = multipart.parse_media_type(content_type)[0]
-    assert media_type == DICOM_JSON, (
-        f"the store response has Content-Type {content_type!r}, asked for {DICOM_JSON}"
+    lines = field_lines(response, "Content-Type")
+    assert lines, "the store response has a body but no Content-Type"
+    # A second Content-Type line is STOW-FAILURE-CONTENT-TYPE-SINGLE's breach, not this one's.
+    assert DICOM_JSON in [media_type_of(line) for line in lines], (
+        f"the store response has Content-Type {lines}, asked for {DICOM_JSON}"
     )
     module_of(response)
 
@@ -401,7 +479,7 @@ def test_instance_retrieve_url_retrieves_that_instance(
             reachable(dicomweb, url), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
         )
         expect.status(response, 200, why=f"GET of the Retrieve URL {url}")
-        expect.same_instances(expect.iter_dicom_parts(dicomweb, response), [instance])
+        assert_as_stored(expect.iter_dicom_parts(dicomweb, response), [instance])
     if empty:
         expect.info(f"empty instance Retrieve URLs (Type 2 allows it) for {empty}")
 
@@ -440,7 +518,7 @@ def test_study_path_store_retrieve_url_names_and_retrieves_the_study(
         reachable(dicomweb, url), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
     )
     expect.status(response, 200, why=f"GET of the study Retrieve URL {url}")
-    expect.same_instances(expect.iter_dicom_parts(dicomweb, response), [study.blue])
+    assert_as_stored(expect.iter_dicom_parts(dicomweb, response), [study.blue])
 
 
 @pytest.mark.requirement("STOW-SEARCH-FINDS-STORED")
@@ -471,7 +549,7 @@ def test_retrieved_instance_equals_what_was_stored(
     dicomweb: Client, new_study: NewStudy, name: str
 ) -> None:
     instance = new_study()[name]
-    expect.answered(stow(dicomweb, [instance]), 200)
+    expect.answered(stow(dicomweb, [instance]), 200, 202)
     assert_round_trip(read_back(dicomweb, instance), instance)
 
 
@@ -486,21 +564,42 @@ SYNTHETIC = [
 ]
 
 
+def allowed_refusal(response: requests.Response, instance: Instance, name: str) -> str | None:
+    """What the refusal says, if it is one the standard allows for this instance: its SOP Class
+    not supported (409 with Failure Reason 0122, I.2.2; or 501, Table 8.5-1), or, for the RLE
+    Lossless instance, its transfer syntax, which Table 8.7.3-2 makes optional (409 with
+    Failure Reason C122, or 415)."""
+    module = module_if_any(response)
+    failures = reasons(module, FAILED_SOP_SEQUENCE, FAILURE_REASON) if module else []
+    sop_class = instance.dataset.SOPClassUID
+    if response.status_code == 501:
+        return f"SOP Class {sop_class} not supported: 501 (Table 8.5-1)"
+    if response.status_code == 409 and SOP_CLASS_NOT_SUPPORTED in failures:
+        return f"SOP Class {sop_class} not supported: 409, Failure Reason 0122 (290)"
+    if name == "compressed":
+        syntax = instance.dataset.file_meta.TransferSyntaxUID
+        if response.status_code == 415:
+            return f"transfer syntax {syntax} (optional, Table 8.7.3-2) not supported: 415"
+        if response.status_code == 409 and TRANSFER_SYNTAX_NOT_SUPPORTED in failures:
+            return (
+                f"transfer syntax {syntax} (optional, Table 8.7.3-2) not supported: 409, "
+                "Failure Reason C122 (49442)"
+            )
+    return None
+
+
 @pytest.mark.parametrize("name", SYNTHETIC)
 def test_synthetic_instance_round_trips_unchanged(
     dicomweb: Client, new_synthetic: NewSynthetic, name: str
 ) -> None:
     instance = new_synthetic()[name]
     response = stow(dicomweb, [instance])
-    module = module_if_any(response)
-    failures = reasons(module, FAILED_SOP_SEQUENCE, FAILURE_REASON) if module else []
-    if response.status_code == 409 and SOP_CLASS_NOT_SUPPORTED in failures:
-        expect.info(
-            f"SOP Class {instance.dataset.SOPClassUID} not supported: 409, Failure Reason "
-            "0122 (290)"
-        )
-    expect.status(response, 200)
-    assert_references(module_of(response), [instance])
+    refused = allowed_refusal(response, instance, name)
+    if refused is not None:
+        expect.info(refused)
+    # What the response module says is STOW-RESPONSE-REFERENCED-SOP's rule: the read-back is
+    # this one's. 202: stored, with a warning (a coercion, say).
+    expect.status(response, 200, 202)
     assert_round_trip(read_back(dicomweb, instance), instance)
 
 
@@ -527,7 +626,12 @@ def test_study_path_mismatch_lists_the_instance_as_failed(
 ) -> None:
     response, instance = post_to_other_study(dicomweb, new_study)
     expect.answered(response, 409)
-    module = module_of(response)
+    module = module_if_any(response)
+    if module is None:
+        expect.info(
+            "the 409 carries no Store Instances Response Module (a failure payload is optional, "
+            "10.5.3.3)"
+        )
     assert_failed(module, instance)
     assert instance.sop_uid not in referenced_uids(module), (
         "the refused instance is also listed in ReferencedSOPSequence"
@@ -551,14 +655,29 @@ def test_failure_response_with_a_body_has_a_content_type(
     expect.answered(response, 400, 409)
     if not response.content.strip():
         expect.info(f"the {response.status_code} failure answer has no body")
-    content_type = response.headers.get("Content-Type")
-    assert content_type, (
+    # Every field line: a second one is STOW-FAILURE-CONTENT-TYPE-SINGLE's breach, not this one's.
+    lines = field_lines(response, "Content-Type")
+    assert lines, (
         f"the {response.status_code} answer has a {len(response.content)}-byte body but no "
         "Content-Type"
     )
     if module_if_any(response) is not None:
-        assert multipart.parse_media_type(content_type)[0] == DICOM_JSON, (
-            f"the failure answer is a DICOM JSON module sent as {content_type!r}"
+        assert DICOM_JSON in [media_type_of(line) for line in lines], (
+            f"the failure answer is a DICOM JSON module sent with Content-Type {lines}"
+        )
+
+
+@pytest.mark.requirement("STOW-FAILURE-CONTENT-TYPE-SINGLE")
+def test_store_answers_have_one_content_type_field(dicomweb: Client, new_study: NewStudy) -> None:
+    answers = {
+        "a new instance": stow(dicomweb, [new_study().blue]),
+        "an instance of another study": post_to_other_study(dicomweb, new_study)[0],
+    }
+    for what, response in answers.items():
+        lines = field_lines(response, "Content-Type")
+        assert len(lines) <= 1, (
+            f"the {response.status_code} answer to {what} has {len(lines)} Content-Type field "
+            f"lines {lines}: Content-Type is a singleton field (RFC 9110 5.3, 8.3)"
         )
 
 
@@ -585,7 +704,7 @@ def post_good_and_bad(
     assert_not_stored(dicomweb, bad, why="an instance of another study must not be stored")
     stored = read_back(dicomweb, good)
     if stored is not None:
-        expect.same_instances([stored], [good])
+        assert_round_trip(stored, good)
     return response, good, bad, stored is not None
 
 
@@ -608,7 +727,16 @@ def test_partial_store_lists_the_stored_and_the_refused(
     dicomweb: Client, new_study: NewStudy
 ) -> None:
     response, good, bad, stored = post_good_and_bad(dicomweb, new_study)
-    module = module_of(response)
+    if response.status_code in (200, 202):
+        module = module_of(response)  # a success payload is the module (10.5.3.3)
+    else:
+        found = module_if_any(response)
+        if found is None:
+            expect.info(
+                f"the {response.status_code} refusal carries no Store Instances Response Module "
+                "(a failure payload is optional, 10.5.3.3)"
+            )
+        module = found
     assert_failed(module, bad)
     if not stored:
         assert good.sop_uid not in referenced_uids(module), (
@@ -628,7 +756,7 @@ def test_instance_stored_twice_stays_retrievable_and_unique(
     blue = new_study().blue
     expect.answered(stow(dicomweb, [blue]), 200)
     again = stow(dicomweb, [blue])
-    expect.stored_and_retrievable(dicomweb, [blue])
+    assert_stored(dicomweb, [blue])
     response = search(
         dicomweb,
         f"studies/{blue.study_uid}/series/{blue.series_uid}/instances",
@@ -663,9 +791,25 @@ def test_multipart_without_boundary_is_refused(dicomweb: Client, new_study: NewS
 
 @pytest.mark.requirement("STOW-ACCEPT-UNSUPPORTED-406")
 def test_store_accepting_only_html_answers_406(dicomweb: Client, new_study: NewStudy) -> None:
-    body, content_type = multipart.encode_related([new_study().blue.data])
+    blue = new_study().blue
+    body, content_type = multipart.encode_related([blue.data])
     response = post(dicomweb, body, content_type, accept="text/html")
-    expect.status(response, 406, why="no acceptable media type for the response (8.7.8.1)")
+    if response.status_code == 406:
+        expect.chose("406")
+        return
+    lines = field_lines(response, "Content-Type")
+    if response.status_code == 200 and DICOM_JSON in [media_type_of(line) for line in lines]:
+        expect.chose("default-media-type")
+        module_of(response)  # the body is the response module, in that media type
+        assert read_back(dicomweb, blue) is not None, (
+            f"the store answered 200 in {DICOM_JSON}, but instance {blue.sop_uid} answers 404"
+        )
+        return
+    raise AssertionError(
+        f"a store accepting only text/html answered {response.status_code} with Content-Type "
+        f"{lines}: neither 406 (8.7.8.1) nor 200 in the Store transaction's default media type "
+        f"{DICOM_JSON} (Table 8.7.3-1, Table 10.5.4-1)"
+    )
 
 
 @pytest.mark.requirement("STOW-PART-EXTRA-HEADERS")
@@ -681,20 +825,37 @@ def test_parts_with_extra_headers_are_stored(dicomweb: Client, new_study: NewStu
     response = post(dicomweb, body, content_type)
     expect.status(response, 200)
     assert_references(module_of(response), [blue])
-    expect.stored_and_retrievable(dicomweb, [blue])
+    assert_stored(dicomweb, [blue])
 
 
 @pytest.mark.requirement("STOW-PART-TYPE-FROM-ROOT")
 def test_part_without_content_type_is_stored_as_the_root_type(
     dicomweb: Client, new_study: NewStudy
 ) -> None:
+    """The request breaks 8.6.1.2 (every part has its Content-Type), so only robustness is
+    judged: a 4xx refusal that stores nothing (INFO), or the part stored as the root type
+    (PASS); a 5xx, or a 2xx that neither stores the part nor lists it as failed, is not."""
     blue = new_study().blue
     boundary = multipart.new_boundary()
     body = raw_multipart([((), blue.data)], boundary)
     response = post(dicomweb, body, f'multipart/related; type="{DICOM}"; boundary={boundary}')
-    expect.status(response, 200)
-    assert_references(module_of(response), [blue])
-    expect.stored_and_retrievable(dicomweb, [blue])
+    status = response.status_code
+    assert status < 500, f"a part without Content-Type made the server fail ({status})"
+    if 400 <= status < 500:
+        assert_not_stored(dicomweb, blue, why=f"the store answered {status}")
+        expect.info(f"refused with {status}, nothing stored")
+    assert 200 <= status < 300, f"a part without Content-Type answered {status}, not 2xx or 4xx"
+    got = read_back(dicomweb, blue)
+    if got is not None:
+        assert_round_trip(got, blue)
+        return
+    module = module_if_any(response)
+    if module is not None and blue.sop_uid in failed_uids(module):
+        expect.info(f"answered {status}, the part listed in FailedSOPSequence, nothing stored")
+    raise AssertionError(
+        f"answered {status}, but the part is neither stored (it answers 404) nor listed in "
+        "FailedSOPSequence: dropped silently"
+    )
 
 
 @pytest.mark.requirement("STOW-EMPTY-MULTIPART")
@@ -719,8 +880,10 @@ def test_implicit_vr_instance_accepted_is_retrievable(
 ) -> None:
     instance = implicit_vr_copy(new_synthetic().sequence)
     response = stow(dicomweb, [instance])
+    assert response.status_code < 500, (
+        f"an Implicit VR Little Endian instance made the server fail ({response.status_code})"
+    )
     if response.status_code in (200, 202):
-        assert_references(module_of(response), [instance])
         got = read_back(dicomweb, instance)
         assert_round_trip(got, instance)
         assert got is not None
@@ -755,16 +918,12 @@ def test_metadata_and_bulkdata_store_one_instance(
     instance = new_synthetic().sequence
     body, content_type = metadata_and_bulkdata(instance)
     response = post(dicomweb, body, content_type)
-    if response.status_code == 415 or response.status_code in expect.ROUTE_ABSENT:
-        expect.not_implemented(
-            f"no STOW of application/dicom+json metadata: it answered {response.status_code}"
-        )
     expect.status(
         response,
         200,
-        why="a server that does not store metadata and bulkdata answers 415 (Table 10.5.3-1)",
+        why=f'multipart/related; type="{DICOM_JSON}" is the Store transaction\'s Default media '
+        "type, which the origin server shall support (10.5.4, Table 10.5.4-1)",
     )
-    assert_references(module_of(response), [instance])
     assert_round_trip(read_back(dicomweb, instance), instance)
 
 
@@ -779,11 +938,18 @@ def test_warning_headers_on_store_responses_are_well_formed(
         "an instance of another study": post_to_other_study(dicomweb, new_study)[0],
         "text/plain": post(dicomweb, b"This is not a DICOM request.", "text/plain"),
     }
-    present = {what: r.headers["Warning"] for what, r in answers.items() if "Warning" in r.headers}
-    for what, warning in present.items():
-        assert WARNING_VALUE.match(warning), (
-            f"the answer to {what} has Warning {warning!r}, not warn-code SP warn-agent SP "
-            "warn-text"
-        )
-    if not present:
+    present = {what: field_lines(r, "Warning") for what, r in answers.items()}
+    for what, warnings in present.items():
+        for warning in warnings:
+            if RFC7234_WARNING.match(warning):
+                expect.chose("rfc7234")
+            elif DICOM_STATUS_WARNING.match(warning):
+                expect.chose("dicom-status")
+            else:
+                raise AssertionError(
+                    f"the answer to {what} has Warning {warning!r}: neither warn-code SP "
+                    "warn-agent SP warn-text (RFC 7234 5.5) nor a DICOM status in its place "
+                    "(PS3.18 10.5.3.2)"
+                )
+    if not any(present.values()):
         expect.info(f"no Warning header on the answers to {', '.join(answers)}")

@@ -117,7 +117,6 @@ def stow_keeps_first_part_only(request: Exchange, forward: Forward) -> Answer:
         f"{CHECKS}test_instances_of_two_studies_in_one_request_are_both_stored",
         f"{CHECKS}test_parts_with_extra_headers_are_stored",
         f"{CHECKS}test_partial_store_lists_the_stored_and_the_refused",
-        *[check for check in ROUND_TRIPS if "synthetic" in check],
     ],
 )
 def stow_response_without_referenced_sop(request: Exchange, forward: Forward) -> Answer:
@@ -165,6 +164,41 @@ def stow_response_text_plain(request: Exchange, forward: Forward) -> Answer:
 
 
 @fault(
+    "stow-failure-content-type-twice",
+    catches=[f"{CHECKS}test_store_answers_have_one_content_type_field"],
+)
+def stow_failure_content_type_twice(request: Exchange, forward: Forward) -> Answer:
+    """A failure answer with two Content-Type field lines, application/dicom+json and
+    text/plain, as Orthanc 1.12 and 1.13 send on their 409 (orthanc-dicomweb
+    Plugin/StowRs.cpp @3981566 sets Content-Type, then OrthancPluginSendHttpStatus adds the
+    core's own)."""
+    answer = forward(request)
+    if not _is_stow(request) or answer.status < 400 or not answer.body:
+        return answer
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-type"}
+    # Two keys differing in case: the proxy sends each as its own field line.
+    headers["Content-Type"] = DICOM_JSON
+    headers["content-type"] = "text/plain; charset=utf-8"
+    return Answer(answer.status, headers, answer.body)
+
+
+@fault(
+    "stow-unacceptable-accept-400",
+    catches=[f"{CHECKS}test_store_accepting_only_html_answers_406"],
+)
+def stow_unacceptable_accept_400(request: Exchange, forward: Forward) -> Answer:
+    """A store whose Accept names no media type the server produces answered 400, as
+    Orthanc's WADO-RS answers such retrieves (Plugin/WadoRs.cpp @2b12aaa9, ErrorCode_BadRequest:
+    'cannot generate the following content type'); the instance is not stored."""
+    accept = request.headers.get("accept", "")
+    produced = (DICOM_JSON, "application/*", "*/*")
+    if _is_stow(request) and accept and not any(kind in accept for kind in produced):
+        body = f"cannot generate the following content type: {accept}".encode()
+        return Answer(400, {"Content-Type": "text/plain"}, body)
+    return forward(request)
+
+
+@fault(
     "stow-ignores-study-in-path",
     catches=[
         f"{CHECKS}test_study_path_mismatch_answers_409",
@@ -209,23 +243,24 @@ def stow_unsupported_media_type_500(request: Exchange, forward: Forward) -> Answ
     return forward(request)
 
 
-@fault(
-    "stow-coerces-patient-id",
-    catches=[
-        f"{CHECKS}test_store_answers_200_and_the_instance_reads_back",
-        f"{CHECKS}test_store_to_its_study_resource_stores_it",
-        f"{CHECKS}test_two_instances_in_one_request_are_both_stored",
-        f"{CHECKS}test_instances_of_two_studies_in_one_request_are_both_stored",
-        f"{CHECKS}test_instance_retrieve_url_retrieves_that_instance",
-        f"{CHECKS}test_study_path_store_retrieve_url_names_and_retrieves_the_study",
-        f"{CHECKS}test_partial_store_lists_the_stored_and_the_refused",
-        f"{CHECKS}test_parts_with_extra_headers_are_stored",
-        *ROUND_TRIPS,
-    ],
-)
-def stow_coerces_patient_id(request: Exchange, forward: Forward) -> Answer:
-    """A server that prefixes PatientID with its issuer on store, without recording the
-    original in OriginalAttributesSequence."""
+# The checks that read a stored instance back and compare it with what was sent.
+READ_BACKS = [
+    f"{CHECKS}test_store_answers_200_and_the_instance_reads_back",
+    f"{CHECKS}test_store_to_its_study_resource_stores_it",
+    f"{CHECKS}test_two_instances_in_one_request_are_both_stored",
+    f"{CHECKS}test_instances_of_two_studies_in_one_request_are_both_stored",
+    f"{CHECKS}test_instance_retrieve_url_retrieves_that_instance",
+    f"{CHECKS}test_study_path_store_retrieve_url_names_and_retrieves_the_study",
+    f"{CHECKS}test_partial_store_lists_the_stored_and_the_refused",
+    f"{CHECKS}test_parts_with_extra_headers_are_stored",
+    *ROUND_TRIPS,
+]
+
+
+def _coerced(
+    request: Exchange, forward: Forward, coerce: Callable[[pydicom.FileDataset], None]
+) -> Answer:
+    """The store request with each DICOM part changed by ``coerce`` before the server sees it."""
     found = _request_parts(request) if _is_stow(request) else None
     if found is None:
         return forward(request)
@@ -236,11 +271,45 @@ def stow_coerces_patient_id(request: Exchange, forward: Forward) -> Answer:
         except Exception:  # not DICOM: passed on as it is
             bodies.append(part.body)
             continue
-        ds.PatientID = f"SITE-{ds.PatientID}"
+        coerce(ds)
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         bodies.append(buffer.getvalue())
     return forward(_with_parts(request, bodies))
+
+
+def _prefix_patient_id(ds: pydicom.FileDataset) -> None:
+    ds.PatientID = f"SITE-{ds.PatientID}"
+
+
+@fault("stow-coerces-patient-id", catches=READ_BACKS)
+def stow_coerces_patient_id(request: Exchange, forward: Forward) -> Answer:
+    """A server that prefixes PatientID with its issuer on store, without recording the
+    original in OriginalAttributesSequence."""
+    return _coerced(request, forward, _prefix_patient_id)
+
+
+def _coerce_recording_the_issuer_only(ds: pydicom.FileDataset) -> None:
+    previous = pydicom.Dataset()
+    previous.IssuerOfPatientID = ds.get("IssuerOfPatientID", "")
+    original = pydicom.Dataset()
+    original.ModifiedAttributesSequence = [previous]
+    original.SourceOfPreviousValues = ""
+    original.AttributeModificationDateTime = "20260101000000"
+    original.ModifyingSystem = "ARCHIVE"
+    original.ReasonForTheAttributeModification = "COERCE"
+    ds.OriginalAttributesSequence = [original]
+    ds.IssuerOfPatientID = "SITE"
+    _prefix_patient_id(ds)
+
+
+@fault("stow-coerces-with-unrelated-oas", catches=READ_BACKS)
+def stow_coerces_with_unrelated_oas(request: Exchange, forward: Forward) -> Answer:
+    """A coercion that sets IssuerOfPatientID and prefixes PatientID, but records only the
+    issuer in OriginalAttributesSequence: the Modified Attributes Sequence misses an attribute
+    it changed (as in dcm4chee-arc-light #3306, where a coercion left the modified data set of
+    the original attributes out of step)."""
+    return _coerced(request, forward, _coerce_recording_the_issuer_only)
 
 
 @fault(
