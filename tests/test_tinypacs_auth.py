@@ -1,8 +1,9 @@
 """Authentication for real on the second server: tiny-pacs-dicomweb with a bearer token.
 
-The suite's auth checks pass on it, each fails when a proxy in front of it stops enforcing the
-token, and a wrong token stops the run before any check with one clear message that does not show
-the token. (tests/test_http_auth_orthanc.py does the same with Orthanc's basic auth.)
+The suite's auth checks pass on it (the refusals are INFO naming reading 401), each fails when a
+proxy in front of it stops enforcing the token or drops the challenge, and a wrong token stops
+the run before any check with one clear message that does not show the token.
+(tests/test_http_auth_orthanc.py does the same with Orthanc's basic auth.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import faults.http
 import pytest
 from faultproxy import FaultProxy
 from suiterun import RunSuite
-from test_http_auth_orthanc import AUTH_CHECKS, AUTH_FAULTS
+from test_http_auth_orthanc import AUTH_CHECKS, AUTH_FAULTS, CAUGHT, REFUSING
 
 from conformance.tinypacs import LocalTinyPacs, is_installed
 
@@ -41,9 +42,7 @@ def test_auth_checks_pass_on_tinypacs_with_a_token(
         env=bearer(TOKEN),
         checks=AUTH_CHECKS,
     )
-    assert {c: run.verdicts.get(c) for c in AUTH_CHECKS} == dict.fromkeys(AUTH_CHECKS, "PASS"), (
-        run.stdout
-    )
+    assert {c: run.verdicts.get(c) for c in AUTH_CHECKS} == REFUSING, run.stdout
     assert TOKEN not in run.stdout + run.junit
 
 
@@ -64,7 +63,7 @@ def test_auth_checks_catch_a_gateway_that_does_not_enforce_the_token(
             env=bearer(TOKEN),
             checks=AUTH_CHECKS,
         )
-    expected = {check: "FAIL" if check == caught else "PASS" for check in AUTH_CHECKS}
+    expected = {**REFUSING, caught: CAUGHT[caught]}
     assert {c: run.verdicts.get(c) for c in AUTH_CHECKS} == expected, run.stdout
 
 

@@ -27,12 +27,16 @@ from conformance.annexf import (
     BINARY_VRS,
     BULKDATA_VRS,
     NUMBER_VRS,
+    VALUE_FORMS,
     is_number,
     json_differences,
+    person_name,
     recorded_coercions,
+    representation_differences,
+    stored_values,
 )
 from conformance.client import Client
-from conformance.dicomweb import ProtocolError, instance_path, search, stow
+from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
 from conformance.samples import Instance, SampleStudy
 from conformance.synthetic import CatalogStudy
 
@@ -46,10 +50,11 @@ VRS = frozenset(
 STRING_VRS = frozenset(
     {"AE", "AS", "AT", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
-VALUE_FORMS = ("Value", "BulkDataURI", "InlineBinary")
 PN_GROUPS = frozenset({"Alphabetic", "Ideographic", "Phonetic"})
 HEX_TAG = re.compile(r"[0-9A-F]{8}")
 SHOWN = 5  # offending attributes named in a failure message
+IS_RANGE = range(-(2**31), 2**31)  # PS3.5 6.2: an IS is a signed 32-bit integer
+UTF8 = ("ISO_IR 192", "ISO_IR 6", "")  # stored in UTF-8 (ASCII is UTF-8): nothing to transcode
 
 PATIENT_NAME = "00100010"
 SOP_UID = "00080018"
@@ -110,7 +115,7 @@ def fetch(
         if kind == "study-metadata":
             response = expect.get_metadata(dicomweb, f"studies/{stored_study.study_uid}")
         elif kind == "synthetic-metadata":
-            response = expect.get_metadata(dicomweb, f"studies/{synthetic}")
+            response = metadata_in_utf8(dicomweb, f"studies/{synthetic}", transcoded=True)
         elif kind == "studies-search":
             response = search(dicomweb, "studies", StudyInstanceUID=synthetic)
             expect.status(response, 200)
@@ -129,6 +134,26 @@ def fetch(
         return document
 
     return load
+
+
+def metadata_in_utf8(client: Client, path: str, *, transcoded: bool) -> requests.Response:
+    """GET a metadata resource as DICOM JSON (UTF-8, 8.8.5): 200, or NOT-IMPLEMENTED on a
+    server without metadata resources. ``transcoded``: the resource holds text stored in a
+    character set other than UTF-8, so a 406 is 8.8.5's answer of a server that cannot
+    transcode it ("Otherwise, the origin server shall return 406"): nothing to judge here
+    (INFO; JSON-UTF8's check records it)."""
+    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(
+            f"no metadata resource: GET {path}/metadata answered {response.status_code}"
+        )
+    if transcoded and response.status_code == 406:
+        expect.info(
+            f"GET {path}/metadata answered 406: text stored in another character set than "
+            "UTF-8, which a server that cannot transcode it refuses (PS3.18 8.8.5)"
+        )
+    expect.status(response, 200)
+    return response
 
 
 # --- walking a document -----------------------------------------------------------------------
@@ -326,16 +351,21 @@ def test_binary_number_vrs_are_json_numbers(fetch: Fetch, kind: str) -> None:
 
 
 def is_decimal_string(vr: str, value: Any) -> bool:
-    """A DS or IS value: a JSON number (an integer for IS), or a string holding one."""
+    """A DS or IS value: a JSON number (an integer of 32 bits for IS), or a string holding a
+    valid DS (at most 16 bytes) or IS (at most 12 bytes, 32 bits) of PS3.5 6.2."""
     if value is None:
         return True
     if is_number(value):
-        return vr == "DS" or float(value).is_integer()
+        return vr == "DS" or (float(value).is_integer() and int(value) in IS_RANGE)
     if not isinstance(value, str):
         return False
     text = value.strip(" ")
     if vr == "IS":
-        return re.fullmatch(r"[+-]?\d{1,12}", text) is not None
+        return (
+            re.fullmatch(r"[+-]?\d+", text) is not None
+            and len(text) <= 12
+            and (int(text) in IS_RANGE)
+        )
     try:
         return re.fullmatch(r"[0-9eE+.-]{1,16}", text) is not None and Decimal(text).is_finite()
     except InvalidOperation:
@@ -382,7 +412,7 @@ def binary_form_problem(attribute: Attribute) -> str | None:
     if not isinstance(value, dict):
         return None
     if "InlineBinary" in value:
-        if vr not in BINARY_VRS:
+        if vr not in BINARY_VRS | {"US"}:
             return f"InlineBinary on VR {vr}"
         data = value["InlineBinary"]
         if not isinstance(data, str):
@@ -413,11 +443,14 @@ def test_inline_binary_and_bulkdata_uri_are_well_formed(fetch: Fetch, kind: str)
         expect.info(f"{DOCUMENTS[kind]} has no InlineBinary and no BulkDataURI")
     bad = [f"{a}: {why}" for a in found if (why := binary_form_problem(a))]
     assert_none(bad, "with a malformed InlineBinary or BulkDataURI", kind)
+    if any(a.vr == "US" and "InlineBinary" in a.value for a in found):
+        # F.2.2 lists InlineBinary for OB ... UN only; F.2.7's example puts it on a US.
+        expect.chose("f27-us")
 
 
 # --- the top level (F.2.1, Annex I) -----------------------------------------------------------
 
-ARRAYS = {  # document -> how many objects the array holds
+ARRAYS = {  # document -> how many objects the array should hold (other rules' business)
     "study-metadata": ("the article's study has 3 instances", 3),
     "synthetic-metadata": ("the synthetic study has 7 instances", 7),
     "studies-search": ("one study matches", 1),
@@ -432,10 +465,11 @@ def test_results_are_one_top_level_array(fetch: Fetch, kind: str) -> None:
     assert isinstance(document.body, list), (
         f"{DOCUMENTS[kind]}: the body is a JSON {type(document.body).__name__}, not an array"
     )
+    objects = document.objects  # each item a JSON object
     why, count = ARRAYS[kind]
-    assert len(document.objects) == count, (
-        f"{DOCUMENTS[kind]}: the array holds {len(document.objects)} objects; {why}"
-    )
+    if len(objects) != count:
+        # A missing instance is JSON-METADATA-EQUALS-STORED's, a wrong match the search's.
+        expect.info(f"{DOCUMENTS[kind]}: the array holds {len(objects)} objects; {why}")
 
 
 @pytest.mark.requirement("JSON-STORE-RESPONSE-OBJECT")
@@ -455,9 +489,13 @@ def instance_metadata_object(
 ) -> tuple[requests.Response, dict[str, Any]]:
     """The one DICOM JSON object of an instance's metadata."""
     response = expect.get_metadata(client, instance_path(instance))
+    return response, one_object(response)
+
+
+def one_object(response: requests.Response) -> dict[str, Any]:
     objects = Document("instance-metadata", response, parse(response)).objects
     assert len(objects) == 1, f"instance metadata holds {len(objects)} objects, expected 1"
-    return response, objects[0]
+    return objects[0]
 
 
 def attribute_of(obj: dict[str, Any], tag: str, name: str) -> dict[str, Any]:
@@ -467,18 +505,30 @@ def attribute_of(obj: dict[str, Any], tag: str, name: str) -> dict[str, Any]:
     return attribute
 
 
+IDEOGRAPHIC_NAME = [
+    {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
+]
+
+
+def same_names(got: Any, stored: list[Any]) -> bool:
+    """The same person names, as PS3.5 6.2 compares them (spaces around a component and
+    trailing empty components are insignificant)."""
+    return (
+        isinstance(got, list)
+        and len(got) == len(stored)
+        and all(person_name(a) == person_name(b) for a, b in zip(got, stored, strict=True))
+    )
+
+
 @pytest.mark.requirement("JSON-PN-COMPONENT-GROUPS")
 def test_ideographic_and_phonetic_name_groups_come_back(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
     """PatientName 'Yamada^Tarou=山田^太郎=やまだ^たろう' is three component groups."""
     _, obj = instance_metadata_object(dicomweb, stored_synthetic.charset_ideographic)
-    attribute = attribute_of(obj, PATIENT_NAME, "PatientName")
-    expected = [
-        {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
-    ]
-    assert attribute.get("Value") == expected, (
-        f"PatientName is {attribute.get('Value')!r}, expected {expected!r}"
+    value = attribute_of(obj, PATIENT_NAME, "PatientName").get("Value")
+    assert same_names(value, IDEOGRAPHIC_NAME), (
+        f"PatientName is {value!r}, expected {IDEOGRAPHIC_NAME!r}"
     )
 
 
@@ -500,12 +550,9 @@ def test_search_results_keep_the_name_groups(
     objects = Document("studies-search", response, parse(response)).objects
     assert len(objects) == 1, f"the search for one study found {len(objects)} objects"
     attribute = objects[0].get("00080090")
-    expected = [
-        {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
-    ]
     value = attribute.get("Value") if isinstance(attribute, dict) else attribute
-    assert value == expected, (
-        f"ReferringPhysicianName is {value!r} in the result, stored {expected!r}"
+    assert same_names(value, IDEOGRAPHIC_NAME), (
+        f"ReferringPhysicianName is {value!r} in the result, stored {IDEOGRAPHIC_NAME!r}"
     )
 
 
@@ -514,24 +561,41 @@ def test_search_results_keep_the_name_groups(
 def test_names_in_other_character_sets_come_back_as_utf8(
     dicomweb: Client, stored_synthetic: CatalogStudy, name: str
 ) -> None:
+    """The request names no charset, so the Selected Character Set is UTF-8 (8.8.5). A name
+    stored in another one (ISO_IR 126) comes back transcoded (reading transcoded), or the
+    server that cannot transcode it answers 406 (reading 406); one stored in UTF-8 comes back
+    as it is."""
     instance = stored_synthetic[name]
-    response, obj = instance_metadata_object(dicomweb, instance)
+    charset = instance.dataset.get("SpecificCharacterSet", "")
+    transcoded = charset not in UTF8
+    response = dicomweb.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
+    if response.status_code in expect.ROUTE_ABSENT:
+        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
+    if transcoded:
+        expect.status(response, 200, 406, why=f"stored in {charset}: transcoded, or 406 (8.8.5)")
+        if response.status_code == 406:
+            expect.chose("406")
+            return
+    else:
+        expect.status(response, 200, why=f"stored in {charset or 'ASCII'}: nothing to transcode")
+    obj = one_object(response)
     try:
         params = multipart.parse_media_type(response.headers.get("Content-Type", ""))[1]
     except multipart.MultipartError:
         params = {}
-    charset = params.get("charset", "utf-8").lower()
-    assert charset in ("utf-8", "utf8"), f"the metadata is sent with charset={charset}, not UTF-8"
+    sent = params.get("charset", "utf-8").lower()
+    assert sent in ("utf-8", "utf8"), f"the metadata is sent with charset={sent}, not UTF-8"
     try:
         response.content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AssertionError(f"the metadata body is not UTF-8: {exc}") from None
-    stored = instance.dataset["PatientName"].to_json_dict(None, 0).get("Value")
+    stored = stored_values(instance.dataset["PatientName"])
     got = attribute_of(obj, PATIENT_NAME, "PatientName").get("Value")
-    assert got == stored, (
-        f"PatientName of {name} ({instance.dataset.SpecificCharacterSet}) is {got!r}, "
-        f"stored {stored!r}"
+    assert same_names(got, stored), (
+        f"PatientName of {name} ({charset}) is {got!r}, stored {stored!r}"
     )
+    if transcoded:
+        expect.chose("transcoded")
 
 
 @pytest.mark.requirement("JSON-AT-HEX")
@@ -589,7 +653,7 @@ def test_empty_attributes_are_kept_without_value(
             bad.append(f"{element.keyword} ({tag}) is missing: {attribute!r}")
         elif attribute.get("vr") != element.VR:
             bad.append(f"{element.keyword} ({tag}) has vr {attribute.get('vr')!r}")
-        elif any(form in attribute for form in VALUE_FORMS) and attribute.get("Value") != []:
+        elif any(form in attribute for form in VALUE_FORMS):  # "Value": [] included
             bad.append(f"{element.keyword} ({tag}) is {json.dumps(attribute)}")
     assert not bad, f"empty attributes of red-triangle not kept as {{vr}} alone: {'; '.join(bad)}"
 
@@ -628,7 +692,10 @@ def test_metadata_values_equal_the_stored_values(
     dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, study: str
 ) -> None:
     stored: SampleStudy | CatalogStudy = stored_study if study == "samples" else stored_synthetic
-    response = expect.get_metadata(dicomweb, f"studies/{stored.study_uid}")
+    # The synthetic study holds a name stored in ISO_IR 126: a 406 is 8.8.5's (INFO).
+    response = metadata_in_utf8(
+        dicomweb, f"studies/{stored.study_uid}", transcoded=study == "synthetic"
+    )
     objects = Document("study-metadata", response, parse(response)).objects
     by_uid: dict[Any, dict[str, Any]] = {}
     for candidate in objects:
@@ -637,6 +704,7 @@ def test_metadata_values_equal_the_stored_values(
         by_uid[uids[0] if isinstance(uids, list) and uids else None] = candidate
     wrong: list[str] = []
     coerced: list[str] = []
+    represented: list[str] = []
     for instance in stored:
         obj = by_uid.get(instance.sop_uid)
         if obj is None:
@@ -645,22 +713,17 @@ def test_metadata_values_equal_the_stored_values(
         recorded = recorded_coercions(obj)
         for tag, what in json_differences(obj, instance.dataset):
             (coerced if tag in recorded else wrong).append(f"{instance.name}: {what}")
+        represented += [
+            f"{instance.name}: {w}" for w in representation_differences(obj, instance.dataset)
+        ]
     assert not wrong, (
         f"metadata of {STUDIES[study]} differs from the stored instances in {len(wrong)} "
         f"attribute(s): {'; '.join(wrong[:8])}"
     )
     if coerced:
         expect.info(f"coerced on store, recorded in Original Attributes Sequence: {coerced}")
-
-
-@pytest.mark.requirement("JSON-METADATA-NO-FILE-META")
-@pytest.mark.parametrize("kind", list(METADATA_DOCUMENTS))
-def test_metadata_has_no_file_meta_information(fetch: Fetch, kind: str) -> None:
-    document = fetch(kind)
-    bad = [
-        f"object {number}: {tag}"
-        for number, obj in enumerate(document.objects, 1)
-        for tag in obj
-        if tag.startswith("0002")
-    ]
-    assert_none(bad, "of group 0002 (File Meta Information)", kind)
+    if represented:
+        expect.info(
+            "attributes describing the pixel data differ, which 10.4.1.1.2's Note allows "
+            f"(they may depend on the Representation): {represented[:SHOWN]}"
+        )

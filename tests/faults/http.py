@@ -6,7 +6,7 @@ quoted, framework defaults (application/json, a 405 without Allow), a metadata c
 normalizes names. The JSON faults rewrite every DICOM JSON answer (metadata, search results,
 store responses) unless they say otherwise.
 
-Three faults are not in the catalog run, and tests/test_http_auth_orthanc.py proves them: the two
+Four faults are not in the catalog run, and tests/test_http_auth_orthanc.py proves them: the three
 authentication faults (the catalog's Orthanc has no users) and the malformed Warning (Orthanc
 sends no Warning, so the check is INFO there, not PASS).
 """
@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from proof import AUTH_GATEWAY
 
-from . import Answer, Exchange, Forward, fault, is_dicom_json, json_changed
+from conformance import multipart
+
+from . import Answer, Exchange, Forward, behaviour, fault, header, is_dicom_json, json_changed
 
 HTTP = "test_http.py::"
 
@@ -174,25 +178,6 @@ def json_group_length(request: Exchange, forward: Forward) -> Answer:
     return rewrite_json(request, forward, lambda body: each_object(body, add))
 
 
-@fault(
-    "metadata-includes-file-meta",
-    catches=[
-        "test_json.py::test_metadata_has_no_file_meta_information[study-metadata]",
-        "test_json.py::test_metadata_has_no_file_meta_information[synthetic-metadata]",
-    ],
-)
-def metadata_includes_file_meta(request: Exchange, forward: Forward) -> Answer:
-    """Metadata dumped from the whole file, File Meta Information (group 0002) included."""
-
-    def add(body: Any) -> Any:
-        if not isinstance(body, list):
-            return body
-        meta = {"00020010": {"vr": "UI", "Value": ["1.2.840.10008.1.2.1"]}}
-        return [dict(sorted({**meta, **o}.items())) if isinstance(o, dict) else o for o in body]
-
-    return rewrite_json(request, forward, add, only=metadata)
-
-
 # --- vr ---------------------------------------------------------------------------------------
 
 
@@ -332,6 +317,31 @@ def json_numbers_as_strings(request: Exchange, forward: Forward) -> Answer:
         attribute["Value"] = [v if v is None else str(v) for v in attribute["Value"]]
 
     change = of_vr({"US", "UL", "SS", "SL", "FL", "FD"}, quote)
+    return rewrite_json(request, forward, lambda body: each_attribute(body, change))
+
+
+@fault(
+    "json-nan-for-unread-numbers",
+    catches=[
+        *(
+            f"test_json.py::test_binary_number_vrs_are_json_numbers[{kind}]"
+            for kind in ("study-metadata", "synthetic-metadata", "instances-search")
+        ),
+        "test_json.py::test_metadata_values_equal_the_stored_values[samples]",
+        "test_json.py::test_metadata_values_equal_the_stored_values[synthetic]",
+    ],
+)
+def json_nan_for_unread_numbers(request: Exchange, forward: Forward) -> Answer:
+    """Binary numbers held as doubles, one the server failed to read kept as NaN, and written
+    by a JSON library that allows it (Python's json.dumps, Jackson's ALLOW_NON_NUMERIC_NUMBERS):
+    the literal NaN, which is no JSON number (RFC 8259 6). Here the first value of each
+    attribute of VR US, SS, UL, SL, FL or FD. (The samples hold no empty FL/FD, where a writer
+    would most likely do it.)"""
+
+    def unread(attribute: JsonObject) -> None:
+        attribute["Value"] = [math.nan, *attribute["Value"][1:]]
+
+    change = of_vr({"US", "UL", "SS", "SL", "FL", "FD"}, unread)
     return rewrite_json(request, forward, lambda body: each_attribute(body, change))
 
 
@@ -523,6 +533,27 @@ def json_empty_value_as_empty_string(request: Exchange, forward: Forward) -> Ans
 
 
 @fault(
+    "json-empty-value-as-empty-array",
+    catches=[
+        "test_json.py::test_empty_attributes_are_kept_without_value",
+        "test_json.py::test_metadata_values_equal_the_stored_values[samples]",
+        "test_json.py::test_metadata_values_equal_the_stored_values[synthetic]",
+    ],
+)
+def json_empty_value_as_empty_array(request: Exchange, forward: Forward) -> Answer:
+    """Empty attributes written as "Value": [] (a model whose value list is always serialized),
+    where F.2.5 wants no "Value" at all."""
+
+    def empty(tag: str, attribute: JsonObject) -> None:
+        if attribute.get("vr") not in (None, "SQ") and not any(
+            form in attribute for form in ("Value", "BulkDataURI", "InlineBinary")
+        ):
+            attribute["Value"] = []
+
+    return rewrite_json(request, forward, lambda body: each_attribute(body, empty))
+
+
+@fault(
     "json-multiple-values-joined",
     catches=[
         "test_json.py::test_multiple_values_are_separate_array_entries",
@@ -566,6 +597,30 @@ def metadata_coerces_names(request: Exchange, forward: Forward) -> Answer:
 
     change = of_vr({"PN"}, upper)
     return rewrite_json(request, forward, lambda body: each_attribute(body, change), only=metadata)
+
+
+@fault(
+    "metadata-numbers-as-float32",
+    catches=["test_properties.py::test_metadata_of_a_generated_instance_is_what_was_stored"],
+)
+def metadata_numbers_as_float32(request: Exchange, forward: Forward) -> Answer:
+    """Binary numbers kept in single precision (a float field of the JSON model, as in writers
+    that map every DICOM number to 'float'): an FD, or an SL or UL beyond 2**24, comes back
+    rounded to float32. Only the generated instances hold such numbers; a comparison with a
+    tolerance of 1e-6 let it through."""
+
+    def single(attribute: JsonObject) -> None:
+        attribute["Value"] = [v if v is None else float32(v) for v in attribute["Value"]]
+
+    change = of_vr({"FD", "SL", "UL"}, single)
+    return rewrite_json(request, forward, lambda body: each_attribute(body, change), only=metadata)
+
+
+def float32(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    rounded = struct.unpack("<f", struct.pack("<f", value))[0]
+    return int(rounded) if isinstance(value, int) else rounded
 
 
 # --- the top level and the media type ---------------------------------------------------------
@@ -695,7 +750,7 @@ def malformed_warning_header(request: Exchange, forward: Forward) -> Answer:
 
 @fault(
     "auth-not-enforced",
-    [f"{HTTP}test_request_without_credentials_is_refused_with_a_challenge"],
+    [f"{HTTP}test_request_without_credentials_is_refused"],
     test="test_http_auth_orthanc.py",
     where=AUTH_GATEWAY,
 )
@@ -718,6 +773,69 @@ def auth_accepts_any_credentials(request: Exchange, forward: Forward) -> Answer:
     if "authorization" in request.headers:
         headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
         request = Exchange(request.method, request.path, request.query, headers, request.body)
+    return forward(request)
+
+
+@fault(
+    "401-without-challenge",
+    [f"{HTTP}test_401_answers_carry_a_challenge"],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
+def challenge_dropped(request: Exchange, forward: Forward) -> Answer:
+    """A gateway that answers 401 but drops the server's WWW-Authenticate (a reverse proxy
+    whose error pages replace the upstream answer), so a client cannot learn how to
+    authenticate."""
+    answer = forward(request)
+    return with_header(answer, "WWW-Authenticate", None) if answer.status == 401 else answer
+
+
+# A reading, not a fault: the refusal PS3.18 8.5 allows instead of a 401. A repair of the auth
+# gateway, asserted by tests/test_http_auth_orthanc.py (the catalog's Orthanc has no users).
+@behaviour(
+    "auth-refused-404",
+    [],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+    kind="repair",
+    readings={
+        f"{HTTP}test_request_without_credentials_is_refused": "404",
+        f"{HTTP}test_request_with_wrong_credentials_is_refused": "404",
+    },
+)
+def auth_refused_404(request: Exchange, forward: Forward) -> Answer:
+    """A gateway whose local policy answers 404 rather than 401 to a request it does not
+    authenticate, "to avoid allowing the user agent to infer the existence of a resource"
+    (PS3.18 8.5)."""
+    answer = forward(request)
+    if answer.status != 401:
+        return answer
+    return Answer(404, {"Content-Type": "text/plain"}, b"Not Found")
+
+
+# --- robustness -------------------------------------------------------------------------------
+
+
+@fault(
+    "stow-garbage-500",
+    catches=["test_properties.py::test_malformed_requests_get_client_errors_and_harm_nothing"],
+)
+def stow_garbage_500(request: Exchange, forward: Forward) -> Answer:
+    """A store handler that gives every application/dicom part to its DICOM parser unchecked
+    and lets the parser's exception escape: a part without the DICM prefix (a cut file, bytes
+    that are not DICOM) is answered 500, where the client erred."""
+    content_type = header(request.headers, "content-type")
+    if request.method != "POST" or not content_type.startswith("multipart/related"):
+        return forward(request)
+    try:
+        root = multipart.parse_media_type(content_type)[1].get("type", "")
+        parts = multipart.decode(request.body, content_type)
+        kinds = [multipart.parse_media_type(p.content_type or root)[0] for p in parts]
+    except multipart.MultipartError:
+        return forward(request)
+    dicom = [p for p, kind in zip(parts, kinds, strict=True) if kind == "application/dicom"]
+    if any(p.body[128:132] != b"DICM" for p in dicom):
+        return Answer(500, {"Content-Type": "text/plain"}, b"InvalidDicomFile: no DICM prefix")
     return forward(request)
 
 
