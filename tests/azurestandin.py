@@ -9,7 +9,12 @@ reference A.3, A.6, A.7; microsoft/dicom-server's source where the documents are
 - STOW (``POST /vN/studies[/{study}]``), multipart/related (``type`` optional) or single-part
   ``application/dicom``: duplicates (45070), non-DICOM parts (43264) and study mismatches (43265)
   become FailedSOPSequence items; the rest is stored through Orthanc's native REST API.
-- DELETE of a study, series or instance: 204, 404 when nothing matches, 400 for a malformed UID.
+- DELETE of a study, series or instance: 204, 404 when nothing matches, 400 for a UID outside
+  the documented format (1 to 64 letters, digits, "." and "-": the conformance statement v2, and
+  microsoft/dicom-server's DicomIdentifierValidator, ``^[A-Za-z0-9.-]{1,64}$`` in effect).
+  ``AzureStandIn(orthanc, gone=410)`` answers what it deleted (a GET of the resource, a second
+  DELETE) with 410 instead, as PS3.18 Table 8.5-1 asks of a server that knows: the other reading
+  of what a deleted resource answers.
 - A change feed (``/vN/changefeed``, ``/vN/changefeed/latest``) from the stand-in's own log of the
   creates and deletes it performed. Data stored in Orthanc by other means has no create entry.
 - Metadata (``GET .../metadata`` of a study, series or instance) carries an ETag, a hash of the
@@ -64,7 +69,7 @@ FAULTS = (
     "changefeed-wrong-uids",  # create entries carry the series UID as SopInstanceUid
     "changefeed-latest-stale",  # changefeed/latest answers the first entry, not the last
     "changefeed-metadata-always",  # includeMetadata is validated, then ignored: always Metadata
-    "changefeed-no-range-check",  # limit and offset out of range are clamped silently, not 400
+    "changefeed-range-500",  # limit and offset out of range are not refused: 500, not a 4xx
     "changefeed-window-end-inclusive",  # the time window takes endTime as inclusive
     "changefeed-object-not-array",  # GET changefeed answers {"entries": [...]}, not an array
     "delete-unknown-204",  # DELETE of what is not there answers 204 (taken as "gone already")
@@ -81,7 +86,7 @@ SEARCH_PATH = re.compile(
 )
 METADATA_PATH = re.compile(r"/studies/[^/]+(?:/series/[^/]+(?:/instances/[^/]+)?)?/metadata/?")
 CONDITIONAL = frozenset({"if-none-match", "if-match", "if-modified-since", "if-unmodified-since"})
-UID = re.compile(r"(?=.{1,64}$)[0-9]+(\.[0-9]+)*")
+UID = re.compile(r"[A-Za-z0-9.-]{1,64}")  # Azure's documented format, not PS3.5's grammar
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})  # Azure's metadata leaves them out
 PROCESSING_FAILURE, VALIDATION_FAILED, STUDY_MISMATCH, ALREADY_STORED = 272, 43264, 43265, 45070
 FEED_LIMITS = {"v1": (10, 100), "v2": (100, 200)}  # (default, maximum) per API version
@@ -297,11 +302,14 @@ class _Handler(BaseHTTPRequestHandler):
 class AzureStandIn:
     """The stand-in on ``127.0.0.1`` (a free port) over ``orthanc``; a context manager."""
 
-    def __init__(self, orthanc: LocalOrthanc, fault: str | None = None) -> None:
+    def __init__(self, orthanc: LocalOrthanc, fault: str | None = None, *, gone: int = 404) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        if gone not in (404, 410):
+            raise ValueError(f"a deleted resource answers 404 or 410, not {gone}")
         self.orthanc = orthanc
         self.fault = fault
+        self.gone = gone  # what a resource deleted through the stand-in answers
         self._lock = threading.RLock()
         self._log: list[Event] = []
         self._current: dict[Triple, int | None] = {}  # sequence of the latest create; None: deleted
@@ -350,6 +358,10 @@ class AzureStandIn:
         if method == "DELETE" and (target := DELETE_PATH.fullmatch(path)):
             study, series, sop = (unquote(uid) if uid else None for uid in target.groups())
             return self._delete(cast(str, study), series, sop)
+        if method == "GET" and self.gone == 410 and (target := DELETE_PATH.fullmatch(path)):
+            study, series, sop = (unquote(uid) if uid else None for uid in target.groups())
+            if self._deleted(cast(str, study), series, sop):
+                return text(410, "The resource has been deleted.")
         if method == "GET" and METADATA_PATH.fullmatch(path):
             return self._metadata_with_etag(path, query, headers)
         if method == "GET" and self.fault == "search-cached-past-delete":
@@ -498,6 +510,8 @@ class AzureStandIn:
             found = self._find(study, series, sop)
             if not found and self.fault == "delete-unknown-204":
                 return Reply(204)
+            if not found and self.gone == 410 and self._deleted(study, series, sop):
+                return text(410, "The resource has been deleted.")
             if not found:
                 level = "instance" if sop else "series" if series else "study"
                 return text(404, f"The specified {level} cannot be found.")
@@ -508,6 +522,17 @@ class AzureStandIn:
                 for triple in sorted(set(chain.from_iterable(found.values()))):
                     self._record("delete", triple)
         return Reply(204)
+
+    def _deleted(self, study: str, series: str | None, sop: str | None) -> bool:
+        """Whether the stand-in deleted every instance it stored under these UIDs (and stored
+        at least one): its own log, not Orthanc, knows what was deleted."""
+        with self._lock:
+            named = [
+                sequence
+                for (st, se, so), sequence in self._current.items()
+                if st == study and series in (None, se) and sop in (None, so)
+            ]
+        return bool(named) and all(sequence is None for sequence in named)
 
     # --- change feed -----------------------------------------------------------------------
 
@@ -567,8 +592,12 @@ class AzureStandIn:
             end = query_value(params, "endTime", LATEST, to_time)
         except ValueError as error:
             return text(400, str(error))
-        if self.fault == "changefeed-no-range-check":
-            limit, offset = min(max(limit, 1), max_limit), max(offset, 0)
+        if self.fault == "changefeed-range-500" and not (1 <= limit <= max_limit and offset >= 0):
+            # The fault: no validation here; the values reach the query, which throws (SQL
+            # Server: "The offset specified in a OFFSET clause may not be negative.", Msg 10742;
+            # "The number of rows provided for a FETCH clause must be greater then zero.", Msg
+            # 10744), and the exception becomes a 500.
+            return text(500, "An unexpected error occurred.")
         if not 1 <= limit <= max_limit:
             return text(400, f"The limit must be between 1 and {max_limit}")
         if offset < 0:

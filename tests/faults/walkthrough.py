@@ -8,11 +8,23 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode
 
 import pydicom
+from proof import OVER_A_REPAIR, PROXY
 
 from conformance import multipart
 
-from . import QIDO_PATH, RETRIEVE_PATH, STOW_PATH, Answer, Exchange, Fault, Forward, rewrite_parts
+from . import (
+    QIDO_PATH,
+    RETRIEVE_PATH,
+    STOW_PATH,
+    Answer,
+    Exchange,
+    Fault,
+    Forward,
+    header,
+    rewrite_parts,
+)
 from . import fault as any_fault
+from .wado import INSTANCE, with_accept
 
 # The walkthrough's checks, by their names within test_walkthrough.py.
 WALKTHROUGH = "test_walkthrough.py"
@@ -26,6 +38,7 @@ SEARCHES = [
 ]
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 INSTANCE_MULTIPART = f"test_instance_retrieve_returns_red_triangle[accept={MULTIPART_DICOM}]"
+INSTANCE_SINGLE_PART = "test_instance_retrieve_single_part_is_red_triangle"
 STORES = [
     "test_store_one_instance_multipart",
     "test_store_two_instances_in_one_request",
@@ -40,12 +53,19 @@ METADATA = [
 ]
 
 
-def fault(name: str, catches: list[str]) -> Callable[[Fault], Fault]:
+def fault(name: str, catches: list[str], where: str = PROXY) -> Callable[[Fault], Fault]:
     """A walkthrough fault: ``catches`` are names within test_walkthrough.py; asserted by
     test_walkthrough_orthanc.py, which runs the whole walkthrough through it."""
     return any_fault(
-        name, [f"{WALKTHROUGH}::{c}" for c in catches], test="test_walkthrough_orthanc.py"
+        name,
+        [f"{WALKTHROUGH}::{c}" for c in catches],
+        test="test_walkthrough_orthanc.py",
+        where=where,
     )
+
+
+def flip_last_bytes(body: bytes) -> bytes:
+    return body[:-8] + bytes(b ^ 0xFF for b in body[-8:])
 
 
 @fault("stow-stores-nothing", STORES)
@@ -100,7 +120,42 @@ def retrieve_corrupts_pixels(request: Exchange, forward: Forward) -> Answer:
     answer = forward(request)
     if request.method != "GET" or "/frames/" in request.path or request.path.endswith("metadata"):
         return answer
-    return rewrite_parts(answer, lambda body: body[:-8] + bytes(b ^ 0xFF for b in body[-8:]))
+    return rewrite_parts(answer, flip_last_bytes)
+
+
+def asks_single_part_instance(request: Exchange) -> bool:
+    """A GET of an instance with application/dicom the only media type its Accept names."""
+    if request.method != "GET" or not INSTANCE.search(request.path):
+        return False
+    ranges = [r for r in header(request.headers, "accept").split(",") if r.strip()]
+    return bool(ranges) and all(
+        multipart.parse_media_type(r)[0] == "application/dicom" for r in ranges
+    )
+
+
+def served_single_part(
+    request: Exchange, forward: Forward, change: Callable[[bytes], bytes] = lambda b: b
+) -> Answer:
+    """An instance asked for as application/dicom alone, served single-part: the one part of
+    the server's multipart answer (Orthanc has no single-part answer: it answers 400), passed
+    through ``change``."""
+    if not asks_single_part_instance(request):
+        return forward(request)
+    answer = forward(with_accept(request, f"{MULTIPART_DICOM}; transfer-syntax=*"))
+    content_type = answer.headers.get("Content-Type", "")
+    if answer.status != 200 or not content_type.lower().startswith("multipart/related"):
+        return answer
+    body = multipart.decode(answer.body, content_type)[0].body
+    return Answer(200, {"Content-Type": "application/dicom"}, change(body))
+
+
+@fault("single-part-retrieve-corrupts", [INSTANCE_SINGLE_PART], where=OVER_A_REPAIR)
+def single_part_retrieve_corrupts(request: Exchange, forward: Forward) -> Answer:
+    """A single-part instance whose last pixel bytes are flipped: retrieve-corrupts-pixels'
+    storage or transcoding bug, on the single-part path. Orthanc has no single-part answer, so
+    the fault serves one itself (``served_single_part``); tiny-pacs, which has single-part
+    retrieve and passes the check, is the server without it."""
+    return served_single_part(request, forward, flip_last_bytes)
 
 
 @fault("frame-truncated", ["test_frame_1_of_red_triangle_is_its_pixel_data"])
