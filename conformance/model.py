@@ -11,8 +11,8 @@ Where a profile documents a departure (Azure has no wildcards), the profile expe
 of that rule to fail, by its requirement ID, as for every other check: neither the model nor a
 check special-cases a vendor. ``Rules`` only lets one property leave a rule to another (case).
 
-Which attributes a result carries (PS3.18 10.6.3.3): those of its level named as match keys or
-in includefield, never one of a lower level; ``level_of`` says an attribute's level.
+Which attributes a result carries (PS3.18 10.6.3.3): those named in includefield of its level
+or a level above it, never one of a lower level; ``level_of`` says an attribute's level.
 
 Not modelled (the properties do not ask for them): fuzzy matching, emptyvaluematching and
 multiplevaluematching, includefield=all, the default attributes of Tables 10.6.3-3 to -5
@@ -324,14 +324,18 @@ class Carried:
 
 
 def carried(level: Level, named: Iterable[str]) -> Carried:
-    """A result of ``level`` carries "all other [level] Attributes passed as match or
-    includefield parameters in the request that are supported by the origin server", and
-    "[lower] Level Attributes contained in includefield parameters shall not be returned"
-    (PS3.18 10.6.3.3.1-3). Attributes of a higher level are the server's choice (an All Series
-    search must add the study attributes of Table 10.6.3-3, not every one asked for)."""
+    """A result of ``level`` carries the supported attributes named of its own level and of
+    the levels above it, and none of a lower level (PS3.18 10.6.3.3): a study result "All other
+    Study level Attributes passed as match or includefield parameters [...] that are supported";
+    a series result "Series or Study Level Attributes passed as includefield parameters in the
+    request that are supported" (10.6.3.3.2); an instance result "Study, Series, or Instance
+    Level Attributes passed as includefield parameters that are supported" (10.6.3.3.3); and
+    "[lower] Level Attributes contained in includefield parameters shall not be returned".
+    Which attributes are supported is the server's choice: ``must`` is what a result carries
+    if the server supports it (the includefield property asks each one alone first)."""
     tags = {tag_of(key) for key in named}
     depth = LEVELS.index(level)
     return Carried(
-        must=frozenset(t for t in tags if level_of(t) == level),
+        must=frozenset(t for t in tags if LEVELS.index(level_of(t)) <= depth),
         must_not=frozenset(t for t in tags if LEVELS.index(level_of(t)) > depth),
     )

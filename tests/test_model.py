@@ -250,6 +250,33 @@ def test_the_hypothesis_setting_picks_how_hard_properties_look(
         settings.load_profile(before)
 
 
+@pytest.mark.parametrize(
+    ("level", "must", "must_not"),
+    [
+        # 10.6.3.3.1: "All other Study level Attributes passed as match or includefield
+        # parameters in the request that are supported"; "Series or Instance Level Attributes
+        # contained in includefield parameters shall not be returned". Patient attributes are
+        # the study's in the Study Root model.
+        ("study", {"StudyDescription", "PatientName"}, {"SeriesDescription", "InstanceNumber"}),
+        # 10.6.3.3.2: "Series or Study Level Attributes passed as includefield parameters in the
+        # request that are supported by the origin server"; "Instance Level Attributes
+        # contained in includefield parameters shall not be returned".
+        ("series", {"StudyDescription", "PatientName", "SeriesDescription"}, {"InstanceNumber"}),
+        # 10.6.3.3.3: "Study, Series, or Instance Level Attributes passed as includefield
+        # parameters that are supported by the origin server".
+        ("instance", {"StudyDescription", "PatientName", "SeriesDescription", "InstanceNumber"},
+         set()),
+    ],
+)  # fmt: skip
+def test_a_result_carries_what_includefield_names_of_its_level_and_above(
+    level: model.Level, must: set[str], must_not: set[str]
+) -> None:
+    named = ["StudyDescription", "PatientName", "SeriesDescription", "InstanceNumber"]
+    carried = model.carried(level, named)
+    assert carried.must == {model.tag_of(k) for k in must}
+    assert carried.must_not == {model.tag_of(k) for k in must_not}
+
+
 def test_sequence_keys_match_together_in_one_item() -> None:
     """PS3.4 C.2.2.2.6: "If all the Item Key Attributes match, for at least one of the Items
     of the Attribute against which the match is performed, a successful match is generated."
