@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import proof
 import test_fault_coverage as coverage
 from paths import SERVERS
+from test_fault_coverage import FAILING
 
 from conformance import expectations
 
@@ -75,9 +76,13 @@ def real_server_section() -> list[str]:
         "| --- | --- | --- |",
     ]
     for check in checks:
-        verdicts = {name: e[check].verdict for name, e in servers.items() if check in e}
-        failing = [f"{n} ({v})" for n, v in verdicts.items() if v in coverage.FAILING]
-        passing = [n for n, v in verdicts.items() if v in coverage.PASSING]
+        entries = {name: e[check] for name, e in servers.items() if check in e}
+        failing = [f"{n} ({e.verdict})" for n, e in entries.items() if e.verdict in FAILING]
+        passing = [
+            n + (f" (reading {e.reading})" if e.reading else "")
+            for n, e in entries.items()
+            if e.verdict == "PASS" or (e.verdict == "INFO" and e.reading)
+        ]
         if check in repaired_by:
             passing.append(f"Orthanc + repair `{repaired_by[check]}`")
         lines.append(f"| `{check}` | {', '.join(failing)} | {', '.join(passing)} |")

@@ -92,7 +92,13 @@ def caught_by_faults() -> set[str]:
 
 
 def repaired() -> set[str]:
-    return set().union(*(p.checks for p in repairs().values()))
+    """The checks a repair makes pass outright (not those it proves a reading of)."""
+    return set().union(*(p.checks - dict(p.readings).keys() for p in repairs().values()))
+
+
+def repaired_readings() -> set[tuple[str, str]]:
+    """(check, reading) for every reading a repair is proven to make a check record."""
+    return {pair for p in repairs().values() for pair in p.readings}
 
 
 def load() -> dict[str, Proof]:
