@@ -154,10 +154,11 @@ def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
                 f"({', '.join(Verdict)})"
             ) from None
         reading = value.get("reading")
-        if reading is not None:
-            problem = reading_problem(key, str(reading))
-            if problem:
-                raise ExpectationsError(f"{origin}: {problem}")
+        if reading is not None:  # one reading, or several a check recorded, joined by ", "
+            for one in str(reading).split(", "):
+                problem = reading_problem(key, one)
+                if problem:
+                    raise ExpectationsError(f"{origin}: {problem}")
         entries[key] = Expectation(
             verdict,
             str(value.get("reason", "")),
@@ -168,7 +169,7 @@ def parse_table(table: Mapping[str, Any], origin: str) -> Expectations:
     return Expectations(entries)
 
 
-def load(path: Path) -> Expectations:
+def _table(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -178,7 +179,20 @@ def load(path: Path) -> Expectations:
     unknown = set(data) - {"server", "expect"}
     if unknown:
         raise ExpectationsError(f"{path}: unknown top-level keys {sorted(unknown)}")
-    return parse_table(data.get("expect", {}), path.name)
+    table: dict[str, Any] = data.get("expect", {})
+    return table
+
+
+def load(path: Path) -> Expectations:
+    return parse_table(_table(path), path.name)
+
+
+def load_previous(path: Path) -> tuple[Expectations, list[str]]:
+    """An earlier file whose reasons a rewrite keeps, less its entries that name no requirement
+    or check any more (a check renamed or removed since): those are returned to be listed."""
+    table = _table(path)
+    gone = [key for key in table if key_problem(key)]
+    return parse_table({k: v for k, v in table.items() if k not in gone}, path.name), gone
 
 
 # A run's own UIDs and marker in a message would make the file change on every run.
@@ -249,6 +263,23 @@ def render(
     return "\n".join([*head, *(lines[name] for name in order)]) + "\n"
 
 
+def reasons_to_recheck(
+    results: Mapping[str, Any], previous: Expectations
+) -> list[tuple[str, str, str]]:
+    """(check, kept reason, what the check says now) for every reason a rewrite keeps because
+    the verdict did not change, where the server's answer did: a reason is a claim, and a
+    claim about an answer the server no longer gives is stale even when the verdict stands."""
+    stale = []
+    for check in results.get("checks", []):
+        old = previous.entries.get(check["check"])
+        message = " ".join(str(check.get("message", "")).split())
+        if old is None or not old.reason or old.verdict != check["verdict"]:
+            continue
+        if message and _stable(message)[:300] != old.reason:
+            stale.append((check["check"], old.reason, _stable(message)))
+    return stale
+
+
 def read_results(path: Path) -> dict[str, Any]:
     from .results import load  # results.py reads the catalog; only this command needs it
 
@@ -269,11 +300,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = read_results(args.results)
-        previous = load(args.previous) if args.previous else None
+        previous, gone = load_previous(args.previous) if args.previous else (None, [])
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for key in gone:
+        print(f"dropped {key}: it names no check or requirement any more", file=sys.stderr)
     sys.stdout.write(render(results, previous, args.server))
+    if previous is not None:
+        stale = reasons_to_recheck(results, previous)
+        for check, reason, now in stale:
+            print(f"re-check {check}:\n  kept: {reason}\n  now:  {now}", file=sys.stderr)
+        if stale:
+            print(
+                f"{len(stale)} kept reason(s) whose check now says something else: re-check "
+                "each (a reason is a claim about the server's answer)",
+                file=sys.stderr,
+            )
     return 0
 
 

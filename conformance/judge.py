@@ -72,8 +72,9 @@ class Judge:
             if vendor is not None and vendor != self.profile.vendor:
                 return VerdictSkip(
                     Verdict.NOT_IMPLEMENTED,
-                    f"{rid} is {vendor}'s documented extension, binding {vendor}'s service: "
-                    f"judged under a {vendor} profile (this run's is {self.profile.name})",
+                    f"{rid} is {vendor}'s documented extension: it binds {vendor}'s service, "
+                    f"judged only under a profile of {vendor}'s (this run's is "
+                    f"{self.profile.name})",
                 )
         for capability in sorted(capabilities):
             declared = self.profile.declared(capability)
@@ -137,7 +138,7 @@ class Judge:
                     f"requirements ({', '.join(requirement_ids)}) lists"
                 )
             else:
-                reading = ", ".join(readings)
+                reading = ", ".join(sorted(readings))
                 if verdict is Verdict.PASS:
                     verdict = Verdict.INFO
                     message = "; ".join(f"reading {g}: {listed[g].source}" for g in readings)
