@@ -70,7 +70,7 @@ ENTRY = {
 }
 
 
-def write_entry(tmp_path: Path, extra: str = "", **fields: str | None) -> Path:
+def write_entry(tmp_path: Path, extra: str = "", /, **fields: str | None) -> Path:
     """A catalog folder with one requirement: ENTRY with ``fields`` changed (None: left out)."""
     entry = {k: v for k, v in {**ENTRY, **fields}.items() if v is not None}
     body = "[[requirement]]\n" + "".join(f'{k} = "{v}"\n' for k, v in entry.items()) + extra

@@ -23,6 +23,7 @@ def run(name: str, verdict: str) -> dict[str, Any]:
         "expected_by": None,
         "expected_reason": None,
         "message": "",
+        "reading": None,
         "evidence": [],
     }
     info: dict[str, Any] = {

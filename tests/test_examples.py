@@ -30,6 +30,10 @@ def test_every_toml_block_of_the_readme_is_an_example_file_or_a_catalog_entry() 
             for key, value in entry.items():
                 if key == "text":
                     assert actual.text.startswith(value.removesuffix("…").rstrip()), key
+                elif key == "readings":
+                    assert [g["id"] for g in value] == [g.id for g in actual.readings]
+                    for shown, reading in zip(value, actual.readings, strict=True):
+                        assert reading.source.startswith(shown["source"].removesuffix("…").rstrip())
                 elif key != "part":
                     assert getattr(actual, key) == value, key
         else:

@@ -21,9 +21,18 @@ from conformance.orthanc import LocalOrthanc
 
 BASE = "--base-url=http://127.0.0.1:9/dicom-web"
 CATALOG = catalog.default()
-MUST = next(r.id for r in CATALOG.values() if r.level == "MUST" and not r.optional)
-SHOULD = next(r.id for r in CATALOG.values() if r.level == "SHOULD")
-DELETE = "AZ-DELETE-INSTANCE"  # an optional capability: delete
+MUST = next(r.id for r in CATALOG.values() if r.level == "MUST" and not r.optional and r.judged)
+SHOULD = next(r.id for r in CATALOG.values() if r.level == "SHOULD" and r.judged)
+# A rule of an optional capability, the standard's own (a vendor's is judged under its profile).
+OPTIONAL = next(
+    r for r in CATALOG.values() if r.optional and r.judged and r.level == "MUST" and not r.vendor
+)
+CAPABILITY = OPTIONAL.capability
+MAY = next(r.id for r in CATALOG.values() if r.level == "MAY" and r.judged)
+WITH_READINGS = next(r for r in CATALOG.values() if r.readings and r.judged and not r.vendor)
+VENDORS = next(r for r in CATALOG.values() if r.vendor and r.judged and r.level == "MUST")
+WITHDRAWN = next(r.id for r in CATALOG.values() if r.withdrawn)
+DELETE = OPTIONAL.id  # the capability-absent check below
 
 CHECKS = f'''
 import pytest
@@ -149,7 +158,7 @@ def _profile(tmp: Path, supported: bool) -> Path:
     path = tmp / "vendor.toml"
     path.write_text(
         'name = "vendor"\nextends = "standard"\n[capabilities]\n'
-        f'delete = {{ supported = {str(supported).lower()}, source = "vendor manual 4.2" }}\n'
+        f'{CAPABILITY} = {{ supported = {str(supported).lower()}, source = "vendor manual 4.2" }}\n'
     )
     return path
 
@@ -159,7 +168,7 @@ def test_a_capability_the_profile_promises_but_lacks_is_a_fail(pytester: pytest.
     result, data = run(pytester, f"--dicomweb-profile={profile}", "-k", "capability")
     assert verdicts(data) == {"test_capability_absent": "FAIL"}
     result.assert_outcomes(failed=1)
-    assert "profile vendor declares delete (vendor manual 4.2)" in result.stdout.str()
+    assert f"profile vendor declares {CAPABILITY} (vendor manual 4.2)" in result.stdout.str()
 
 
 def test_a_capability_the_profile_denies_is_not_asked_for(pytester: pytest.Pytester) -> None:
@@ -167,18 +176,108 @@ def test_a_capability_the_profile_denies_is_not_asked_for(pytester: pytest.Pytes
 import pytest
 
 @pytest.mark.requirement("{DELETE}")
-def test_would_delete():
-    raise RuntimeError("must not run: the profile says there is no DELETE")
+def test_would_ask():
+    raise RuntimeError("must not run: the profile says there is no such capability")
 """
     profile = _profile(pytester.path, supported=False)
     result, data = run(pytester, f"--dicomweb-profile={profile}", checks=checks)
-    assert verdicts(data) == {"test_would_delete": "NOT-IMPLEMENTED"}
+    assert verdicts(data) == {"test_would_ask": "NOT-IMPLEMENTED"}
     result.assert_outcomes(skipped=1)
-    assert "profile vendor declares no delete (vendor manual 4.2)" in result.stdout.str()
+    assert f"profile vendor declares no {CAPABILITY} (vendor manual 4.2)" in result.stdout.str()
+
+
+JUDGING = f'''
+import pytest
+from conformance import expect
+
+@pytest.mark.requirement("{MAY}")
+def test_may_not_done():
+    assert False, "the server does not do what it may"
+
+@pytest.mark.requirement("{WITH_READINGS.id}")
+def test_chose_a_reading():
+    expect.chose("{WITH_READINGS.readings[-1].id}")
+
+@pytest.mark.requirement("{WITH_READINGS.id}")
+def test_chose_a_reading_and_broke_the_rule():
+    expect.chose("{WITH_READINGS.readings[0].id}")
+    assert False, "the answer fits that reading's status, but carries a payload"
+
+@pytest.mark.requirement("{MUST}")
+def test_chose_an_unlisted_reading():
+    expect.chose("nowhere")
+
+@pytest.mark.requirement("{VENDORS.id}")
+def test_vendor_rule_broken():
+    assert False, "not as the vendor documents"
+'''
+
+
+def test_a_may_never_fails_and_readings_are_info_naming_them(pytester: pytest.Pytester) -> None:
+    _, data = run(pytester, checks=JUDGING)
+    assert verdicts(data) == {
+        "test_may_not_done": "NOT-IMPLEMENTED",
+        "test_chose_a_reading": "INFO",
+        "test_chose_a_reading_and_broke_the_rule": "FAIL",
+        "test_chose_an_unlisted_reading": "ERROR",
+        "test_vendor_rule_broken": "NOT-IMPLEMENTED",  # the standard profile is no vendor's
+    }
+    checks = {c["check"].split("::")[1]: c for c in data["checks"]}
+    assert checks["test_may_not_done"]["message"].startswith("not done, which the rule allows")
+    chosen = WITH_READINGS.readings[-1]
+    assert checks["test_chose_a_reading"]["reading"] == chosen.id
+    assert checks["test_chose_a_reading"]["message"] == f"reading {chosen.id}: {chosen.source}"
+    assert (
+        "recorded reading nowhere, which none"
+        in checks["test_chose_an_unlisted_reading"]["message"]
+    )
+    assert (
+        f"is {VENDORS.vendor}'s documented extension"
+        in checks["test_vendor_rule_broken"]["message"]
+    )
+    row = next(r for r in data["requirements"] if r["id"] == WITH_READINGS.id)
+    assert row["readings"] and row["reading"] is not None
+
+
+def test_a_vendors_rule_is_judged_under_its_vendors_profile(pytester: pytest.Pytester) -> None:
+    profile = {"azure": "azure-v2"}[str(VENDORS.vendor)]
+    _, data = run(pytester, f"--dicomweb-profile={profile}", "-k", "vendor", checks=JUDGING)
+    assert verdicts(data) == {"test_vendor_rule_broken": "FAIL"}
+
+
+def test_the_gate_fails_when_the_server_chooses_another_reading(
+    pytester: pytest.Pytester,
+) -> None:
+    first, last = WITH_READINGS.readings[0].id, WITH_READINGS.readings[-1].id
+    (pytester.path / "expect.toml").write_text(
+        f'[expect]\n"test_checks.py::test_chose_a_reading" = {{ verdict = "INFO", '
+        f'reading = "{first}" }}\n'
+    )
+    result, _ = run(
+        pytester, f"--dicomweb-expectations={pytester.path / 'expect.toml'}", "-k",
+        "test_chose_a_reading and not broke", checks=JUDGING,
+    )  # fmt: skip
+    result.assert_outcomes(failed=1)
+    assert f"reading {last}, but expect.toml expects reading {first}" in result.stdout.str()
+
+
+def test_a_check_naming_a_withdrawn_requirement_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    checks = f"""
+import pytest
+
+@pytest.mark.requirement("{WITHDRAWN}")
+def test_x():
+    assert True
+"""
+    result, _ = run(pytester, checks=checks)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"names {WITHDRAWN}, which is no rule a server can be judged by" in result.stderr.str()
 
 
 def test_disabled_capability_skips_its_checks(pytester: pytest.Pytester) -> None:
-    result, data = run(pytester, "--dicomweb-disable=delete", "-k", "capability")
+    result, data = run(pytester, f"--dicomweb-disable={CAPABILITY}", "-k", "capability")
     assert verdicts(data) == {"test_capability_absent": "DISABLED"}
     result.assert_outcomes(skipped=1)
 
@@ -290,6 +389,29 @@ def test_rewriting_from_a_partial_run_keeps_the_checks_that_did_not_run_in_place
         '"test_a.py::test_2" = { verdict = "FAIL", reason = "known, ticket 7" }',
         '"test_a.py::test_3" = "PASS"',
         '"test_a.py::test_4" = "PASS"',
+    ]
+
+
+def test_a_kept_reason_whose_answer_changed_is_listed_for_a_recheck() -> None:
+    """On Orthanc 1.13 a 409 kept the verdict of 1.10 and its reason ("no Content-Type"), while
+    1.13 sends two Content-Type lines: the reason had become a false claim."""
+    previous = expectations.parse_table(
+        {
+            "test_a.py::test_1": {"verdict": "FAIL", "reason": "the 409 has no Content-Type"},
+            "test_a.py::test_2": {"verdict": "FAIL", "reason": "answers 400"},
+            "test_a.py::test_3": {"verdict": "FAIL", "reason": "answers 400"},
+        },
+        "old.toml",
+    )
+    results = {
+        "checks": [
+            {"check": "test_a.py::test_1", "verdict": "FAIL", "message": "two Content-Type lines"},
+            {"check": "test_a.py::test_2", "verdict": "FAIL", "message": "answers 400"},
+            {"check": "test_a.py::test_3", "verdict": "PASS", "message": ""},
+        ]
+    }
+    assert expectations.reasons_to_recheck(results, previous) == [
+        ("test_a.py::test_1", "the 409 has no Content-Type", "two Content-Type lines")
     ]
 
 
