@@ -64,7 +64,8 @@ def test_checks_of_what_is_not_there_delete_nothing_of_anyone(
         "delete_of_what_is_not_there",
         "--dicomweb-profile=azure-v2",
     )
-    assert set(run.verdicts.values()) == {"PASS"} and len(run.verdicts) == 4, run.stdout
+    # PASS, or INFO naming the reading of a deleted instance's answer (404 or 410).
+    assert set(run.verdicts.values()) <= {"PASS", "INFO"} and len(run.verdicts) == 4, run.stdout
     assert studies_of(orthanc, SOMEONE) == ["2.25.1"]
 
 

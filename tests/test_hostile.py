@@ -40,9 +40,10 @@ MULTIPART_RETRIEVES = [
     f"{WALKTHROUGH}::test_instance_retrieve_returns_red_triangle"
     '[accept=multipart/related; type="application/dicom"]',
 ]
-SINGLE_PART = (
-    f"{WALKTHROUGH}::test_instance_retrieve_returns_red_triangle[accept=application/dicom]"
-)
+SINGLE_PART = [
+    f"{WALKTHROUGH}::test_instance_retrieve_returns_red_triangle[accept=application/dicom]",
+    f"{WALKTHROUGH}::test_instance_retrieve_single_part_is_red_triangle",
+]
 SERIES_SEARCH = (
     f"{WALKTHROUGH}::test_search_finds_exactly_the_one_by_uid"
     "[studies/{study}/series?SeriesInstanceUID]"
@@ -83,11 +84,11 @@ def direct() -> dict[str, str]:
     ("mode", "changed", "verdict", "bound"),
     [
         # Each hung or dripped retrieve costs one request deadline (2 s); seven of them.
-        ("hang-after-headers", [*STORES, *MULTIPART_RETRIEVES, SINGLE_PART], "ERROR", 45),
-        ("half-body-then-hang", [*STORES, *MULTIPART_RETRIEVES, SINGLE_PART], "ERROR", 45),
-        ("drip", [*STORES, *MULTIPART_RETRIEVES, SINGLE_PART], "ERROR", 45),
-        ("reset", [*STORES, *MULTIPART_RETRIEVES, SINGLE_PART], "ERROR", 30),
-        ("content-length-too-large", [*STORES, *MULTIPART_RETRIEVES, SINGLE_PART], "ERROR", 30),
+        ("hang-after-headers", [*STORES, *MULTIPART_RETRIEVES, *SINGLE_PART], "ERROR", 45),
+        ("half-body-then-hang", [*STORES, *MULTIPART_RETRIEVES, *SINGLE_PART], "ERROR", 45),
+        ("drip", [*STORES, *MULTIPART_RETRIEVES, *SINGLE_PART], "ERROR", 45),
+        ("reset", [*STORES, *MULTIPART_RETRIEVES, *SINGLE_PART], "ERROR", 30),
+        ("content-length-too-large", [*STORES, *MULTIPART_RETRIEVES, *SINGLE_PART], "ERROR", 30),
         # Orthanc's 400 to the single-part Accept is not multipart: still the same FAIL.
         ("broken-multipart", [*STORES, *MULTIPART_RETRIEVES], "FAIL", 30),
         ("huge-json", [SERIES_SEARCH], "FAIL", 60),
@@ -124,7 +125,11 @@ def test_a_server_that_throttles_every_request_gets_errors_never_fails(
     assert "INTERNALERROR" not in run.stdout, run.stdout
     asked = {c for c, v in direct.items() if v != "NOT-IMPLEMENTED"}
     assert {run.verdicts[c] for c in asked} == {"ERROR"}, run.stdout
-    assert {c for c, v in run.verdicts.items() if v == "NOT-IMPLEMENTED"} == set(direct) - asked
+    # A check NOT-IMPLEMENTED on Orthanc is so before asking (its profile, Azure's rules) or
+    # after (the single-part retrieve): throttled, the latter is ERROR too.
+    assert set(run.verdicts.values()) <= {"ERROR", "NOT-IMPLEMENTED"}, run.stdout
+    not_asked = {c for c, v in run.verdicts.items() if v == "NOT-IMPLEMENTED"}
+    assert not_asked <= set(direct) - asked
     assert "throttled" in run.stdout.lower() or "Throttled" in run.stdout
     assert elapsed < 60, f"the run took {elapsed:.1f} s"
     assert marked_studies_on(orthanc) == []  # the gateway let no store through

@@ -61,5 +61,5 @@ def test_smoke_runs_the_walkthrough_alone(orthanc: LocalOrthanc, run_suite: RunS
     orthanc.purge()
     run = run_suite(orthanc.dicomweb_url, "--dicomweb-mode=smoke", "--dicomweb-profile=orthanc")
     assert run.verdicts and all(c.startswith("test_walkthrough.py::") for c in run.verdicts)
-    assert len(run.verdicts) == 22
+    assert len(run.verdicts) == 23
     assert run.results["unmatched_expectations"] == []
