@@ -41,6 +41,13 @@ def catalog_problem(runs: Sequence[Results]) -> str | None:
     return None
 
 
+def cell(requirement: Mapping[str, Any]) -> str:
+    """A requirement's verdict in one run, with the reading of its rule the server chose:
+    "INFO (200-empty)". Two servers choosing different readings differ."""
+    reading = requirement.get("reading")
+    return shown_verdict(requirement) + (f" ({reading})" if reading else "")
+
+
 def rows(runs: Sequence[Results]) -> list[tuple[str, Mapping[str, Any], list[str]]]:
     """(section, requirement, the verdict in each run), in the first run's order; a requirement
     a run does not have is "ABSENT" there."""
@@ -54,9 +61,7 @@ def rows(runs: Sequence[Results]) -> list[tuple[str, Mapping[str, Any], list[str
                     if r["id"] in seen:
                         continue
                     seen.add(r["id"])
-                    verdicts = [
-                        shown_verdict(b[r["id"]]) if r["id"] in b else "ABSENT" for b in by_run
-                    ]
+                    verdicts = [cell(b[r["id"]]) if r["id"] in b else "ABSENT" for b in by_run]
                     found.append((section, r, verdicts))
     return found
 
@@ -91,6 +96,16 @@ def markdown(runs: Sequence[Results]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell_html(shown: str, link: str) -> str:
+    """A run's cell: its verdict's badge, linking to the requirement in that run's report, and
+    the reading chosen, if any."""
+    if shown == "ABSENT":
+        return "<td>absent</td>"
+    verdict, _, reading = shown.partition(" (")
+    chosen = f" <small>{escape(reading.rstrip(')'))}</small>" if reading else ""
+    return f'<td><a href="{escape(link)}">{badge(verdict)}</a>{chosen}</td>'
+
+
 def render_html(runs: Sequence[Results], paths: Sequence[Path], out: Path) -> str:
     names = [column_name(run) for run in runs]
     reports = [os.path.relpath(path.parent / "conformance.html", out) for path in paths]
@@ -101,9 +116,7 @@ def render_html(runs: Sequence[Results], paths: Sequence[Path], out: Path) -> st
         body = []
         for section, r, verdicts in chosen:
             cells = "".join(
-                f'<td><a href="{escape(report)}#req-{escape(r["id"])}">{badge(v)}</a></td>'
-                if v != "ABSENT"
-                else "<td>absent</td>"
+                _cell_html(v, f"{report}#req-{r['id']}")
                 for v, report in zip(verdicts, reports, strict=True)
             )
             body.append(

@@ -12,18 +12,18 @@ from suiterun import valid
 from conformance import catalog, compare, results
 
 
-def run(name: str, verdict: str) -> dict[str, Any]:
+def run(name: str, verdict: str, reading: str | None = None) -> dict[str, Any]:
     requirements = catalog.default()
     record = {
         "check": "test_wado.py::test_retrieve_without_accept_answers_406",
         "nodeid": "x",
-        "requirements": ["WADO-NO-ACCEPT-406"],
+        "requirements": ["WADO-NO-ACCEPT-406" if reading is None else "QIDO-NO-MATCH-204"],
         "verdict": verdict,
         "expected": None,
         "expected_by": None,
         "expected_reason": None,
         "message": "",
-        "reading": None,
+        "reading": reading,
         "evidence": [],
     }
     info: dict[str, Any] = {
@@ -74,3 +74,17 @@ def test_runs_against_different_catalogs_are_refused_unless_allowed(
         compare.main([str(a), str(b), "--out", str(tmp_path / "o"), "--allow-different-catalogs"])
         == 0
     )
+
+
+def test_servers_choosing_different_readings_differ_and_say_which(tmp_path: Path) -> None:
+    """INFO on both sides is no agreement when one answers 204 and the other 200 []."""
+    a = write(run("a", "INFO", "200-empty"), tmp_path / "a")
+    b = write(run("b", "INFO", "204"), tmp_path / "b")
+    out = tmp_path / "out"
+    assert compare.main([str(a), str(b), "--out", str(out)]) == 0
+    statement = (out / "compare.md").read_text()
+    differ = statement.split("## Where they agree")[0]
+    assert "QIDO-NO-MATCH-204" in differ
+    assert "| INFO (200-empty) | INFO (204) |" in differ
+    page = (out / "compare.html").read_text()
+    assert "<small>200-empty</small>" in page and "<small>204</small>" in page
