@@ -57,6 +57,17 @@ def get_metadata(client: Client, path: str) -> requests.Response:
     return response
 
 
+def chose_406(response: requests.Response) -> bool:
+    """Whether the answer is 406 (Not Acceptable), 8.7.8.1's reading of a negotiation nothing
+    acceptable is left to: then it is recorded as the reading "406", its body let go, and the
+    check has nothing more to judge."""
+    if response.status_code != 406:
+        return False
+    response.close()
+    chose("406")
+    return True
+
+
 def precondition(holds: bool, what: str) -> None:
     """What the check needs before it can test its rule holds; else the check is ERROR (it
     cannot judge the rule), never FAIL. ``what`` says what did not hold."""
