@@ -190,3 +190,17 @@ def test_a_departure_needs_its_reason_and_source(tmp_path: Path) -> None:
     path.write_text(f'[expect]\n"{rid}" = "FAIL"\n')
     with pytest.raises(profiles.ProfileError, match="needs a reason and source"):
         profiles.load(str(path))
+
+
+def test_a_profile_expecting_a_reading_the_requirement_does_not_list_is_refused(
+    tmp_path: Path,
+) -> None:
+    rid = next(r.id for r in CATALOG.values() if r.readings)
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'[expect]\n"{rid}" = {{ verdict = "INFO", reading = "no-such-reading", '
+        'reason = "r", source = "s" }\n'
+    )
+    with pytest.raises(profiles.ProfileError, match="expects reading 'no-such-reading'") as no:
+        profiles.load(str(path))
+    assert "\n" not in str(no.value) and "p.toml" in str(no.value)
