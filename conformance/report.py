@@ -59,6 +59,42 @@ def conformance_line(results: Results) -> str:
     return line
 
 
+def gate_summary(checks: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line of what a gate saw change, by direction: "4 verdicts differ from orthanc.toml:
+    2 now FAIL, 2 now PASS; 1 reading changed". None when no check had an expected verdict.
+    A FAIL or ERROR of a check no entry names fails a gate too, and is counted."""
+    expected = [c for c in checks if c.get("expected")]
+    if not expected:
+        return None
+    origins = sorted({str(c.get("expected_by") or "").split(":", 1)[0] for c in expected} - {""})
+    moved = Counter(c["verdict"] for c in expected if c["verdict"] != c["expected"])
+    readings = sum(
+        1
+        for c in expected
+        if c["verdict"] == c["expected"]
+        and c.get("expected_reading")
+        and c.get("reading") != c["expected_reading"]
+    )
+    unnamed = Counter(
+        c["verdict"] for c in checks if not c.get("expected") and c["verdict"] in ("FAIL", "ERROR")
+    )
+    total = sum(moved.values()) + readings + sum(unnamed.values())
+    where = " and ".join(origins) or "the expectations"
+    if not total:
+        return f"every verdict is the one {where} expects ({len(expected)} checks)"
+    parts = [f"{n} now {verdict}" for verdict, n in sorted(moved.items(), key=_by_severity)]
+    if readings:
+        parts.append(f"{readings} reading{'s' if readings > 1 else ''} changed")
+    parts += [f"{n} {verdict} no entry names" for verdict, n in sorted(unnamed.items())]
+    noun = "verdict differs" if total == 1 else "verdicts differ"
+    return f"{total} {noun} from {where}: {', '.join(parts)}"
+
+
+def _by_severity(item: tuple[str, int]) -> int:
+    order = ("FAIL", "ERROR", "NON-STRICT", "INFO", "PASS", "NOT-IMPLEMENTED", "DISABLED")
+    return order.index(item[0]) if item[0] in order else len(order)
+
+
 def transaction_name(key: str) -> str:
     return TRANSACTIONS.get(key, key)
 

@@ -347,6 +347,7 @@ class VerdictRecorder:
                 "expected": props.get("expected"),
                 "expected_by": props.get("expected_by"),
                 "expected_reason": props.get("expected_reason"),
+                "expected_reading": props.get("expected_reading"),
                 "message": props.get("message", ""),
                 "reading": props.get("reading"),
                 "evidence": self.evidence.pop(report.nodeid, [])
@@ -892,6 +893,8 @@ def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
         props += [("expected", str(expected.verdict)), ("expected_by", f"{expected.origin}:{key}")]
         if expected.reason:
             props.append(("expected_reason", expected.reason))
+        if expected.reading:
+            props.append(("expected_reading", expected.reading))
     if judgement.reading:
         props.append(("reading", judgement.reading))
     if judgement.message:

@@ -22,6 +22,7 @@ def run(name: str, verdict: str, reading: str | None = None) -> dict[str, Any]:
         "expected": None,
         "expected_by": None,
         "expected_reason": None,
+        "expected_reading": None,
         "message": "",
         "reading": reading,
         "evidence": [],
