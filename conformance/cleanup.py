@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -26,6 +26,11 @@ STUDY_DESCRIPTION = "00081030"
 PAGE = 100
 MAX_PAGES = 50  # a marker search reads at most 5,000 studies, whatever the server answers
 _EXPECTED = (requests.RequestException, NoAnswer, Throttled, ValueError, TypeError, KeyError)
+# What the server says it is can wait no longer than this: the run never depends on it.
+IDENTITY_TIMEOUT = 10.0
+# What a delete found: the study removed, not on the server (nothing to remove, nothing to
+# count), or a delete the server refused.
+Outcome = Literal["removed", "absent", "refused"]
 
 
 @dataclass
@@ -49,6 +54,31 @@ def orthanc_root(base_url: str) -> str:
     parts = urlsplit(base_url.rstrip("/"))
     path = parts.path.rsplit("/", 1)[0]
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def orthanc_name(version: str, plugin_version: str | None) -> str:
+    """How reports name an Orthanc: "Orthanc 1.10.1 with the DICOMweb plugin 1.7"."""
+    plugin = f" with the DICOMweb plugin {plugin_version}" if plugin_version else ""
+    return f"Orthanc {version}{plugin}"
+
+
+def orthanc_product(client: Client, orthanc_url: str) -> str | None:
+    """What the Orthanc whose REST API is at ``orthanc_url`` says it is (its /system and
+    /plugins/dicom-web), or None: one request each, briefly, and never an error."""
+    root = orthanc_url.rstrip("/")
+    with client.brief(IDENTITY_TIMEOUT):
+        version = _version(client, f"{root}/system")
+        plugin = _version(client, f"{root}/plugins/dicom-web") if version else None
+    return orthanc_name(version, plugin) if version else None
+
+
+def _version(client: Client, url: str) -> str | None:
+    try:
+        answer = client.get(url, headers={"Accept": "application/json"})
+        version = answer.json().get("Version") if answer.status_code == 200 else None
+    except (*_EXPECTED, AttributeError):
+        return None
+    return version if isinstance(version, str) and version.strip() else None
 
 
 def _first(obj: dict[str, Any], tag: str) -> Any:
@@ -111,16 +141,16 @@ class Cleaner:
         )
         return response.status_code == 200 and bool(response.content.strip(b" []\r\n"))
 
-    def delete_with_dicomweb(self, study_uid: str) -> bool | None:
-        """True when deleted (or already gone), None when the server has no DICOMweb DELETE."""
+    def delete_with_dicomweb(self, study_uid: str) -> Outcome | None:
+        """What the DICOMweb DELETE of the study found; None when the server has none."""
         response = self.client.delete(f"studies/{study_uid}")
         if response.status_code in (200, 202, 204):
-            return True
+            return "removed"
         if response.status_code == 404 and not self.study_exists(study_uid):
-            return True
+            return "absent"  # never stored (its store failed), or already gone: not counted
         if response.status_code in (404, 405, 501):
             return None
-        return False
+        return "refused"
 
     def is_orthanc(self) -> bool:
         try:
@@ -129,7 +159,7 @@ class Cleaner:
         except (*_EXPECTED, AttributeError):
             return False
 
-    def delete_with_orthanc(self, study_uid: str, report: CleanupReport) -> bool:
+    def delete_with_orthanc(self, study_uid: str, report: CleanupReport) -> Outcome:
         """Delete the Orthanc studies holding ``study_uid`` that are this run's; another
         patient's study with the same UID is left alone, and said so."""
         found = self.client.post(f"{self.orthanc_url}/tools/lookup", body=study_uid.encode())
@@ -138,6 +168,7 @@ class Cleaner:
         answer = found.json()
         if not isinstance(answer, list) or not all(isinstance(r, dict) for r in answer):
             raise ValueError("Orthanc's /tools/lookup did not answer a JSON array of objects")
+        outcome: Outcome = "absent"
         for orthanc_id in [r.get("ID") for r in answer if r.get("Type") == "Study"]:
             try:
                 deleted = self.client.delete(f"{self.orthanc_url}/studies/{orthanc_id}")
@@ -146,15 +177,18 @@ class Cleaner:
                 continue
             if deleted.status_code != 200:
                 raise ValueError(f"Orthanc answered {deleted.status_code} to the delete")
-        return True
+            outcome = "removed"
+        return outcome
 
-    def choose(self, probe_study: str) -> str:
-        """The method to use: the configured one, or in auto mode the first that works."""
+    def choose(self, probe_study: str) -> tuple[str, Outcome | None]:
+        """The method to use: the configured one, or in auto mode the first that works; and
+        what deleting ``probe_study`` found, when trying DICOMweb DELETE on it did."""
         if self.mode != "auto":
-            return self.mode
-        if self.delete_with_dicomweb(probe_study) is not None:
-            return "dicomweb"
-        return "orthanc" if self.is_orthanc() else "none"
+            return self.mode, None
+        probed = self.delete_with_dicomweb(probe_study)
+        if probed is not None:
+            return "dicomweb", probed
+        return ("orthanc" if self.is_orthanc() else "none"), None
 
     def run(self, studies: list[str] | None = None) -> CleanupReport:
         """Delete the given studies (default: all this run stored); report what remains."""
@@ -162,7 +196,7 @@ class Cleaner:
         if not studies:
             return CleanupReport(method=self.mode)
         try:
-            method = self.choose(studies[0])
+            method, probed = self.choose(studies[0])
         except (*_EXPECTED, UnsafeRequestError) as exc:
             return CleanupReport(
                 self.mode, leftovers={s: f"cleanup failed: {_reason(exc)}" for s in studies}
@@ -181,7 +215,9 @@ class Cleaner:
                 continue
             try:
                 done = (
-                    self.delete_with_dicomweb(study_uid)
+                    probed
+                    if probed is not None and study_uid == studies[0]
+                    else self.delete_with_dicomweb(study_uid)
                     if method == "dicomweb"
                     else self.delete_with_orthanc(study_uid, report)
                 )
@@ -191,9 +227,11 @@ class Cleaner:
             except Exception as exc:  # whatever the server answered: report it, go on
                 report.leftovers[study_uid] = _reason(exc)
                 continue
-            if done:
+            # Only what was there and is gone counts: a study whose store failed was never
+            # stored, and "removed" must not say otherwise.
+            if done == "removed":
                 report.removed.append(study_uid)
-            else:
+            elif done != "absent":
                 report.leftovers[study_uid] = f"{method} delete was refused"
         return report
 

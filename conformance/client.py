@@ -9,24 +9,34 @@ from __future__ import annotations
 import codecs
 import email.utils
 import re
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3.exceptions as urllib3_exceptions
 from requests.auth import AuthBase
 
 from . import deadline, multipart
 from .errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
+from .evidence import compact_json, shown
 from .guard import SAFE_METHODS, Guard
 from .settings import REDACTED
 
 RETRY_STATUSES = (429, 503)
 EXCERPT_CHARS = 1500
+# JSON bodies up to this size are re-serialised compactly before the excerpt is cut; a larger one
+# is cut as it came (parsing megabytes for 1,500 characters of evidence is not worth it).
+COMPACT_BYTES = 256 * 1024
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key")
 _TEXTUAL = re.compile(r"json|xml|text|html|javascript", re.IGNORECASE)
+# What OpenSSL says when the other side answers a TLS hello in plain text (an http:// port).
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
@@ -71,31 +81,41 @@ class Exchange:
     elapsed: float = 0.0
 
     def render(self) -> str:
+        """The exchange as a person reads it: each body cut to its first lines (results.json
+        keeps the whole excerpt)."""
         lines = [f"> {self.method} {self.url}"]
         lines += [f"> {k}: {v}" for k, v in self.request_headers.items()]
         if self.request_body:
-            lines.append(f"> {self.request_body}")
+            lines.append(f"> {shown(self.request_body)}")
         if self.status is not None:
             lines.append(f"< {self.status} {self.reason}  ({self.elapsed:.3f} s)")
             lines += [f"< {k}: {v}" for k, v in self.response_headers.items()]
             if self.response_body:
-                lines.append(f"< {self.response_body}")
+                lines.append(f"< {shown(self.response_body)}")
         if self.error:
             lines.append(f"< no complete answer: {self.error}")
         return "\n".join(lines)
 
 
 def describe_body(body: bytes | None, content_type: str | None) -> str:
-    """A short, safe description of a body: text excerpts for text, sizes for binary."""
+    """A short, safe description of a body: text excerpts for text, sizes for binary. JSON is
+    re-serialised compactly first (a result per line), so that the excerpt holds more of it:
+    a server writing one value per line (Orthanc) fills 1,500 characters with three results."""
     if not body:
         return ""
     head = body[:EXCERPT_CHARS]
     textual = _TEXTUAL.search(content_type) if content_type else _looks_like_text(head)
-    if textual:
+    if not textual:
+        return f"[{len(body)} bytes of {content_type or 'unknown type'}]"
+    compact = None
+    if len(body) <= COMPACT_BYTES and head.lstrip()[:1] in (b"{", b"["):
+        compact = compact_json(body.decode("utf-8", "replace"))
+    if compact is None:
         text = head.decode("utf-8", "replace")
-        more = f" … ({len(body)} bytes)" if len(body) > EXCERPT_CHARS else ""
-        return text + more
-    return f"[{len(body)} bytes of {content_type or 'unknown type'}]"
+        return text + (f" … ({len(body)} bytes)" if len(body) > EXCERPT_CHARS else "")
+    if len(compact) > EXCERPT_CHARS:
+        return compact[:EXCERPT_CHARS] + f" … ({len(body)} bytes)"
+    return compact
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -106,6 +126,53 @@ def _looks_like_text(head: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return all(c.isprintable() or c in "\r\n\t" for c in decoded)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception behind it (requests wraps urllib3, which wraps the socket's)."""
+    found: list[BaseException] = []
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or any(item is f for f in found):
+            continue
+        found.append(item)
+        stack += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
+    return found
+
+
+def no_answer_kind(exc: BaseException) -> str:
+    """Where a request without an answer broke, for ``NoAnswer.kind``: "plain" (https:// to a
+    port that does not speak TLS), "certificate" (not verified), "tls" (the handshake failed
+    otherwise), "dns" (the host
+    name does not resolve), "refused" (nothing listens on the port), "connect" (no connection
+    otherwise: unreachable, timed out) or "broken" (the answer broke off)."""
+    causes = _causes(exc)
+    if any(isinstance(c, ssl.SSLError) and c.reason in _NOT_TLS for c in causes):
+        return "plain"
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return "certificate"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or not isinstance(
+        exc, requests.exceptions.ConnectionError | requests.Timeout
+    ):
+        return "broken"
+    name_errors: tuple[type[BaseException], ...] = (
+        socket.gaierror,
+        *_optional(urllib3_exceptions, "NameResolutionError"),
+    )
+    if any(isinstance(c, name_errors) for c in causes):
+        return "dns"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "refused"
+    return "connect"
+
+
+def _optional(module: Any, name: str) -> tuple[type[BaseException], ...]:
+    """A class of ``module`` that older versions lack (urllib3 1.26 has no NameResolutionError)."""
+    found = getattr(module, name, None)
+    return (found,) if isinstance(found, type) and issubclass(found, BaseException) else ()
 
 
 def build_query(params: Sequence[tuple[str, str]]) -> str:
@@ -283,16 +350,19 @@ class Client:
     def _no_answer(self, method: str, url: str, exc: BaseException) -> NoAnswer:
         if isinstance(exc, DeadlineExceeded):
             return exc
-        kind = (
-            "tls"
-            if isinstance(exc, requests.exceptions.SSLError)
-            else "connect"
-            if isinstance(exc, requests.exceptions.ConnectionError | requests.Timeout)
-            and not isinstance(exc, requests.exceptions.ChunkedEncodingError)
-            else "broken"
-        )
         detail = self.redactor.text(f"{type(exc).__name__}: {exc}")
-        return NoAnswer(f"{method} {url}: no complete answer: {detail}", kind)
+        return NoAnswer(f"{method} {url}: no complete answer: {detail}", no_answer_kind(exc))
+
+    @contextmanager
+    def brief(self, timeout: float) -> Iterator[None]:
+        """Requests inside are sent once (no retry) with at most ``timeout`` seconds each: for
+        questions the run can do without (what the server calls itself)."""
+        saved = self.timeout, self.retries
+        self.timeout, self.retries = min(self.timeout, timeout), 0
+        try:
+            yield
+        finally:
+            self.timeout, self.retries = saved
 
     def _read_for_guard(
         self, url: str, query: Sequence[tuple[str, str]], headers: Mapping[str, str]

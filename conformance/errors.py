@@ -10,8 +10,10 @@ from __future__ import annotations
 class NoAnswer(Exception):
     """No complete answer arrived: refused, reset or cut short on the way (verdict ERROR).
 
-    ``kind`` says where it broke: "connect" (no connection), "tls" (the certificate), "broken"
-    (the answer broke off), "deadline" (see DeadlineExceeded).
+    ``kind`` says where it broke (``client.no_answer_kind``): "plain" (https:// to a port without
+    TLS), "certificate" (not verified), "tls" (the handshake otherwise), "dns" (the host name
+    does not resolve), "refused" (nothing listens on the port), "connect" (no connection
+    otherwise), "broken" (the answer broke off), "deadline" (see DeadlineExceeded).
     """
 
     def __init__(self, message: str, kind: str = "broken") -> None:

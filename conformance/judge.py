@@ -18,6 +18,7 @@ from .catalog import Catalog
 from .errors import ReadOnlyError
 from .expectations import Expectation, Expectations
 from .profiles import Profile
+from .report import restates
 from .verdicts import Informational, PreconditionFailed, Verdict, VerdictSkip
 
 MESSAGE_LIMIT = 500
@@ -173,10 +174,10 @@ class Judge:
         if judgement.expected is not None and verdict is not Verdict.DISABLED:
             key, expected = judgement.expected
             if expected.verdict is not verdict:
-                self._unexpected(report, verdict, key, expected)
+                self._unexpected(report, judgement, key, expected)
                 return
             if expected.reading is not None and expected.reading != judgement.reading:
-                self._unexpected(report, verdict, key, expected, judgement.reading)
+                self._unexpected(report, judgement, key, expected)
                 return
             if verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.NON_STRICT):
                 report.outcome = "skipped"
@@ -190,20 +191,19 @@ class Judge:
 
     @staticmethod
     def _unexpected(
-        report: pytest.TestReport,
-        verdict: Verdict,
-        key: str,
-        expected: Expectation,
-        reading: str | None = None,
+        report: pytest.TestReport, judgement: Judgement, key: str, expected: Expectation
     ) -> None:
+        verdict = judgement.verdict
         if expected.verdict is verdict:  # the same verdict, another reading of the rule
-            got = f"reading {reading or '(none)'}"
+            got = f"reading {judgement.reading or '(none)'}"
             wanted = f"reading {expected.reading}"
         else:
             got, wanted = f"verdict {verdict}", str(expected.verdict)
+        # The reason is worth a place only where it says more than the message shown with it.
+        shown = expected.reason and not restates(expected.reason, judgement.message)
         note = (
             f"{got}, but {expected.origin} expects {wanted} for {key}"
-            + (f" ({expected.reason})" if expected.reason else "")
+            + (f" ({expected.reason})" if shown else "")
             + ": update the expectations if the change is right"
         )
         report.outcome = "failed"

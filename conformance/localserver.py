@@ -117,7 +117,9 @@ def run_or_serve(
         server.start()
         if command:
             print(
-                f"{server.name} ready at {server.dicomweb_url} (pid {server.pid})", file=sys.stderr
+                f"{server.product or server.name} ready at {server.dicomweb_url} "
+                f"(pid {server.pid})",
+                file=sys.stderr,
             )
             return run_command(command, environment())
         print("\n".join(banner()), flush=True)
@@ -153,6 +155,9 @@ class LocalServer:
     def __init__(self, port: int | None, timeout: float) -> None:
         self.requested_port = port
         self.timeout = timeout
+        # The product and version started ("Orthanc 1.10.1 with the DICOMweb plugin 1.7"), as
+        # reports should name it; None until started, or when it cannot be told.
+        self.product: str | None = None
         self._port: int | None = port
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None

@@ -29,6 +29,7 @@ from typing import Any
 import requests
 
 from conformance import localserver, orthancbuilds
+from conformance.cleanup import orthanc_name
 from conformance.localserver import POLL_INTERVAL
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
@@ -190,6 +191,15 @@ class LocalOrthanc(localserver.LocalServer):
                 f"port {self._port} is answered by another server, not the Orthanc just "
                 f"started (GET /system: HTTP {system.status_code}).\n{self.log_tail()}"
             )
+        self.product = orthanc_name(str(system.json().get("Version")), self._plugin_version())
+
+    def _plugin_version(self) -> str | None:
+        """The version of the DICOMweb plugin the started Orthanc loaded, as it says."""
+        try:
+            version = self._native("GET", "/plugins/dicom-web").json().get("Version")
+        except (requests.RequestException, ValueError, AttributeError):
+            return None
+        return version if isinstance(version, str) else None
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -211,8 +221,10 @@ DESCRIPTION = """\
 Start a throwaway local Orthanc with its DICOMweb plugin (empty database in a temporary
 directory, loopback clients only), then either run COMMAND against it or serve until Ctrl-C.
 
-COMMAND runs with PYTEST_BASE_URL set to the DICOMweb root (http://127.0.0.1:PORT/dicom-web)
-and DICOMWEB_ORTHANC_URL set to the server root (Orthanc's native REST API). Orthanc is stopped
+COMMAND runs with PYTEST_BASE_URL set to the DICOMweb root (http://127.0.0.1:PORT/dicom-web),
+DICOMWEB_ORTHANC_URL set to the server root (Orthanc's native REST API) and DICOMWEB_SERVER_NAME
+to what the started Orthanc says it is ("Orthanc 1.10.1 with the DICOMweb plugin 1.7"; a
+--dicomweb-server-name given to the command wins). Orthanc is stopped
 and its directory deleted when COMMAND ends, fails or is interrupted; the exit status is
 COMMAND's.
 
@@ -284,6 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_environment(orthanc: LocalOrthanc) -> dict[str, str]:
+    """This process's environment plus what points the suite at ``orthanc`` and names it."""
+    env = dict(os.environ, PYTEST_BASE_URL=orthanc.dicomweb_url, DICOMWEB_ORTHANC_URL=orthanc.url)
+    if orthanc.product:
+        env["DICOMWEB_SERVER_NAME"] = orthanc.product
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -295,9 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return localserver.run_or_serve(
         orthanc,
         args.command,
-        lambda: dict(
-            os.environ, PYTEST_BASE_URL=orthanc.dicomweb_url, DICOMWEB_ORTHANC_URL=orthanc.url
-        ),
+        lambda: command_environment(orthanc),
         lambda: [
             f"Orthanc DICOMweb root: {orthanc.dicomweb_url}",
             f"Orthanc REST API:      {orthanc.url}  (pid {orthanc.pid}); Ctrl-C to stop",

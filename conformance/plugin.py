@@ -8,6 +8,7 @@ registered only when ``--base-url`` is given, as pytest-base-url defers its own 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,26 @@ CHECKS_DIR = Path(__file__).parent / "checks"
 RUNTIME = "dicomweb-runtime"
 
 
+NEEDS_A_SERVER = (
+    "dicomweb: the checks need a server: pass --base-url=https://host/dicom-web "
+    "(or set PYTEST_BASE_URL); see pytest --help, section 'DICOMweb conformance'"
+)
+# pytest-base-url declares --base-url (selenium and playwright share it), so it is listed under
+# "Custom options"; our group says where the server is given, first.
+BASE_URL_NOTE = (
+    "--base-url=URL (or PYTEST_BASE_URL, or ini base_url): the server's DICOMweb root, e.g. "
+    "http://host:8042/dicom-web for Orthanc. The option is pytest-base-url's, so it is also "
+    "listed under 'Custom options'."
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup(
-        "dicomweb", "DICOMweb conformance (the server is given with --base-url)"
-    )
+    group = parser.getgroup("dicomweb", "DICOMweb conformance")
+    # An argparse group's description is printed under its title: the one place in this group
+    # for an option declared by another plugin. (pytest's getgroup takes a title only.)
+    arggroup = getattr(group, "_arggroup", None)
+    if arggroup is not None:
+        arggroup.description = BASE_URL_NOTE
     for option in OPTIONS:
         help_text = f"{option.help} [env {option.env}, ini {option.ini}]"
         parser.addini(option.ini, help=help_text, default=None)
@@ -49,13 +66,66 @@ def pytest_configure(config: pytest.Config) -> None:
         "requirement(*ids): the catalog requirement IDs the check covers "
         "(conformance/requirements/*.toml); their level and capability decide the verdict",
     )
-    base_url = config.getoption("base_url", None) or config.getini("base_url")
+    base_url = _base_url(config)
     if not base_url:
         return
     from . import runtime  # the heavy part: only for a run that has a server
 
     config.pluginmanager.register(runtime, RUNTIME)
     runtime.configure(config, base_url)
+
+
+def _base_url(config: pytest.Config) -> str | None:
+    return config.getoption("base_url", None) or config.getini("base_url") or None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """--dicomweb-purge runs instead of pytest's session: it lists (and deletes) what earlier
+    runs left, then ends with its own last line and exit status, and collects no checks."""
+    base_url = _base_url(config)
+    if not base_url or hasattr(config, "workerinput"):
+        return None
+    if config.option.help or config.option.version or config.option.collectonly:
+        return None
+    from . import runtime
+
+    return runtime.purge(config, base_url)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Checks without a server: one message before collection, not after it."""
+    config = session.config
+    if not _base_url(config) and not hasattr(config, "workerinput") and targets_checks(config):
+        raise pytest.UsageError(NEEDS_A_SERVER)
+
+
+def arg_path(config: pytest.Config, arg: str) -> Path | None:
+    arg = arg.split("::")[0]
+    if config.option.pyargs and not Path(arg).exists():
+        try:
+            spec = importlib.util.find_spec(arg) if arg.isidentifier() or "." in arg else None
+        except (ImportError, ValueError):  # a parent package that does not exist
+            spec = None
+        origin = spec.origin if spec else None
+        if not origin:
+            return None
+        # A package is its folder; a module (conformance.checks.test_qido) is its file.
+        return Path(origin).parent if Path(origin).name == "__init__.py" else Path(origin)
+    return Path(config.invocation_params.dir, arg).resolve()
+
+
+def targets_checks(config: pytest.Config) -> bool:
+    """Will this run collect the DICOMweb checks? Decided from the arguments, before collection,
+    so that a doomed run stops before it collects, or xdist starts its workers."""
+    for arg in config.args:
+        path = arg_path(config, arg)
+        if path is not None and (
+            path == CHECKS_DIR or CHECKS_DIR in path.parents or path in CHECKS_DIR.parents
+        ):
+            return True
+    return False
 
 
 def is_check(item: pytest.Item) -> bool:
@@ -88,7 +158,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 + " no rule a server can be judged by (binds the user agent, or withdrawn)"
             )
     if checks and not config.pluginmanager.has_plugin(RUNTIME):
-        raise pytest.UsageError(
-            "dicomweb: the checks need a server: pass --base-url=https://host/dicom-web "
-            "(or set PYTEST_BASE_URL); see pytest --help, section dicomweb"
-        )
+        raise pytest.UsageError(NEEDS_A_SERVER)  # checks of a user's, elsewhere

@@ -7,10 +7,11 @@ hundred failed checks. The probe searches for a UID nobody has, so it reads no o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
-from .cleanup import marked_studies
+from .cleanup import marked_studies, orthanc_product, orthanc_root
 from .client import Client
 from .dicomweb import DICOM_JSON, ProtocolError, json_array
 from .errors import DeadlineExceeded, NoAnswer, Throttled
@@ -23,10 +24,13 @@ HINT_URL = (
 )
 
 
-def _search_study(client: Client, study_uid: str) -> requests.Response:
-    return client.get(
-        "studies", query=[("StudyInstanceUID", study_uid)], headers={"Accept": DICOM_JSON}
-    )
+def _search_study(client: Client, study_uid: str, path: str = "studies") -> requests.Response:
+    return client.get(path, query=[("StudyInstanceUID", study_uid)], headers={"Accept": DICOM_JSON})
+
+
+def _nobodys_uid(settings: Settings) -> str:
+    """A study UID this run minted for the probe: no one's data has it."""
+    return derive_uid(settings.run_id, "preflight", "none")
 
 
 @dataclass(frozen=True)
@@ -35,28 +39,22 @@ class Probe:
 
     problem: str | None  # None: a DICOMweb server that lets us in; else what is wrong, what to do
     server: str = ""  # what the server says it is (its Server header), for the reports
+    # What the server's own API says it is ("Orthanc 1.10.1 with the DICOMweb plugin 1.7"),
+    # asked only when no name is given and Orthanc's REST API does the cleanup.
+    product: str | None = None
 
 
 def preflight(client: Client, settings: Settings) -> Probe:
     """Whether the server answers like a DICOMweb server, and what it says it is."""
     url = settings.base_url
     try:
-        response = _search_study(client, derive_uid(settings.run_id, "preflight", "none"))
+        response = _search_study(client, _nobodys_uid(settings))
     except DeadlineExceeded:
         return Probe(
             f"no complete answer from {url} within {settings.timeout:g} s (--dicomweb-timeout)"
         )
     except NoAnswer as exc:
-        if exc.kind == "tls":
-            return Probe(
-                f"TLS verification of {url} failed; for a test server with a self-signed "
-                "certificate use --dicomweb-insecure or REQUESTS_CA_BUNDLE"
-            )
-        if exc.kind == "connect":
-            return Probe(
-                f"cannot reach {url}: connection failed (is the server running, the host right?)"
-            )
-        return Probe(f"the answer from {url} broke off: {exc}")
+        return Probe(_no_answer_problem(settings, exc))
     except Throttled as exc:
         return Probe(f"the server throttled the pre-flight request (rate limit): {exc}")
     except Exception as exc:
@@ -66,7 +64,46 @@ def preflight(client: Client, settings: Settings) -> Probe:
     problem = _answer_problem(client, settings, response)
     if problem is None and settings.writes and not settings.purge and not settings.article_uids:
         problem = _run_id_taken(client, settings)
-    return Probe(problem, server)
+    if problem is not None:
+        return Probe(problem, server)
+    return Probe(None, server, _product(client, settings))
+
+
+def _no_answer_problem(settings: Settings, exc: NoAnswer) -> str:
+    """Why no answer came, in a user's words, with what to do about it."""
+    url = settings.base_url
+    parts = urlsplit(url)
+    host = parts.hostname or parts.netloc
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if exc.kind == "plain":
+        return f"cannot reach {url}: the server does not speak TLS on this port (is it http://?)"
+    if exc.kind == "certificate":
+        return (
+            f"TLS verification of {url} failed; for a test server with a self-signed "
+            "certificate use --dicomweb-insecure or REQUESTS_CA_BUNDLE"
+        )
+    if exc.kind == "tls":
+        return f"cannot reach {url}: the TLS handshake with {host}:{port} failed: {exc}"
+    if exc.kind == "dns":
+        return f"cannot reach {url}: the host name {host} does not resolve (is it spelt right?)"
+    if exc.kind == "refused":
+        return (
+            f"cannot reach {url}: {host} refused the connection on port {port} (nothing "
+            "listens there: is the server running, the port right?)"
+        )
+    if exc.kind == "connect":
+        return f"cannot reach {url}: connection failed (is the server running, the host right?)"
+    return f"the answer from {url} broke off: {exc}"
+
+
+def _product(client: Client, settings: Settings) -> str | None:
+    """What Orthanc's REST API says the server is, when no name is given and that API is the
+    cleanup's (named by --dicomweb-orthanc-url, or --dicomweb-cleanup=orthanc)."""
+    if settings.server_name or settings.purge:
+        return None
+    if settings.cleanup == "orthanc" or (settings.cleanup == "auto" and settings.orthanc_url):
+        return orthanc_product(client, settings.orthanc_url or orthanc_root(settings.base_url))
+    return None
 
 
 def _run_id_taken(client: Client, settings: Settings) -> str | None:
@@ -110,6 +147,13 @@ def _answer_problem(client: Client, settings: Settings, response: requests.Respo
         )
     if status == 200:
         content_type = response.headers.get("Content-Type", "")
+        if _is_rest_listing(client, settings, response):
+            return (
+                f"{url} answered a search for studies with application/json, not "
+                f"{DICOM_JSON} (PS3.18 10.6.4): that is a server's own REST API (Orthanc's "
+                f"/studies answers so), not its DICOMweb root; give the DICOMweb root, e.g. "
+                f"--base-url={url}/dicom-web"
+            )
         try:
             if "json" not in content_type:
                 raise ProtocolError(content_type or "no Content-Type")
@@ -130,3 +174,32 @@ def _answer_problem(client: Client, settings: Settings, response: requests.Respo
                 "or run without --dicomweb-article-uids"
             )
     return None
+
+
+def _is_rest_listing(client: Client, settings: Settings, response: requests.Response) -> bool:
+    """Whether a search answered with application/json came from a server's own REST API (its
+    list of resources) rather than from a DICOMweb server that labels its JSON so, whose
+    verdict the media type checks give. A list of anything but objects is such a listing
+    (Orthanc's IDs); an empty one is, when a DICOMweb search answers below the URL (Orthanc's
+    /dicom-web: the REST root of a server that stores nothing yet)."""
+    if _media(response) != "application/json":
+        return False
+    try:
+        listing = response.json()
+    except ValueError:
+        return False
+    if not isinstance(listing, list):
+        return False
+    if listing:
+        return not all(isinstance(item, dict) for item in listing)
+    try:
+        below = _search_study(
+            client, _nobodys_uid(settings), f"{settings.base_url}/dicom-web/studies"
+        )
+    except Exception:
+        return False
+    return below.status_code == 204 or (below.status_code == 200 and _media(below) == DICOM_JSON)
+
+
+def _media(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower()

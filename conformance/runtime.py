@@ -7,8 +7,9 @@ It stays out of the way of other test suites that also use pytest-base-url's ``-
 
 from __future__ import annotations
 
+import functools
 import html
-import importlib.util
+import re
 import shutil
 import signal
 import tempfile
@@ -21,7 +22,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from _pytest._code.code import ExceptionRepr
+from _pytest._code.code import (
+    ExceptionChainRepr,
+    ExceptionRepr,
+    ReprFileLocation,
+    ReprTracebackNative,
+)
 from _pytest.junitxml import xml_key
 from pytest_metadata.plugin import metadata_key
 
@@ -33,10 +39,10 @@ from .dicomweb import stow
 from .errors import DeadlineExceeded, NoAnswer, Throttled
 from .guard import Guard, Registry
 from .judge import Judge, Judgement, check_name
-from .plugin import CHECKS_DIR, is_check, requirement_ids
-from .preflight import preflight
+from .plugin import CHECKS_DIR, arg_path, is_check, requirement_ids, targets_checks
+from .preflight import Probe, preflight
 from .profiles import Profile
-from .report import conformance_line, write_all
+from .report import conformance_line, gate_summary, write_all
 from .samples import Instance, SampleStudy, derive_uid, run_patient_id
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
@@ -51,6 +57,7 @@ from .verdicts import (
 )
 
 EVIDENCE_EXCHANGES = 6
+SHORT_CHARS = 300  # what broke, as the short summary (and JUnit's message attribute) says it
 
 settings_key = pytest.StashKey[Settings | None]()
 state_key = pytest.StashKey["RunState"]()
@@ -59,7 +66,8 @@ exchange_mark_key = pytest.StashKey[int]()
 judge_key = pytest.StashKey[Judge]()
 judgement_key = pytest.StashKey[Judgement]()
 evidence_key = pytest.StashKey[str]()  # a non-PASS check's exchanges, for its JUnit properties
-server_key = pytest.StashKey[str]()
+server_key = pytest.StashKey[str]()  # the Server header, as results.json "server" holds it
+identity_key = pytest.StashKey["Identity"]()
 # Checks deselected (-k, -m): their expectations are not stale, only unexercised.
 deselected_key = pytest.StashKey[list[dict[str, Any]]]()
 StudyT = TypeVar("StudyT", bound=samples.Study)
@@ -235,18 +243,9 @@ def configure(config: pytest.Config, base_url: str) -> None:
     after it has registered this module's hooks and fixtures."""
     config.stash[cleanup_reports_key] = []
     config.stash[deselected_key] = []
-    cli = {
-        o.name: config.getoption(o.cli.lstrip("-").replace("-", "_"), None)
-        for o in OPTIONS
-        if not o.secret
-    }
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        # Every worker marks its data with the controller's run id.
-        cli["run_id"] = workerinput["dicomweb_run_id"]
-    ini = {o.ini: config.getini(o.ini) for o in OPTIONS}
     try:
-        settings = resolve(base_url, cli, ini=ini)
+        settings = _settings(config, base_url)
         if settings.samples is not None or workerinput is None:
             samples.load(settings.samples)  # fail now, not in two hundred fixtures
         profile = profiles.load(settings.profile)
@@ -294,6 +293,21 @@ def configure(config: pytest.Config, base_url: str) -> None:
         )
 
 
+def _settings(config: pytest.Config, base_url: str) -> Settings:
+    """The run's settings from the command line, the environment, a config file and the ini."""
+    cli = {
+        o.name: config.getoption(o.cli.lstrip("-").replace("-", "_"), None)
+        for o in OPTIONS
+        if not o.secret
+    }
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        # Every worker marks its data with the controller's run id.
+        cli["run_id"] = workerinput["dicomweb_run_id"]
+    ini = {o.ini: config.getini(o.ini) for o in OPTIONS}
+    return resolve(base_url, cli, ini=ini)
+
+
 def _load_hypothesis_profile(name: str) -> None:
     """How the property checks (checks/test_properties.py) search: ``ci`` derandomized (the same
     examples every run, so a verdict changes only when the server does), ``deep`` random and
@@ -330,8 +344,13 @@ class VerdictRecorder:
         self.reports: list[Path] = []
         self.report_error = ""
         self.started = time.time()
+        self.failed: set[str] = set()  # node ids of tests with a failed report (the exit status)
+        self.stale_failed = False  # a stale expectation failed a nightly run
+        self.exit_status: int | None = None  # the session's, once it has finished
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed.add(report.nodeid)
         evidence = getattr(report, "dicomweb_evidence", None)
         if evidence is not None:
             self.evidence[report.nodeid] = evidence
@@ -388,7 +407,8 @@ class VerdictRecorder:
         if xml is None or not self.records:
             return
         rows = results.requirement_rows(self.catalog, self.records)
-        xml.add_global_property("conformance", conformance_line({"requirements": rows}))
+        headline = conformance_line({"requirements": rows, "mode": self.settings.mode})
+        xml.add_global_property("conformance", headline)
         for row in rows:
             if row["verdict"] is not None:
                 xml.add_global_property(f"requirement {row['id']}", row["verdict"])
@@ -406,14 +426,17 @@ class VerdictRecorder:
         stale = self.unmatched_expectations(config)
         if self.settings.mode == "nightly" and stale and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a stale entry is a lie in the gate
+            self.stale_failed = True
+        self.exit_status = int(session.exitstatus)
         path = self.settings.results
         if path is None:
             return
         reports = config.stash.get(cleanup_reports_key, [])
+        identity = config.stash.get(identity_key, None)
         run = {
             "base_url": self.settings.base_url,
             "server": config.stash.get(server_key, ""),
-            "server_name": self.settings.server_name or self.profile.description,
+            "server_name": identity.name if identity else self.settings.server_name,
             "profile": self.profile.name,
             "mode": self.settings.mode,
             "capabilities": {
@@ -463,7 +486,9 @@ class VerdictRecorder:
             ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
             + f" (profile {self.profile.name})"
         )
-        tr.line(f"server: {config.stash.get(server_key, '')}")
+        identity = config.stash.get(identity_key, None)
+        if identity is not None:
+            tr.line(f"server: {identity.line()}")
         rows = results.requirement_rows(self.catalog, self.records)
         by_status = Counter(r["status"] for r in rows)
         tested = Counter(r["verdict"] for r in rows if r["verdict"])
@@ -474,7 +499,10 @@ class VerdictRecorder:
         )
         for line in self._failing_requirements(rows):
             tr.line(line)
-        tr.line(conformance_line({"requirements": rows}), bold=True)
+        tr.line(conformance_line({"requirements": rows, "mode": self.settings.mode}), bold=True)
+        why = self.exit_reason(rows)
+        if why:
+            tr.line(why, bold=True)
         if not self.settings.writes:
             unrun = [
                 r
@@ -493,6 +521,54 @@ class VerdictRecorder:
                 tr.line(f"report: {path}")
             if self.report_error:
                 tr.line(f"the reports could not be written: {self.report_error}", red=True)
+        gate = gate_summary(self.records) if self.settings.expectations else None
+        if gate:
+            tr.line(gate, bold=True)
+
+    def exit_reason(self, rows: list[dict[str, Any]]) -> str | None:
+        """Why the run exits as it does, when its headline suggests otherwise: requirements that
+        fail and exit 0 (all expected), or none that fail and exit 1 ("exit 1: 2 verdicts differ
+        from orthanc.toml"). None when they agree."""
+        status = self.exit_status
+        failing = any(r["verdict"] in (Verdict.FAIL, Verdict.ERROR) for r in rows)
+        if status is None or (status != 0) == failing:
+            return None
+        if status == 0:
+            bad = [r for r in self.records if r["verdict"] in (Verdict.FAIL, Verdict.ERROR)]
+            whose = " and ".join(sorted({_origin(r) for r in bad} - {""})) or "the expectations"
+            return f"exit 0: every FAIL and ERROR is expected by {whose}"
+        if status == pytest.ExitCode.INTERRUPTED:
+            return f"exit {status}: the run was interrupted"
+        failed = [r for r in self.records if r["nodeid"] in self.failed]
+        reasons = []
+        differ = [r for r in failed if r["expected"]]
+        if differ:
+            whose = " and ".join(sorted({_origin(r) for r in differ}))
+            noun = "verdict differs" if len(differ) == 1 else "verdicts differ"
+            reasons.append(f"{len(differ)} {noun} from {whose}")
+        unexpected = [r for r in failed if not r["expected"]]
+        strict = sum(r["verdict"] == Verdict.NON_STRICT for r in unexpected)
+        if strict:
+            broken = "a SHOULD is" if strict == 1 else f"{strict} SHOULDs are"
+            reasons.append(f"{broken} broken and --dicomweb-strict is set")
+        for verdict in (Verdict.FAIL, Verdict.ERROR):
+            found = [r for r in unexpected if r["verdict"] == verdict]
+            if found:
+                ids = sorted({rid for r in found for rid in r["requirements"]})
+                named = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+                checks = "1 check" if len(found) == 1 else f"{len(found)} checks"
+                reasons.append(f"{verdict} in {checks} ({named})")
+        others = len(self.failed - {r["nodeid"] for r in self.records})
+        if others:
+            reasons.append(f"{others} test{'s' if others > 1 else ''} that are not checks failed")
+        if self.stale_failed:
+            reasons.append("an expectation matched no check (--dicomweb-mode=nightly)")
+        return f"exit {status}: " + "; ".join(reasons) if reasons else None
+
+
+def _origin(record: dict[str, Any]) -> str:
+    """Whose expectation a check's record was held to ("orthanc.toml", "profile orthanc.toml")."""
+    return str(record.get("expected_by") or "").split(":", 1)[0]
 
 
 class XdistHooks:
@@ -544,33 +620,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ]
 
 
-def _arg_path(config: pytest.Config, arg: str) -> Path | None:
-    arg = arg.split("::")[0]
-    if config.option.pyargs and not Path(arg).exists():
-        spec = importlib.util.find_spec(arg) if arg.isidentifier() or "." in arg else None
-        origin = spec.origin if spec else None
-        return Path(origin).parent if origin else None
-    return Path(config.invocation_params.dir, arg).resolve()
-
-
-def _targets_checks(config: pytest.Config) -> bool:
-    """Will this run collect the DICOMweb checks? Decided from the arguments, before collection,
-    so that the controller can stop a doomed run before xdist starts its workers."""
-    for arg in config.args:
-        path = _arg_path(config, arg)
-        if path is not None and (
-            path == CHECKS_DIR or CHECKS_DIR in path.parents or path in CHECKS_DIR.parents
-        ):
-            return True
-    return False
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     settings = config.stash.get(settings_key, None)
     if settings is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if not _targets_checks(config):
+    if not targets_checks(config):
         return  # --base-url is someone else's (selenium, playwright): stay out of the way
     _interrupt_on_sigterm(session)
     state = config.stash[state_key]
@@ -579,43 +634,129 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"dicomweb: {probe.problem}")
     # What the server says it is goes into every report: a stand-in or a proxy must show.
     config.stash[server_key] = probe.server or "(no Server header)"
+    identity = config.stash[identity_key] = identify(settings, probe)
     metadata = config.stash.get(metadata_key, None)
     if metadata is not None:
         metadata["DICOMweb server"] = config.stash[server_key]
-    if settings.purge:
-        _purge(config, state)
+        metadata["DICOMweb server name"] = identity.name or "not named"
+    warning = profile_mismatch(state.profile, identity.name or identity.header)
+    if warning:
+        config.get_terminal_writer().line(f"dicomweb: warning: {warning}", yellow=True)
 
 
-def _purge(config: pytest.Config, state: RunState) -> None:
-    """--dicomweb-purge: list (and delete) what earlier runs left, by their marker; no checks."""
+@dataclass(frozen=True)
+class Identity:
+    """What the server is, as the reports name it, and where that name comes from."""
+
+    name: str | None  # None: no one named it, and it says nothing of itself
+    source: str  # "given", "api" (Orthanc's /system), "header" (its Server header) or ""
+    header: str  # its Server header, "" when it sends none
+
+    def line(self) -> str:
+        """The terminal's ``server:`` line (without the label)."""
+        said = f"Server header: {self.header}" if self.header else "no Server header"
+        if self.name is None:
+            return f"not named (pass --dicomweb-server-name); {said}"
+        if self.source == "header":
+            return f"{self.name} (its Server header)"
+        if self.source == "api":
+            return f"{self.name} (as its REST API says); {said}"
+        return f"{self.name}; {said}"
+
+
+def identify(settings: Settings, probe: Probe) -> Identity:
+    """The name given, else what the server says of itself (its product API, then its Server
+    header), else none: never a profile's description, which says what was expected."""
+    if settings.server_name:
+        return Identity(settings.server_name, "given", probe.server)
+    if probe.product:
+        return Identity(probe.product, "api", probe.server)
+    if probe.server:
+        return Identity(probe.server, "header", probe.server)
+    return Identity(None, "", "")
+
+
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+def profile_mismatch(profile: Profile, server: str) -> str | None:
+    """One line when the profile describes other versions than the server's ("Orthanc 1.13 with
+    the DICOMweb plugin 1.24" against Orthanc 1.10.1 with 1.7); None when they agree, or when
+    either names no version."""
+    described, found = _VERSION.findall(profile.description), _VERSION.findall(server)
+    if not described or not found:
+        return None
+
+    def covers(short: str, full: str) -> bool:  # "1.13" covers "1.13.0"
+        return full.split(".")[: short.count(".") + 1] == short.split(".")
+
+    if all(any(covers(d, f) for f in found) for d in described):
+        return None
+    return (
+        f"profile {profile.name} describes {profile.description}, but the server is {server}: "
+        "the verdicts the profile expects may not be this server's"
+    )
+
+
+def purge(config: pytest.Config, base_url: str) -> int | None:
+    """--dicomweb-purge, in place of a session: list (and delete) what earlier runs left, by
+    their marker, and return the exit status; None when the run is not a purge."""
+    try:
+        settings = _settings(config, base_url)
+    except SettingsError as exc:
+        raise pytest.UsageError(f"dicomweb: {exc}") from None
+    if settings.purge is None:
+        return None
+    ends = time.monotonic() + settings.run_timeout
+    state = RunState(settings, "main", Profile(settings.profile), ends)
+    try:
+        probe = preflight(state.client, settings)
+        if probe.problem:
+            raise pytest.UsageError(f"dicomweb: {probe.problem}")
+        return _purge(state)
+    except KeyboardInterrupt:
+        print("dicomweb purge: interrupted; no checks run (exit 2)", flush=True)
+        return int(pytest.ExitCode.INTERRUPTED)
+
+
+def _purge(state: RunState) -> int:
     settings = state.settings
     marker = state.marker if settings.run_id_given else f"{samples.MARKER_PREFIX}*"
-    write = config.get_terminal_writer().line
     try:
         found = marked_studies(state.client, marker)
     except Exception as exc:
-        message = f"dicomweb: cannot list studies with PatientID {marker}: {exc}"
+        why = state.client.redactor.text(str(exc))
+        message = f"dicomweb: cannot list studies with PatientID {marker}: {why}"
         raise pytest.UsageError(message) from None
-    write(
-        f"dicomweb purge: {len(found)} stud{'y' if len(found) == 1 else 'ies'} with PatientID "
-        f"{marker} on {settings.base_url}"
-    )
+    say = functools.partial(print, flush=True)
+    say(f"dicomweb purge: {_studies(len(found))} with PatientID {marker} on {settings.base_url}")
     for uid, patient_id in sorted(found.items(), key=lambda item: item[1]):
-        write(f"  {patient_id}  study {uid}")
+        say(f"  {patient_id}  study {uid}")
     if not found and marker.endswith("*"):
-        write("  (a server without wildcard matching finds none: give --dicomweb-run-id)")
-    status = 0
-    if settings.purge == "delete" and found:
-        for uid, patient_id in found.items():
-            state.registry.add(uid, "purge", patient_id)
-        report = _clean_up(state, list(found))
-        for uid in found:
-            state.registry.forget(uid)
-        write(f"dicomweb purge: removed {len(report.removed)}")
-        for uid, why in {**report.leftovers, **report.foreign}.items():
-            write(f"  left on the server: study {uid}: {why}", yellow=True)
-        status = 1 if report.leftovers or report.foreign else 0
-    pytest.exit("dicomweb purge done: no checks run", returncode=status)
+        say("  (a server without wildcard matching finds none: give --dicomweb-run-id)")
+    if settings.purge == "list" or not found:
+        hint = " (--dicomweb-purge=delete removes them)" if found else ""
+        say(f"dicomweb purge: nothing deleted{hint}; no checks run (exit 0)")
+        return 0
+    for uid, patient_id in found.items():
+        state.registry.add(uid, "purge", patient_id)
+    report = _clean_up(state, list(found))
+    for uid in found:
+        state.registry.forget(uid)
+    left = {**report.leftovers, **report.foreign}
+    for uid, why in left.items():
+        say(f"  left on the server: study {uid}: {state.client.redactor.text(why)}")
+    status = 1 if left else 0
+    say(
+        f"dicomweb purge: removed {len(report.removed)} of {len(found)}"
+        + (f", {len(left)} left" if left else "")
+        + f"; no checks run (exit {status})"
+    )
+    return status
+
+
+def _studies(n: int) -> str:
+    return f"{n} stud{'y' if n == 1 else 'ies'}"
 
 
 def _interrupt_on_sigterm(session: pytest.Session | None = None) -> None:
@@ -688,7 +829,7 @@ def _check_certify_targets(config: pytest.Config) -> None:
     """A certifying run runs every check: no -k or -m, no single module or check."""
     narrowed = [f"-k {config.option.keyword}"] if config.option.keyword else []
     narrowed += [f"-m {config.option.markexpr}"] if config.option.markexpr else []
-    narrowed += [a for a in config.args if "::" in a or _arg_path(config, a) != CHECKS_DIR]
+    narrowed += [a for a in config.args if "::" in a or arg_path(config, a) != CHECKS_DIR]
     if narrowed:
         raise pytest.UsageError(
             "dicomweb: --dicomweb-mode=certify runs every check; drop "
@@ -871,6 +1012,24 @@ def pytest_runtest_makereport_judged(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> Generator[None, Any, Any]:
+    """A check that failed, or deviated as expected, names its requirements in the word before
+    its name ("FAILED QIDO-MATCH-NON-ASCII conformance/checks/…"): in the short summary pytest
+    cuts what follows the name at the terminal's width, never the word."""
+    status = yield
+    ids = dict(getattr(report, "user_properties", ())).get("requirements")
+    if not ids or not status or status[0] not in ("failed", "error", "xfailed", "xpassed"):
+        return status
+    category, letter, word = status
+    named = ",".join(str(ids).split())
+    if isinstance(word, tuple):
+        return category, letter, (f"{word[0]} {named}", word[1])
+    return category, letter, f"{word} {named}"
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_header(cells: list[str]) -> None:
     """pytest-html: a Verdict and a Requirements column."""
@@ -879,7 +1038,7 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    props = dict(report.user_properties)
+    props = dict(getattr(report, "user_properties", ()))  # a collection error's report has none
     verdict = html.escape(str(props.get("verdict", "")))
     requirements = html.escape(str(props.get("requirements", "")))
     cells[2:2] = [f"<td>{verdict}</td>", f"<td>{requirements}</td>"]
@@ -943,7 +1102,19 @@ def _compact(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
     )
 
 
-def _compact_failure(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
+def _compact_failure(item: pytest.Item, call: pytest.CallInfo[None]) -> ExceptionChainRepr:
+    """The failure as pytest prints it (the rule, what broke, the exchanges) and, for its short
+    summary and JUnit's message, the first line of what broke."""
+    assert call.excinfo is not None
+    text = _compact_text(item, call)
+    what = str(call.excinfo.value).strip().splitlines() or [call.excinfo.typename]
+    short = what[0] if len(what[0]) <= SHORT_CHARS else what[0][:SHORT_CHARS] + " …"
+    path, line = item.reportinfo()[:2]
+    crash = ReprFileLocation(str(path), (line or 0) + 1, short)
+    return ExceptionChainRepr([(ReprTracebackNative([text + "\n"]), crash, None)])
+
+
+def _compact_text(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
     assert call.excinfo is not None
     known = catalog.default()
     rules = [

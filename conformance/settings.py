@@ -39,20 +39,26 @@ def _bool(value: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise ValueError("true or false")
 
 
 def _positive_float(value: str) -> float:
-    number = float(value)
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
     if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"must be > 0, got {value}")
+        raise ValueError("a number of seconds greater than 0, e.g. 30 or 2.5")
     return number
 
 
 def _non_negative_int(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
     if number < 0:
-        raise ValueError(f"must be >= 0, got {value}")
+        raise ValueError("a whole number, 0 or more")
     return number
 
 
@@ -243,8 +249,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "server_name",
-        "What the server is, as reports should name it, e.g. 'Orthanc 1.10.1 + DICOMweb 1.7' "
-        "(its Server header is reported too). Default: the profile's description.",
+        "What the server is, as reports should name it, e.g. 'Orthanc 1.10.1 with the DICOMweb "
+        "plugin 1.7' (its Server header is reported too). Default: what the server says of "
+        "itself (Orthanc's /system when its REST API does the cleanup, else its Server header).",
         metavar="TEXT",
     ),
 )
@@ -396,12 +403,13 @@ def resolve(
         if isinstance(value, str):
             if option.choices and value not in option.choices:
                 raise SettingsError(
-                    f"{source}: {value!r} is not one of {', '.join(option.choices)}"
+                    f"{source} takes one of {', '.join(option.choices)}, not {value!r}"
                 )
             try:
                 value = option.parse(value)
             except ValueError as exc:
-                raise SettingsError(f"{source}: {exc}") from None
+                # The parsers say what the setting takes, never Python's words for what failed.
+                raise SettingsError(f"{source} takes {exc}, not {value!r}") from None
         values[option.name] = value
 
     if not base_url:

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,23 @@ def tinypacs_config(port: int, token: str | None) -> dict[str, Any]:
     }
 
 
+def installed_product(binary: str) -> str | None:
+    """ "tiny-pacs 0.4.1 with tiny-pacs-dicomweb 0.1.0": the packages installed beside the
+    executable (in its virtual environment), or None when they cannot be found there."""
+    prefix = Path(binary).parent.parent
+    paths = [str(p) for p in prefix.glob("lib/python*/site-packages")]
+    found = {
+        str(d.metadata["Name"]).lower().replace("_", "-"): d.version
+        for d in metadata.distributions(path=paths)
+    }
+    if not paths or "tiny-pacs" not in found:
+        return None
+    front = found.get("tiny-pacs-dicomweb")
+    return f"tiny-pacs {found['tiny-pacs']}" + (
+        f" with tiny-pacs-dicomweb {front}" if front else ""
+    )
+
+
 class LocalTinyPacs(localserver.LocalServer):
     """A local tiny-pacs with its DICOMweb front end, in its own temporary directory."""
 
@@ -157,6 +175,7 @@ class LocalTinyPacs(localserver.LocalServer):
         self.restart()
 
     def _launch(self, port: int) -> None:
+        self.product = installed_product(self.binary)
         config_path = self._new_workdir(port) / "tiny-pacs.json"
         # The token is in this file: mkdtemp's directory is private (0700), the file too.
         config_path.touch(mode=0o600)
@@ -193,6 +212,7 @@ Start a throwaway local tiny-pacs with its DICOMweb front end (in memory, HTTP o
 only), then either run COMMAND against it or serve until Ctrl-C.
 
 COMMAND runs with PYTEST_BASE_URL set to the DICOMweb root (http://127.0.0.1:PORT/dicomweb),
+DICOMWEB_SERVER_NAME to the versions installed ("tiny-pacs 0.4.1 with tiny-pacs-dicomweb 0.1.0"),
 and with --token also DICOMWEB_AUTH=bearer and DICOMWEB_TOKEN. tiny-pacs is stopped and its
 directory deleted when COMMAND ends, fails or is interrupted; the exit status is COMMAND's.
 """
@@ -250,6 +270,8 @@ def _token_argument(value: str) -> str:
 def command_environment(pacs: LocalTinyPacs) -> dict[str, str]:
     """This process's environment plus what points the suite at ``pacs``."""
     env = dict(os.environ, PYTEST_BASE_URL=pacs.dicomweb_url)
+    if pacs.product:
+        env["DICOMWEB_SERVER_NAME"] = pacs.product
     if pacs.token:
         env.update(DICOMWEB_AUTH="bearer", DICOMWEB_TOKEN=pacs.token)
     return env

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,15 +16,19 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+import requests
 from requests.auth import AuthBase
 
 from conformance.auth import build_auth
 from conformance.client import (
+    COMPACT_BYTES,
     EXCERPT_CHARS,
     Client,
+    Exchange,
     Redactor,
     build_query,
     describe_body,
+    no_answer_kind,
     retry_after_seconds,
 )
 from conformance.errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
@@ -97,18 +103,58 @@ def test_no_body_is_described_as_nothing(body: bytes | None) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    [
-        "application/json",
-        "application/dicom+json",
-        "application/dicom+xml; charset=utf-8",
-        "text/plain",
-        "text/html",
-    ],
+    ["application/dicom+xml; charset=utf-8", "text/plain", "text/html"],
 )
 def test_a_text_body_is_shown_as_text(content_type: str) -> None:
-    assert describe_body(b'{"error": "no such study"}', content_type) == (
-        '{"error": "no such study"}'
+    assert describe_body(b"<e>no such study:  1.2.3</e>", content_type) == (
+        "<e>no such study:  1.2.3</e>"
     )
+
+
+# Orthanc writes its JSON one value per line: 15 lines for one attribute of one result.
+ORTHANC_STYLE = json.dumps(
+    [{"0020000D": {"vr": "UI", "Value": [f"2.25.{n}"]}} for n in range(3)], indent=3
+).encode()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/dicom+json", None])
+def test_a_json_body_is_kept_compact_one_result_per_line(content_type: str | None) -> None:
+    assert describe_body(ORTHANC_STYLE, content_type) == (
+        "[\n"
+        '{"0020000D":{"vr":"UI","Value":["2.25.0"]}},\n'
+        '{"0020000D":{"vr":"UI","Value":["2.25.1"]}},\n'
+        '{"0020000D":{"vr":"UI","Value":["2.25.2"]}}\n'
+        "]"
+    )
+
+
+def test_a_compact_json_body_holds_more_of_the_answer_in_the_same_excerpt() -> None:
+    results = [{"00100020": {"vr": "LO", "Value": [f"patient {n}"]}} for n in range(40)]
+    body = json.dumps(results, indent=3).encode()
+    excerpt = describe_body(body, "application/dicom+json")
+    assert len(excerpt) <= EXCERPT_CHARS + len(f" … ({len(body)} bytes)")
+    assert excerpt.endswith(f" … ({len(body)} bytes)")
+    as_sent = body[:EXCERPT_CHARS].decode()
+    assert excerpt.count("patient ") > 2 * as_sent.count("patient ")
+
+
+def test_a_json_body_too_large_to_parse_for_evidence_is_cut_as_it_came() -> None:
+    body = json.dumps([{"x": "y" * 100}] * (COMPACT_BYTES // 100), indent=3).encode()
+    assert describe_body(body, "application/json") == (
+        body[:EXCERPT_CHARS].decode() + f" … ({len(body)} bytes)"
+    )
+
+
+def test_a_body_that_only_looks_like_json_is_shown_as_it_came() -> None:
+    assert describe_body(b"[not json", "application/json") == "[not json"
+
+
+def test_a_rendered_exchange_shows_the_first_lines_of_each_body() -> None:
+    body = "\n".join(f"line {n}" for n in range(20))
+    exchange = Exchange("POST", "http://h/studies", {}, body, 200, "OK", {}, body)
+    rendered = exchange.render()
+    assert rendered.count("line 7") == 2 and "line 8" not in rendered
+    assert rendered.count("… (12 more lines in results.json)") == 2
 
 
 def test_a_long_text_body_is_cut_and_its_size_given() -> None:
@@ -546,9 +592,9 @@ def test_a_request_is_recorded_as_sent(server: ScriptedServer, clients: Clients)
     exchange = client.exchanges[0]
     assert (exchange.method, exchange.url) == ("POST", server.url + "/studies?PatientName=Doe%5EJ")
     assert exchange.request_headers["Accept"] == "application/json"
-    assert exchange.request_body == '{"q": 1}'
+    assert exchange.request_body == '{"q":1}'
     assert (exchange.status, exchange.reason) == (200, "OK")
-    assert exchange.response_body == '{"ok": true}'
+    assert exchange.response_body == '{"ok":true}'
 
 
 def test_basic_auth_is_sent_but_never_shown(server: ScriptedServer, clients: Clients) -> None:
@@ -584,7 +630,7 @@ def test_a_streamed_error_answer_still_records_its_body(
     client = clients()
     response = client.get("studies/1.2.3", stream=True)
     assert response.status_code == 404
-    assert client.exchanges[0].response_body == '{"message": "no study"}'
+    assert client.exchanges[0].response_body == '{"message":"no study"}'
 
 
 def test_a_streamed_success_is_left_for_the_caller_to_read(
@@ -643,3 +689,63 @@ def test_the_environments_proxy_is_used_and_netrc_is_not(
     assert all("Authorization" not in r.headers for r in server.received)
     for client in (proxied, direct):
         client.session.close()
+
+
+# --- where a request without an answer broke -----------------------------------------------
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests go where their URL says: no proxy of the environment answers for a host."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def no_answer(url: str, verify: bool = True) -> NoAnswer:
+    client = Client(url, retries=0, timeout=10, verify=verify)
+    try:
+        with pytest.raises(NoAnswer) as raised:
+            client.get("studies")
+    finally:
+        client.session.close()
+    return raised.value
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["verified", "insecure"])
+def test_https_to_a_plain_http_port_is_told_apart(
+    server: ScriptedServer, no_proxy: None, verify: bool
+) -> None:
+    url = server.url.replace("http://", "https://")
+    assert no_answer(url, verify).kind == "plain"
+
+
+def test_a_host_name_that_does_not_resolve_is_told_apart(no_proxy: None) -> None:
+    assert no_answer("http://no-such-host.invalid/dicom-web").kind == "dns"
+
+
+def test_a_refused_connection_is_told_apart(no_proxy: None) -> None:
+    assert no_answer(f"http://127.0.0.1:{closed_port()}/dicom-web").kind == "refused"
+
+
+def test_an_answer_that_breaks_off_is_not_a_connection_failure() -> None:
+    broken = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    assert no_answer_kind(broken) == "broken"
+
+
+def test_a_brief_question_is_sent_once_and_bounded(
+    server: ScriptedServer, clients: Clients
+) -> None:
+    server.script(Answer(503, {"Retry-After": "0"}, b"busy"))
+    client = clients(retries=3, timeout=30.0)
+    with client.brief(2.0):
+        assert (client.timeout, client.retries) == (2.0, 0)
+        with pytest.raises(Throttled):
+            client.get("system")
+    assert (client.timeout, client.retries) == (30.0, 3)
+    assert len(server.received) == 1

@@ -124,6 +124,7 @@ def test_cli_runs_command_with_urls_and_returns_its_status() -> None:
         "base = os.environ['PYTEST_BASE_URL']\n"
         "root = os.environ['DICOMWEB_ORTHANC_URL']\n"
         "assert base == root + '/dicom-web', (base, root)\n"
+        "assert os.environ['DICOMWEB_SERVER_NAME'].startswith('Orthanc 1.'), os.environ\n"
         "assert requests.get(base + '/studies', timeout=10).status_code == 200\n"
         "sys.exit(3)\n"
     )
@@ -139,6 +140,39 @@ def test_cli_runs_command_with_urls_and_returns_its_status() -> None:
     started = re.search(r"\(pid (\d+)\)", result.stderr)
     assert started, result.stderr
     assert not pid_exists(int(started.group(1)))
+
+
+def pinned_name(version: str) -> str:
+    """ "Orthanc 1.10.1 with the DICOMweb plugin 1.7": the versions orthancbuilds pins."""
+    build = orthancbuilds.BUILDS[version]
+    orthanc, dicomweb = (v.split("+")[0] for v in (build.orthanc, build.dicomweb))
+    return f"Orthanc {orthanc} with the DICOMweb plugin {dicomweb}"
+
+
+def test_the_launcher_knows_what_it_started(orthanc_here: LocalOrthanc) -> None:
+    assert orthanc_here.product == pinned_name("1.10")
+
+
+def test_a_run_through_the_launcher_names_the_orthanc_it_started(tmp_path: Path) -> None:
+    """Command 1's launcher passes the exact product and version (DICOMWEB_SERVER_NAME): the
+    title and the Server row of every report, and the terminal's server line, name it."""
+    results = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMWEB_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance.orthanc", "--", sys.executable, "-m", "pytest",
+         "--pyargs", "conformance.checks", "-k", "store_one_instance", "-p", "no:cacheprovider",
+         "--dicomweb-profile=orthanc", f"--dicomweb-results={results}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    name = pinned_name("1.10")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(results.read_text())["server_name"] == name
+    assert f"server: {name}; no Server header" in result.stdout
+    assert f"{name} ready at http://127.0.0.1:" in result.stderr
+    assert (
+        f"<title>DICOMweb conformance: {name}</title>"
+        in (tmp_path / "conformance.html").read_text()
+    )
 
 
 def test_cli_rejects_a_malformed_user() -> None:
@@ -194,6 +228,7 @@ def test_a_newer_orthanc_runs_from_its_unpacked_folder(version: str) -> None:
         pid = server.pid
 
     assert system["Version"] == orthancbuilds.BUILDS[version].orthanc.split("+")[0]
+    assert server.product == pinned_name(version)
     assert studies.status_code == 200
     assert elsewhere == (version == "1.12")
     assert not pid_exists(pid)

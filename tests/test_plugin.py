@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite
 
 from conformance.orthanc import LocalOrthanc
 from conformance.settings import OPTIONS
 
 USAGE_ERROR = pytest.ExitCode.USAGE_ERROR
+SECONDS = "a number of seconds greater than 0, e.g. 30 or 2.5"
 
 
 def closed_port() -> int:
@@ -28,26 +31,83 @@ def closed_port() -> int:
 def test_help_documents_every_option_in_one_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--help")
     text = result.stdout.str()
-    group = text.index("DICOMweb conformance")
+    group = text.index("DICOMweb conformance:")
+    first = text.index("--dicomweb-", group)
     for option in OPTIONS:
         assert option.env in text
         if not option.secret:
-            assert text.index(option.cli) > group, option.cli
-    assert "--base-url" in text
+            assert text.index(option.cli) >= first, option.cli
+    # --base-url is pytest-base-url's option: our group says, first, that it gives the server.
+    assert "--base-url=URL" in text[group:first]
+    assert "PYTEST_BASE_URL" in text[group:first]
 
 
-def test_checks_without_a_server_stop_with_one_message(run_suite: RunSuite) -> None:
+def test_checks_without_a_server_stop_with_one_message_before_collection(
+    run_suite: RunSuite,
+) -> None:
     run = run_suite("")
     assert run.ret == USAGE_ERROR
-    assert "the checks need a server: pass --base-url" in run.stdout
+    assert run.stdout.count("the checks need a server: pass --base-url") == 1
+    assert "collected" not in run.stdout and "test session starts" not in run.stdout
     assert run.outcomes == {}
 
 
 def test_unreachable_server_stops_before_any_check(run_suite: RunSuite) -> None:
-    run = run_suite(f"http://127.0.0.1:{closed_port()}/dicom-web")
+    port = closed_port()
+    run = run_suite(f"http://127.0.0.1:{port}/dicom-web")
     assert run.ret == USAGE_ERROR
-    assert run.stdout.count("cannot reach http://127.0.0.1") == 1
+    assert (
+        run.stdout.count(
+            f"cannot reach http://127.0.0.1:{port}/dicom-web: 127.0.0.1 refused the connection on "
+            f"port {port} (nothing listens there: is the server running, the port right?)"
+        )
+        == 1
+    )
     assert run.outcomes == {}
+
+
+def test_a_host_name_that_does_not_resolve_is_said_so(run_suite: RunSuite) -> None:
+    run = run_suite("http://no-such-host.invalid/dicom-web")
+    assert run.ret == USAGE_ERROR
+    assert (
+        "cannot reach http://no-such-host.invalid/dicom-web: the host name no-such-host.invalid "
+        "does not resolve" in run.stdout
+    )
+    assert "refused" not in run.stdout
+
+
+@pytest.mark.parametrize("insecure", [[], ["--dicomweb-insecure"]], ids=["verified", "insecure"])
+def test_https_to_a_plain_http_port_asks_whether_it_is_http(
+    orthanc: LocalOrthanc, run_suite: RunSuite, insecure: list[str]
+) -> None:
+    url = orthanc.dicomweb_url.replace("http://", "https://")
+    run = run_suite(url, *insecure)
+    assert run.ret == USAGE_ERROR
+    assert (
+        f"cannot reach {url}: the server does not speak TLS on this port (is it http://?)"
+        in run.stdout
+    )
+    assert "use --dicomweb-insecure" not in run.stdout
+    assert run.outcomes == {}
+
+
+def test_a_servers_rest_root_is_refused_naming_its_dicomweb_root(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """Orthanc's native /studies answers 200 with application/json: no DICOMweb search. One
+    message, exit 4, the DICOMweb root suggested; no check runs, so none ERRORs, and cleanup
+    removes nothing it never stored."""
+    run = run_suite(orthanc.url)
+    assert run.ret == USAGE_ERROR
+    assert (
+        run.stdout.count(
+            f"{orthanc.url} answered a search for studies with application/json, not "
+            "application/dicom+json (PS3.18 10.6.4): that is a server's own REST API"
+        )
+        == 1
+    )
+    assert f"give the DICOMweb root, e.g. --base-url={orthanc.url}/dicom-web" in run.stdout
+    assert run.outcomes == {} and "removed" not in run.stdout
 
 
 def test_wrong_path_says_there_is_no_dicomweb_service(
@@ -101,22 +161,167 @@ def test_reports_name_the_server_that_answered(
     answer = requests.get(orthanc.dicomweb_url + "/studies", timeout=30)
     server = answer.headers.get("Server") or "(no Server header)"  # Orthanc 1.10 sends none
     assert run.results["server"] == server
-    assert f"server: {server}" in run.stdout
     assert "DICOMweb server" in html.read_text() and server in html.read_text()
+    # No name given, no Orthanc REST API named for cleanup, no Server header: not named.
+    assert run.results["server_name"] is None
+    assert "server: not named (pass --dicomweb-server-name); no Server header" in run.stdout
+
+
+def test_a_given_server_name_names_it_in_every_report(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    name = "Our PACS, production"
+    run = run_suite(orthanc.dicomweb_url, "-k", "store_one_instance", "--dicomweb-cleanup=none")
+    assert run.results["server_name"] is None
+    run = run_suite(
+        orthanc.dicomweb_url, "-k", "store_one_instance", f"--dicomweb-server-name={name}"
+    )
+    assert run.results["server_name"] == name
+    assert f"server: {name}; no Server header" in run.stdout
+
+
+def test_orthanc_named_by_its_rest_api_when_that_does_the_cleanup(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """What the server says of itself: Orthanc's /system and /plugins/dicom-web, asked once
+    each when its REST API is the cleanup's; never the profile's description."""
+    system = requests.get(f"{orthanc.url}/system", timeout=30).json()
+    plugin = requests.get(f"{orthanc.url}/plugins/dicom-web", timeout=30).json()
+    name = f"Orthanc {system['Version']} with the DICOMweb plugin {plugin['Version']}"
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "store_one_instance",
+        f"--dicomweb-orthanc-url={orthanc.url}",
+        "--dicomweb-profile=orthanc",
+    )
+    assert run.results["server_name"] == name
+    assert f"server: {name} (as its REST API says); no Server header" in run.stdout
+    assert (
+        "dicomweb: warning" not in run.stdout
+    )  # the orthanc profile names no version to differ from
+
+
+def test_a_profile_of_another_version_is_one_warning_before_the_checks(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "store_one_instance",
+        "--dicomweb-profile=orthanc-1.13",
+        "--dicomweb-server-name=Orthanc 1.10.1 with the DICOMweb plugin 1.7",
+    )
+    warning = (
+        "dicomweb: warning: profile orthanc-1.13 describes Orthanc 1.13 with the DICOMweb "
+        "plugin 1.24, but the server is Orthanc 1.10.1 with the DICOMweb plugin 1.7"
+    )
+    assert run.stdout.count(warning) == 1
+    assert run.stdout.index(warning) < run.stdout.index("dicomweb verdicts")
+    same = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "store_one_instance",
+        "--dicomweb-profile=orthanc-1.13",
+        "--dicomweb-server-name=Orthanc 1.13.0 with the DICOMweb plugin 1.24",
+    )
+    assert "dicomweb: warning" not in same.stdout
+
+
+# --- what the terminal says of the verdicts and the exit status ------------------------------
+
+
+def test_the_short_summary_names_the_requirement_whatever_the_width(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """pytest cuts what follows a test's name at the terminal's width (80 columns in CI logs):
+    the requirement ID comes before the name."""
+    run = run_suite(orthanc.dicomweb_url, "-k", "test_missing_accept_is_406", "-rfx")
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    summary = run.stdout[run.stdout.index("short test summary info") :]
+    assert "FAILED QIDO-NO-ACCEPT-406 test_qido.py::test_missing_accept_is_406 - " in summary
+
+
+def test_an_exit_status_the_headline_does_not_suggest_is_explained(
+    orthanc: LocalOrthanc, run_suite: RunSuite, tmp_path: Path
+) -> None:
+    """A verdict that differs from the expectations fails a gate whose requirements all pass:
+    one line says why, and the gate's summary ends the section."""
+    check = "test_qido.py::test_search_resource_returns_its_collection[studies]"
+    expected = tmp_path / "gate.toml"
+    expected.write_text(f'[expect]\n"{check}" = {{ verdict = "FAIL", reason = "ticket 1" }}\n')
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "test_search_resource_returns_its_collection and studies",
+        f"--dicomweb-expectations={expected}",
+    )
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    assert "exit 1: 1 verdict differs from gate.toml" in run.stdout
+    section = run.stdout[
+        run.stdout.index("dicomweb verdicts") : run.stdout.index("dicomweb cleanup")
+    ]
+    last = [line for line in section.splitlines() if not line.startswith("=")][-1]
+    assert last == "1 verdict differs from gate.toml: 1 now PASS", section
+
+
+def test_a_broken_should_under_strict_says_it_is_why_the_run_fails(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "test_client_errors_say_what_went_wrong",
+        "--dicomweb-strict",
+        "--dicomweb-profile=orthanc",
+    )
+    assert run.verdicts == {"test_http.py::test_client_errors_say_what_went_wrong": "NON-STRICT"}
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    assert "exit 1: a SHOULD is broken and --dicomweb-strict is set" in run.stdout
+
+
+def test_failures_all_expected_exit_0_and_say_so(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    run = run_suite(
+        orthanc.dicomweb_url,
+        "-k",
+        "test_missing_accept_is_406",
+        f"--dicomweb-expectations={ORTHANC_EXPECTATIONS}",
+        "--dicomweb-profile=orthanc",
+    )
+    assert run.ret == pytest.ExitCode.OK
+    assert "exit 0: every FAIL and ERROR is expected by orthanc.toml" in run.stdout
+    assert "every verdict is the one orthanc.toml expects (1 checks)" in run.stdout
+
+
+def test_purge_list_ends_with_its_own_line_and_status(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    run = run_suite(orthanc.dicomweb_url, "--dicomweb-purge=list", "--dicomweb-run-id=nothing1")
+    assert run.ret == pytest.ExitCode.OK
+    assert run.stdout.strip().splitlines()[-1] == (
+        "dicomweb purge: nothing deleted; no checks run (exit 0)"
+    )
+    assert "Exit" not in run.stdout and "!!!" not in run.stdout and "collected" not in run.stdout
 
 
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        ([], {"DICOMWEB_TIMEOUT": "-1"}, "DICOMWEB_TIMEOUT: must be > 0"),
+        ([], {"DICOMWEB_TIMEOUT": "-1"}, f"DICOMWEB_TIMEOUT takes {SECONDS}, not '-1'"),
+        (["--dicomweb-timeout=abc"], {}, f"--dicomweb-timeout takes {SECONDS}, not 'abc'"),
+        (["--dicomweb-retries=2.5"], {}, "--dicomweb-retries takes a whole number, 0 or more"),
         ([], {"DICOMWEB_AUTH": "basic"}, "auth=basic needs DICOMWEB_USERNAME"),
-        ([], {"DICOMWEB_AUTH": "kerberos"}, "DICOMWEB_AUTH: 'kerberos' is not one of"),
+        ([], {"DICOMWEB_AUTH": "kerberos"}, "DICOMWEB_AUTH takes one of none, basic, bearer"),
         (["--dicomweb-samples=/no/such/dir"], {}, "/no/such/dir is not a directory"),
         (["--dicomweb-config=/no/such.toml"], {}, "config file not found: /no/such.toml"),
         (["--dicomweb-article-uids", "-n", "2"], {}, "drop -n/--numprocesses"),
     ],
     ids=[
         "negative timeout",
+        "word timeout",
+        "fractional retries",
         "basic without user",
         "unknown auth",
         "no samples dir",
@@ -129,7 +334,8 @@ def test_bad_settings_stop_with_one_clear_message(
 ) -> None:
     run = run_suite(f"http://127.0.0.1:{closed_port()}/dicom-web", *args, env=env)
     assert run.ret == USAGE_ERROR
-    assert message in run.stdout
+    assert run.stdout.count(message) == 1
+    assert "Traceback" not in run.stdout and "Error:" not in run.stdout.replace("ERROR:", "")
     assert run.outcomes == {}
 
 
@@ -162,3 +368,19 @@ def test_plugin_loads_nothing_heavy_into_a_run_without_a_server(pytester: pytest
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "dicomweb" in pytester.runpytest_subprocess("--help").stdout.str()
+
+
+def test_a_module_given_by_its_python_name_is_that_module_not_its_package() -> None:
+    """--dicomweb-mode=certify refuses a single module: `--pyargs conformance.checks.test_qido`
+    must be seen as test_qido.py, not as the checks' folder."""
+    from types import SimpleNamespace
+
+    from conformance.plugin import CHECKS_DIR, arg_path
+
+    config: Any = SimpleNamespace(
+        option=SimpleNamespace(pyargs=True), invocation_params=SimpleNamespace(dir=Path.cwd())
+    )
+    assert arg_path(config, "conformance.checks") == CHECKS_DIR
+    assert arg_path(config, "conformance.checks.test_qido") == CHECKS_DIR / "test_qido.py"
+    assert arg_path(config, "conformance.checks.test_qido::test_x") == CHECKS_DIR / "test_qido.py"
+    assert arg_path(config, "no.such.module") is None

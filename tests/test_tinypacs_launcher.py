@@ -177,6 +177,20 @@ def test_starts_and_answers_dicomweb(pacs: LocalTinyPacs) -> None:
     assert response.content == b""
 
 
+def test_the_launcher_names_the_versions_it_started(pacs: LocalTinyPacs) -> None:
+    """The packages installed beside the executable: reports name them (the command's
+    DICOMWEB_SERVER_NAME)."""
+    name = pacs.product
+    assert name is not None and re.fullmatch(
+        r"tiny-pacs \d+\.\d+\.\d+ with tiny-pacs-dicomweb \d+\.\d+\.\d+", name
+    ), name
+    assert tinypacs.command_environment(pacs)["DICOMWEB_SERVER_NAME"] == name
+
+
+def test_an_executable_without_its_packages_beside_it_is_not_named(tmp_path: Path) -> None:
+    assert tinypacs.installed_product(str(tmp_path / "bin" / "tiny-pacs")) is None
+
+
 def test_http_listens_on_loopback_only(pacs: LocalTinyPacs) -> None:
     if not Path("/proc/net/tcp").exists():
         pytest.skip("no /proc/net/tcp to read listening sockets from")
