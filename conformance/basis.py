@@ -51,7 +51,8 @@ def _quote(text: str) -> list[str]:
     return ["> " + line if line else ">" for line in text.splitlines()] or [">"]
 
 
-def _entry(r: Requirement) -> list[str]:
+def entry(r: Requirement) -> list[str]:
+    """One requirement's whole rule (``dicomweb-conformance requirements ID`` prints it)."""
     status = (
         "withdrawn: no rule"
         if r.withdrawn
@@ -117,7 +118,7 @@ def render(catalog: Catalog, vendor_levels: dict[str, str] | None = None) -> str
         if vendor_levels and t in vendor_levels:
             lines += [f"Levels: {vendor_levels[t]}", ""]
         for r in by_transaction[t]:
-            lines += _entry(r)
+            lines += entry(r)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -23,7 +23,8 @@ xfail, so the gate stays green); a check whose verdict differs fails the run, in
 a regression, or a fixed deviation whose entry is now stale. Entries that match no check are
 listed at the end of the run.
 
-``python -m conformance.expectations RESULTS.json`` writes the verdicts of a run as a new file.
+``dicomweb-conformance baseline RESULTS.json`` (``python -m conformance.expectations``) writes the
+verdicts of a run as a new file.
 """
 
 from __future__ import annotations
@@ -174,6 +175,9 @@ def _table(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExpectationsError(f"expectations file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ExpectationsError(f"expectations file {path} cannot be read ({why})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExpectationsError(f"expectations file {path} is not valid TOML: {exc}") from None
     unknown = set(data) - {"server", "expect"}
@@ -255,7 +259,7 @@ def render(
             anchor = next((k for k in reversed(earlier[:index]) if k in order), None)
             order.insert(order.index(anchor) + 1 if anchor else 0, name)
     head = [
-        "# Expected verdicts, written by `python -m conformance.expectations`.",
+        "# Expected verdicts, written by `dicomweb-conformance baseline`.",
         f"server = {_toml_string(str(server))}",
         "",
         "[expect]",
@@ -286,9 +290,28 @@ def read_results(path: Path) -> dict[str, Any]:
     return load(path)
 
 
+def partial_run(
+    results: Mapping[str, Any], previous: Expectations | None, origin: str
+) -> str | None:
+    """One line when the run left requirements out (-k, -m, a module): the file it makes
+    says nothing of the checks that did not run, unless an earlier file's entries are kept."""
+    not_run = sum(r["status"] == "not run" for r in results["requirements"])
+    if not not_run:
+        return None
+    said = f"partial run: {not_run} requirements not run"
+    if previous is None:
+        return (
+            f"{said}, and their checks have no entry here (--previous FILE keeps an earlier file's)"
+        )
+    ran = {check["check"] for check in results["checks"]}
+    kept = [key for key in previous.entries if CHECK_NAME.match(key) and key not in ran]
+    checks = "1 check" if len(kept) == 1 else f"{len(kept)} checks"
+    return f"{said}; {checks} of {origin} not run: their previous entries are kept"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.expectations",
+        prog="dicomweb-conformance baseline",
         description="Write the verdicts of a run (its results.json, from --dicomweb-results) as "
         "an expectations file for --dicomweb-expectations.",
     )
@@ -302,10 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         results = read_results(args.results)
         previous, gone = load_previous(args.previous) if args.previous else (None, [])
     except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     for key in gone:
         print(f"dropped {key}: it names no check or requirement any more", file=sys.stderr)
+    partial = partial_run(results, previous, args.previous.name if args.previous else "")
+    if partial:
+        print(partial, file=sys.stderr)
     sys.stdout.write(render(results, previous, args.server))
     if previous is not None:
         stale = reasons_to_recheck(results, previous)

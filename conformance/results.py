@@ -1,14 +1,15 @@
 """The result model: one run's results.json, the source every other view is made from.
 
 Versioned (``format`` and ``format_version``) and described by a JSON Schema shipped with the
-package (``results.schema.json``; our tests validate every results.json they produce against
-it). It carries what a reader needs without the server: who ran what against which server
-(suite version and commit, catalog editions, profile, redacted settings, the server's own
-``Server`` header and the name the user gives it), every check's verdict with its evidence
-when it is not PASS, and every requirement's verdict with its quoted rule and the checks that
-decided it. A requirement nobody wrote a check for is "untested"; one whose checks did not run
-(deselected, a module left out) is "not run": they are different statements. A rule that binds
-the user agent ("user agent") or that is no rule ("withdrawn") is listed, and never judged.
+package (``results.schema.json``): every reader checks its input against it, as our tests check
+every results.json they produce. It carries what a reader needs without the server: who ran
+what against which server (suite version and commit, catalog editions, profile, redacted
+settings, the server's own ``Server`` header and the name the user gives it), every check's
+verdict with its evidence when it is not PASS, and every requirement's verdict with its quoted
+rule and the checks that decided it. A requirement nobody wrote a check for is "untested"; one
+whose checks did not run (deselected, a module left out) is "not run": they are different
+statements. A rule that binds the user agent ("user agent") or that is no rule ("withdrawn") is
+listed, and never judged.
 
 Requirements that fail from one observed fault are one breach: a failing requirement whose
 ``explained_by`` names another that fails in the same run shares its ``breach`` (the IDs of
@@ -26,10 +27,13 @@ from dataclasses import asdict
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog, Requirement
 from .verdicts import Verdict, worst
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 FORMAT = "dicomweb-conformance/results"
 FORMAT_VERSION = 2
@@ -188,12 +192,92 @@ def write(path: Path, results: Mapping[str, Any]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+class ResultsError(ValueError):
+    """A file that is no results.json this suite can read; the message is one line naming it."""
+
+
 def load(path: Path) -> dict[str, Any]:
-    """A results.json, refused when it is of another format or a newer version."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != FORMAT or int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: not a results.json this suite can read (format {data.get('format')!r} "
-            f"version {data.get('format_version')!r}; this reads {FORMAT} up to {FORMAT_VERSION})"
+    """A results.json, checked against the shipped schema: a reader (report, compare, baseline)
+    refuses anything else in one line naming the file, never with a traceback."""
+    data = _read_json(path)
+    problem = _problem(data)
+    if problem:
+        raise ResultsError(f"{path}: {problem}")
+    valid: dict[str, Any] = data
+    return valid
+
+
+def _read_json(path: Path) -> Any:
+    if path.is_dir():
+        inside = path / "results.json"
+        hint = f" (give {inside})" if inside.is_file() else ""
+        raise ResultsError(f"{path}: a folder, not a results.json{hint}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path}: not a results.json (not text)") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty, not a results.json")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = exc.msg.removesuffix(" at").removesuffix(" starting")  # "… string starting at"
+        where = f"line {exc.lineno}, column {exc.colno}: {what[:1].lower()}{what[1:]}"
+        if exc.pos == len(text) - len(text.lstrip()):  # the very first character
+            begins = text.lstrip()[:20]
+            raise ResultsError(
+                f"{path}: not a results.json (not JSON: it begins {begins!r})"
+            ) from None
+        # The text ends inside a value: the file was cut (a run interrupted while writing it?).
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise ResultsError(f"{path}: cut short: its JSON stops unfinished ({where})") from None
+        raise ResultsError(f"{path}: not valid JSON ({where})") from None
+
+
+def _problem(data: Any) -> str | None:
+    """Why ``data`` is no results.json this suite can read (None: it is one)."""
+    refused = "not a results.json this suite can read"
+    if not isinstance(data, dict):
+        return f"{refused}: a JSON {_JSON_TYPES.get(type(data), 'null')}, not an object"
+    if data.get("format") != FORMAT:
+        found = f"format {data['format']!r}" if "format" in data else 'no "format"'
+        return f"{refused}: {found}, not {FORMAT!r}"
+    version = data.get("format_version")
+    if type(version) is not int:
+        return f"{refused}: format_version {version!r} is no version number"
+    if version > FORMAT_VERSION:
+        return (
+            f"{refused}: format version {version} is newer than this suite's "
+            f"({FORMAT_VERSION}): upgrade {PACKAGE}"
         )
-    return data
+    if version < FORMAT_VERSION:
+        return (
+            f"{refused}: format version {version} is older than this suite's "
+            f"({FORMAT_VERSION}): run the checks again"
+        )
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        message = " ".join(error.message.split())
+        message = message if len(message) <= 160 else message[:159] + "…"
+        return f"not a valid results.json ({where.lstrip('.') or 'top level'}: {message})"
+    listed, catalog = len(data["requirements"]), data["catalog"]["requirements"]
+    if listed != catalog:
+        return f"lists {listed} requirements where its catalog has {catalog}: a cut or edited file"
+    return None
+
+
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # only readers need it: a run starts without
+
+    return Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
