@@ -22,8 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .report import STYLE, badge, escape, grouped, md_cell, shown_verdict, transaction_name
+from .report import md_cell, shown_verdict
+from .reporthtml import STYLE, badge, escape
 from .results import load
+from .sections import grouped, transaction_name
 
 Results = Mapping[str, Any]
 Row = tuple[str, Mapping[str, Any], list[str]]  # section, requirement, its cell in each run

@@ -2,8 +2,9 @@
 
 Inert unless a DICOMweb server is given: installed, the package registers its options and
 markers in every pytest run of the environment, and that is all it costs. The rest (settings,
-client, samples, pydicom, requests, hooks and fixtures: ``runtime.py``) is imported and
-registered only when ``--base-url`` is given, as pytest-base-url defers its own work.
+client, samples, pydicom, requests: the hooks of ``runtime.py`` and the fixtures of
+``runfixtures.py``) is imported and registered only when ``--base-url`` is given, as
+pytest-base-url defers its own work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .settings import OPTIONS
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 RUNTIME = "dicomweb-runtime"
+FIXTURES = "dicomweb-fixtures"
 
 
 NEEDS_A_SERVER = (
@@ -69,9 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
     base_url = _base_url(config)
     if not base_url:
         return
-    from . import runtime  # the heavy part: only for a run that has a server
+    from . import runfixtures, runtime  # the heavy part: only for a run that has a server
 
     config.pluginmanager.register(runtime, RUNTIME)
+    config.pluginmanager.register(runfixtures, FIXTURES)
     runtime.configure(config, base_url)
 
 

@@ -1,5 +1,11 @@
-"""What the plugin does once a server is given: settings, the pre-flight check, fixtures,
-verdicts, evidence and cleanup. ``plugin.py`` imports and registers this module only then.
+"""What the plugin does once a server is given: settings, the pre-flight check, and the hooks
+that make verdicts, evidence and cleanup of the checks. ``plugin.py`` imports and registers this
+module, and the fixtures of ``runfixtures.py``, only then.
+
+The hooks lean on modules of their own: ``runstate.py`` (what a process shares between hooks and
+fixtures), ``recorder.py`` (the verdicts, results.json and the terminal's summary),
+``failures.py`` (a failure as an operator reads it), ``runcleanup.py`` (cleanup, the sweep and
+--dicomweb-purge) and ``identity.py`` (what the server is).
 
 It stays out of the way of other test suites that also use pytest-base-url's ``--base-url``
 (selenium, playwright): the pre-flight runs only when the DICOMweb checks are targeted.
@@ -7,240 +13,52 @@ It stays out of the way of other test suites that also use pytest-base-url's ``-
 
 from __future__ import annotations
 
-import functools
 import html
-import re
 import shutil
 import signal
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Generator, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from _pytest._code.code import (
-    ExceptionChainRepr,
-    ExceptionRepr,
-    ReprFileLocation,
-    ReprTracebackNative,
-)
-from _pytest.junitxml import xml_key
 from pytest_metadata.plugin import metadata_key
 
-from . import catalog, deadline, expectations, profiles, results, samples, synthetic
-from .auth import build_auth
-from .cleanup import Cleaner, CleanupReport, marked_studies, orthanc_root
-from .client import Client, Exchange, Redactor
-from .dicomweb import stow
-from .errors import DeadlineExceeded, NoAnswer, Throttled
-from .guard import Guard, Registry
+from . import catalog, deadline, expectations, profiles, samples
+from .cleanup import CleanupReport
+from .errors import DeadlineExceeded
+from .failures import EVIDENCE_EXCHANGES, attach_evidence, compact, compact_failure, own_exchanges
+from .identity import identify, profile_mismatch
 from .judge import Judge, Judgement, check_name
 from .plugin import CHECKS_DIR, arg_path, is_check, requirement_ids, targets_checks
-from .preflight import Probe, preflight
+from .preflight import preflight
 from .profiles import Profile
-from .report import conformance_line, gate_summary, write_all
-from .samples import Instance, SampleStudy, derive_uid, run_patient_id
+from .recorder import VerdictRecorder
+from .runcleanup import clean_up, merged, purge_studies
+from .runstate import (
+    RunState,
+    cleanup_reports_key,
+    deselected_key,
+    evidence_key,
+    exchange_mark_key,
+    identity_key,
+    judge_key,
+    judgement_key,
+    server_key,
+    settings_key,
+    state_key,
+)
 from .scrub import scrub_report
 from .settings import OPTIONS, Settings, SettingsError, resolve
-from .synthetic import CatalogStudy
-from .verdicts import (
-    PreconditionFailed,
-    Verdict,
-    VerdictSkip,
-    chosen_readings,
-    disabled,
-    forget_readings,
-)
-
-EVIDENCE_EXCHANGES = 6
-SHORT_CHARS = 300  # what broke, as the short summary (and JUnit's message attribute) says it
-
-settings_key = pytest.StashKey[Settings | None]()
-state_key = pytest.StashKey["RunState"]()
-cleanup_reports_key = pytest.StashKey[list[CleanupReport]]()
-exchange_mark_key = pytest.StashKey[int]()
-judge_key = pytest.StashKey[Judge]()
-judgement_key = pytest.StashKey[Judgement]()
-evidence_key = pytest.StashKey[str]()  # a non-PASS check's exchanges, for its JUnit properties
-server_key = pytest.StashKey[str]()  # the Server header, as results.json "server" holds it
-identity_key = pytest.StashKey["Identity"]()
-# Checks deselected (-k, -m): their expectations are not stale, only unexercised.
-deselected_key = pytest.StashKey[list[dict[str, Any]]]()
-StudyT = TypeVar("StudyT", bound=samples.Study)
-
-try:
-    import fcntl  # a file lock for the workers of one machine (POSIX)
-except ImportError:  # Windows: each worker stores its own shared studies
-    fcntl = None  # type: ignore[assignment]
-
-
-class RunState:
-    """What one process (the only one, or one xdist worker) shares between fixtures and hooks."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        label: str,
-        profile: Profile,
-        run_deadline: float,
-        shared_dir: Path | None = None,
-    ) -> None:
-        self.settings = settings
-        self.profile = profile
-        self.label = label  # "main" or the xdist worker id: keeps workers' UIDs apart
-        self.marker = run_patient_id(settings.run_id)  # the PatientID of everything stored
-        self.registry = Registry()
-        self.run_deadline = (
-            run_deadline,
-            f"the run's deadline of {settings.run_timeout:g} s (--dicomweb-run-timeout)",
-        )
-        self._client: Client | None = None
-        self._templates: SampleStudy | None = None
-        # Set by a Ctrl-C or SIGTERM during cleanup: stop deleting, say what is left.
-        self.stop_cleanup = threading.Event()
-        # Exchanges (index ranges) made by fixtures shared between checks: the session's stored
-        # study is no check's evidence.
-        self.shared: list[range] = []
-        # Under pytest-xdist on one machine: the folder where workers agree on which of them
-        # stores the studies the read-only checks share (stored_once); None: each its own.
-        self.shared_dir = shared_dir
-        # Studies stored for every worker, which the controller deletes after the last one.
-        self.handed_over: list[tuple[str, str]] = []  # (Study Instance UID, Patient ID)
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            s = self.settings
-            redactor = Redactor(s.secrets)
-            orthanc = (
-                (s.orthanc_url or orthanc_root(s.base_url))
-                if s.cleanup in ("auto", "orthanc")
-                else None
-            )
-            self._client = Client(
-                s.base_url,
-                auth=build_auth(s, on_token=redactor.add),
-                timeout=s.timeout,
-                retries=s.retries,
-                verify=not s.insecure,
-                redactor=redactor,
-                max_retry_wait=s.max_retry_wait,
-                guard=Guard(s.base_url, self.registry, read_only=not s.writes, orthanc_url=orthanc),
-            )
-            self._client.run_deadline = self.run_deadline
-        return self._client
-
-    @property
-    def templates(self) -> SampleStudy:
-        if self._templates is None:
-            self._templates = samples.load(self.settings.samples)
-        return self._templates
-
-    def _may_store(self) -> None:
-        if not self.settings.writes:
-            disabled("a read-only run: the check needs to store a study of its own")
-
-    def new_study(self, label: str, light: bool = False, space: str | None = None) -> SampleStudy:
-        """A copy of the samples with fresh UIDs, registered as created by this run; ``light``:
-        with images of 8 x 8 pixels (but under --dicomweb-article-uids, the article's own).
-        ``space`` keeps UIDs apart (default: this process's label; "shared": every worker's)."""
-        self._may_store()
-        s = self.settings
-        study = (
-            self.templates
-            if s.article_uids
-            else samples.fresh_copy(
-                self.templates, s.run_id, f"{space or self.label}/{label}", light
-            )
-        )
-        if s.article_uids and study.study_uid in self.registry:
-            # The article's UIDs are reused by every step: remove the earlier step's copy first.
-            report = self.cleaner().run([study.study_uid])
-            if report.leftovers or report.foreign:
-                pytest.skip(
-                    "--dicomweb-article-uids needs a cleanup method to store the study again: "
-                    + "; ".join([*report.leftovers.values(), *report.foreign.values()])
-                )
-        self.registry.add(study.study_uid, label, str(study.blue.dataset.PatientID))
-        return study
-
-    def new_synthetic(self, label: str, space: str | None = None) -> CatalogStudy:
-        """The suite's synthetic study (multi-frame, compressed, no pixels, character sets,
-        a sequence) with fresh UIDs, registered as created by this run."""
-        self._may_store()
-        study = synthetic.catalog_study(self.settings.run_id, f"{space or self.label}/{label}")
-        self.registry.add(study.study_uid, label, self.marker)
-        return study
-
-    def new_archive(self, label: str, space: str | None = None) -> synthetic.SearchArchive:
-        """The search archive (one-instance studies for the property checks) with fresh UIDs,
-        every study registered as created by this run."""
-        self._may_store()
-        archive = synthetic.search_archive(self.settings.run_id, f"{space or self.label}/{label}")
-        for uid in archive.study_uids:
-            self.registry.add(uid, label, self.marker)
-        return archive
-
-    def stored_once(self, make: Callable[[str | None], StudyT], what: str) -> StudyT:
-        """A study the read-only checks share, stored once per run. ``make(space)`` builds it.
-        Under pytest-xdist on one machine every worker builds the same one (space "shared"):
-        the first to need it stores it while the others wait on a file lock, then all read it,
-        and the controller deletes it once every worker has finished (a worker must not delete
-        what others still read). Serially, with workers on other machines, or with
-        --dicomweb-article-uids, each process stores its own."""
-        shared = self.shared_dir
-        if shared is None or fcntl is None or self.settings.article_uids:
-            study = make(None)
-            _store_for_checks(self.client, study, what)
-            return study
-        study = make("shared")
-        uids = sorted({i.study_uid for i in study})
-        name = what.replace(" ", "-")
-        with open(shared / f"{name}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                done = shared / f"{name}.done"
-                if not done.exists():
-                    failure = _store_failure(self.client, study, what)
-                    done.write_text(failure or "")
-                    if failure is None:
-                        self.handed_over += [(uid, self.marker) for uid in uids]
-                failure = done.read_text() or None
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        for uid in uids:
-            self.registry.forget(uid)  # the controller's to delete, after every worker
-        if failure:
-            pytest.fail(failure)
-        return study
-
-    def new_study_uid(self, label: str) -> str:
-        """A fresh study UID registered as this run's, for a check that builds its own
-        instances (PatientID must be the run's marker)."""
-        self._may_store()
-        uid = derive_uid(self.settings.run_id, f"{self.label}/{label}", "study")
-        self.registry.add(uid, label, self.marker)
-        return uid
-
-    def absent_uid(self, label: str) -> str:
-        """A study UID this run minted and never stores: for checks of what is not there. The
-        guard lets a DELETE of it through (it is this run's), and it can hit no one's data."""
-        uid = derive_uid(self.settings.run_id, f"{self.label}/absent/{label}", "none")
-        self.registry.add(uid, label, self.marker, stored=False)
-        return uid
-
-    def cleaner(self) -> Cleaner:
-        s = self.settings
-        return Cleaner(self.client, self.registry, s.cleanup, s.orthanc_url)
+from .verdicts import Verdict, VerdictSkip, chosen_readings, forget_readings
 
 
 def configure(config: pytest.Config, base_url: str) -> None:
     """Resolve the settings and set up the run; called by the plugin when a base URL is given,
-    after it has registered this module's hooks and fixtures."""
+    after it has registered this module's hooks and the fixtures (runfixtures.py)."""
     config.stash[cleanup_reports_key] = []
     config.stash[deselected_key] = []
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
@@ -331,246 +149,6 @@ def _load_hypothesis_profile(name: str) -> None:
     settings.load_profile(f"dicomweb-{name}")
 
 
-class VerdictRecorder:
-    """Collects every check's verdict on the controller (workers' reports arrive here too),
-    writes results.json and the verdict summary. Only the controller writes files."""
-
-    def __init__(self, settings: Settings, requirements: catalog.Catalog, profile: Profile):
-        self.settings = settings
-        self.catalog = requirements
-        self.profile = profile
-        self.records: list[dict[str, Any]] = []
-        self.evidence: dict[str, list[dict[str, Any]]] = {}  # nodeid -> exchanges, until teardown
-        self.reports: list[Path] = []
-        self.report_error = ""
-        self.started = time.time()
-        self.failed: set[str] = set()  # node ids of tests with a failed report (the exit status)
-        self.stale_failed = False  # a stale expectation failed a nightly run
-        self.exit_status: int | None = None  # the session's, once it has finished
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            self.failed.add(report.nodeid)
-        evidence = getattr(report, "dicomweb_evidence", None)
-        if evidence is not None:
-            self.evidence[report.nodeid] = evidence
-        props = dict(report.user_properties)
-        if report.when != "teardown" or "verdict" not in props:
-            return
-        self.records.append(
-            {
-                "check": check_name(report.nodeid),
-                "nodeid": report.nodeid,
-                "requirements": str(props["requirements"]).split(),
-                "verdict": props["verdict"],
-                "expected": props.get("expected"),
-                "expected_by": props.get("expected_by"),
-                "expected_reason": props.get("expected_reason"),
-                "expected_reading": props.get("expected_reading"),
-                "message": props.get("message", ""),
-                "reading": props.get("reading"),
-                "evidence": self.evidence.pop(report.nodeid, [])
-                if props["verdict"] != Verdict.PASS
-                else [],
-            }
-        )
-
-    def unmatched_expectations(self, config: pytest.Config) -> list[str]:
-        """Entries of the expectations file that can be stale: they name a check of a module
-        this run collected, and no check that ran or was deselected has that name (or, for a
-        requirement ID, no check covers it and none can: the catalog says it is untested)."""
-        judge = config.stash.get(judge_key, None)
-        if judge is None or not self.records:
-            return []
-        deselected = config.stash.get(deselected_key, [])
-        seen = [(r["check"], r["requirements"]) for r in self.records] + [
-            (d["check"], d["requirements"]) for d in deselected
-        ]
-        names = {name for name, _ in seen}
-        ids = {rid for _, requirements in seen for rid in requirements}
-        modules = {name.split("::")[0] for name in names}
-        stale = []
-        for key, entry in judge.expectations.entries.items():
-            if entry.origin.startswith("profile") or key in names or key in ids:
-                continue
-            if "::" in key:
-                if key.split("::")[0] in modules:
-                    stale.append(key)
-            elif key in self.catalog and self.catalog[key].untested:
-                stale.append(key)
-        return sorted(stale)
-
-    @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")
-    def pytest_sessionfinish_junit(self, session: pytest.Session) -> None:
-        """Before JUnit XML is written: the requirements' verdicts as its suite properties."""
-        xml = session.config.stash.get(xml_key, None)
-        if xml is None or not self.records:
-            return
-        rows = results.requirement_rows(self.catalog, self.records)
-        headline = conformance_line({"requirements": rows, "mode": self.settings.mode})
-        xml.add_global_property("conformance", headline)
-        for row in rows:
-            if row["verdict"] is not None:
-                xml.add_global_property(f"requirement {row['id']}", row["verdict"])
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # trylast: after xdist has stopped the workers (also when interrupted), so the sweep
-        # sees what they left, and results.json says what cleanup achieved.
-        config = session.config
-        state = config.stash.get(state_key, None)
-        if state is not None and state._client is not None:
-            swept = sweep(state)
-            if swept is not None:
-                config.stash[cleanup_reports_key].append(swept)
-        stale = self.unmatched_expectations(config)
-        if self.settings.mode == "nightly" and stale and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a stale entry is a lie in the gate
-            self.stale_failed = True
-        self.exit_status = int(session.exitstatus)
-        path = self.settings.results
-        if path is None:
-            return
-        reports = config.stash.get(cleanup_reports_key, [])
-        identity = config.stash.get(identity_key, None)
-        run = {
-            "base_url": self.settings.base_url,
-            "server": config.stash.get(server_key, ""),
-            "server_name": identity.name if identity else self.settings.server_name,
-            "profile": self.profile.name,
-            "mode": self.settings.mode,
-            "capabilities": {
-                name: {"supported": d.supported, "source": d.source}
-                for name, d in sorted(self.profile.capabilities.items())
-            },
-            "run_id": self.settings.run_id,
-            "settings": self.settings.redacted(),
-            "started": self.started,
-            "ended": time.time(),
-        }
-        document = results.build(
-            run=run,
-            catalog=self.catalog,
-            records=self.records,
-            cleanup=asdict(_merged(reports)) if reports else None,
-            unmatched=stale,
-        )
-        results.write(path, document)
-        try:
-            self.reports = write_all(document, path.parent)
-        except Exception as exc:  # a view of ours must never mask the run's result
-            self.report_error = f"{type(exc).__name__}: {exc}"
-
-    def _failing_requirements(self, rows: list[dict[str, Any]]) -> list[str]:
-        """The requirements that FAIL or ERROR, each marked expected or not, a few per line."""
-        checks = {r["check"]: r for r in self.records}
-        shown = []
-        for row in rows:
-            if row["verdict"] not in (Verdict.FAIL, Verdict.ERROR):
-                continue
-            bad = [checks[c] for c in row["checks"] if checks[c]["verdict"] == row["verdict"]]
-            expected = all(c["expected"] == c["verdict"] for c in bad)
-            shown.append(f"{row['id']} {row['verdict']}{'' if expected else ' (unexpected)'}")
-        if not shown:
-            return []
-        lines = [", ".join(shown[i : i + 4]) for i in range(0, len(shown), 4)]
-        return [f"failing requirements ({len(shown)}):", *(f"  {line}" for line in lines)]
-
-    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if not self.records:
-            return
-        tr = terminalreporter
-        counts = Counter(r["verdict"] for r in self.records)
-        tr.section("dicomweb verdicts")
-        tr.line(
-            ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
-            + f" (profile {self.profile.name})"
-        )
-        identity = config.stash.get(identity_key, None)
-        if identity is not None:
-            tr.line(f"server: {identity.line()}")
-        rows = results.requirement_rows(self.catalog, self.records)
-        by_status = Counter(r["status"] for r in rows)
-        tested = Counter(r["verdict"] for r in rows if r["verdict"])
-        tr.line(
-            f"requirements: {', '.join(f'{tested[v]} {v}' for v in Verdict if tested[v])}; "
-            f"{by_status['not run']} not run, {by_status['untested']} untested "
-            f"(of {len(rows)})"
-        )
-        for line in self._failing_requirements(rows):
-            tr.line(line)
-        tr.line(conformance_line({"requirements": rows, "mode": self.settings.mode}), bold=True)
-        why = self.exit_reason(rows)
-        if why:
-            tr.line(why, bold=True)
-        if not self.settings.writes:
-            unrun = [
-                r
-                for r in self.records
-                if r["verdict"] == "DISABLED" and "read-only" in r["message"]
-            ]
-            tr.line(
-                f"read-only run: {len(unrun)} checks need to write and were not run "
-                "(DISABLED; each is listed in results.json)"
-            )
-        for key in self.unmatched_expectations(config):
-            tr.line(f"expectation {key} matched no check in this run", yellow=True)
-        if self.settings.results:
-            tr.line(f"results: {self.settings.results}")
-            for path in self.reports:
-                tr.line(f"report: {path}")
-            if self.report_error:
-                tr.line(f"the reports could not be written: {self.report_error}", red=True)
-        gate = gate_summary(self.records) if self.settings.expectations else None
-        if gate:
-            tr.line(gate, bold=True)
-
-    def exit_reason(self, rows: list[dict[str, Any]]) -> str | None:
-        """Why the run exits as it does, when its headline suggests otherwise: requirements that
-        fail and exit 0 (all expected), or none that fail and exit 1 ("exit 1: 2 verdicts differ
-        from orthanc.toml"). None when they agree."""
-        status = self.exit_status
-        failing = any(r["verdict"] in (Verdict.FAIL, Verdict.ERROR) for r in rows)
-        if status is None or (status != 0) == failing:
-            return None
-        if status == 0:
-            bad = [r for r in self.records if r["verdict"] in (Verdict.FAIL, Verdict.ERROR)]
-            whose = " and ".join(sorted({_origin(r) for r in bad} - {""})) or "the expectations"
-            return f"exit 0: every FAIL and ERROR is expected by {whose}"
-        if status == pytest.ExitCode.INTERRUPTED:
-            return f"exit {status}: the run was interrupted"
-        failed = [r for r in self.records if r["nodeid"] in self.failed]
-        reasons = []
-        differ = [r for r in failed if r["expected"]]
-        if differ:
-            whose = " and ".join(sorted({_origin(r) for r in differ}))
-            noun = "verdict differs" if len(differ) == 1 else "verdicts differ"
-            reasons.append(f"{len(differ)} {noun} from {whose}")
-        unexpected = [r for r in failed if not r["expected"]]
-        strict = sum(r["verdict"] == Verdict.NON_STRICT for r in unexpected)
-        if strict:
-            broken = "a SHOULD is" if strict == 1 else f"{strict} SHOULDs are"
-            reasons.append(f"{broken} broken and --dicomweb-strict is set")
-        for verdict in (Verdict.FAIL, Verdict.ERROR):
-            found = [r for r in unexpected if r["verdict"] == verdict]
-            if found:
-                ids = sorted({rid for r in found for rid in r["requirements"]})
-                named = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-                checks = "1 check" if len(found) == 1 else f"{len(found)} checks"
-                reasons.append(f"{verdict} in {checks} ({named})")
-        others = len(self.failed - {r["nodeid"] for r in self.records})
-        if others:
-            reasons.append(f"{others} test{'s' if others > 1 else ''} that are not checks failed")
-        if self.stale_failed:
-            reasons.append("an expectation matched no check (--dicomweb-mode=nightly)")
-        return f"exit {status}: " + "; ".join(reasons) if reasons else None
-
-
-def _origin(record: dict[str, Any]) -> str:
-    """Whose expectation a check's record was held to ("orthanc.toml", "profile orthanc.toml")."""
-    return str(record.get("expected_by") or "").split(":", 1)[0]
-
-
 class XdistHooks:
     """Hooks that only exist under pytest-xdist, registered only when it is there."""
 
@@ -644,60 +222,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.get_terminal_writer().line(f"dicomweb: warning: {warning}", yellow=True)
 
 
-@dataclass(frozen=True)
-class Identity:
-    """What the server is, as the reports name it, and where that name comes from."""
-
-    name: str | None  # None: no one named it, and it says nothing of itself
-    source: str  # "given", "api" (Orthanc's /system), "header" (its Server header) or ""
-    header: str  # its Server header, "" when it sends none
-
-    def line(self) -> str:
-        """The terminal's ``server:`` line (without the label)."""
-        said = f"Server header: {self.header}" if self.header else "no Server header"
-        if self.name is None:
-            return f"not named (pass --dicomweb-server-name); {said}"
-        if self.source == "header":
-            return f"{self.name} (its Server header)"
-        if self.source == "api":
-            return f"{self.name} (as its REST API says); {said}"
-        return f"{self.name}; {said}"
-
-
-def identify(settings: Settings, probe: Probe) -> Identity:
-    """The name given, else what the server says of itself (its product API, then its Server
-    header), else none: never a profile's description, which says what was expected."""
-    if settings.server_name:
-        return Identity(settings.server_name, "given", probe.server)
-    if probe.product:
-        return Identity(probe.product, "api", probe.server)
-    if probe.server:
-        return Identity(probe.server, "header", probe.server)
-    return Identity(None, "", "")
-
-
-_VERSION = re.compile(r"\d+(?:\.\d+)+")
-
-
-def profile_mismatch(profile: Profile, server: str) -> str | None:
-    """One line when the profile describes other versions than the server's ("Orthanc 1.13 with
-    the DICOMweb plugin 1.24" against Orthanc 1.10.1 with 1.7); None when they agree, or when
-    either names no version."""
-    described, found = _VERSION.findall(profile.description), _VERSION.findall(server)
-    if not described or not found:
-        return None
-
-    def covers(short: str, full: str) -> bool:  # "1.13" covers "1.13.0"
-        return full.split(".")[: short.count(".") + 1] == short.split(".")
-
-    if all(any(covers(d, f) for f in found) for d in described):
-        return None
-    return (
-        f"profile {profile.name} describes {profile.description}, but the server is {server}: "
-        "the verdicts the profile expects may not be this server's"
-    )
-
-
 def purge(config: pytest.Config, base_url: str) -> int | None:
     """--dicomweb-purge, in place of a session: list (and delete) what earlier runs left, by
     their marker, and return the exit status; None when the run is not a purge."""
@@ -713,50 +237,10 @@ def purge(config: pytest.Config, base_url: str) -> int | None:
         probe = preflight(state.client, settings)
         if probe.problem:
             raise pytest.UsageError(f"dicomweb: {probe.problem}")
-        return _purge(state)
+        return purge_studies(state)
     except KeyboardInterrupt:
         print("dicomweb purge: interrupted; no checks run (exit 2)", flush=True)
         return int(pytest.ExitCode.INTERRUPTED)
-
-
-def _purge(state: RunState) -> int:
-    settings = state.settings
-    marker = state.marker if settings.run_id_given else f"{samples.MARKER_PREFIX}*"
-    try:
-        found = marked_studies(state.client, marker)
-    except Exception as exc:
-        why = state.client.redactor.text(str(exc))
-        message = f"dicomweb: cannot list studies with PatientID {marker}: {why}"
-        raise pytest.UsageError(message) from None
-    say = functools.partial(print, flush=True)
-    say(f"dicomweb purge: {_studies(len(found))} with PatientID {marker} on {settings.base_url}")
-    for uid, patient_id in sorted(found.items(), key=lambda item: item[1]):
-        say(f"  {patient_id}  study {uid}")
-    if not found and marker.endswith("*"):
-        say("  (a server without wildcard matching finds none: give --dicomweb-run-id)")
-    if settings.purge == "list" or not found:
-        hint = " (--dicomweb-purge=delete removes them)" if found else ""
-        say(f"dicomweb purge: nothing deleted{hint}; no checks run (exit 0)")
-        return 0
-    for uid, patient_id in found.items():
-        state.registry.add(uid, "purge", patient_id)
-    report = _clean_up(state, list(found))
-    for uid in found:
-        state.registry.forget(uid)
-    left = {**report.leftovers, **report.foreign}
-    for uid, why in left.items():
-        say(f"  left on the server: study {uid}: {state.client.redactor.text(why)}")
-    status = 1 if left else 0
-    say(
-        f"dicomweb purge: removed {len(report.removed)} of {len(found)}"
-        + (f", {len(left)} left" if left else "")
-        + f"; no checks run (exit {status})"
-    )
-    return status
-
-
-def _studies(n: int) -> str:
-    return f"{n} stud{'y' if n == 1 else 'ies'}"
 
 
 def _interrupt_on_sigterm(session: pytest.Session | None = None) -> None:
@@ -789,40 +273,6 @@ def _interrupt_on_sigterm(session: pytest.Session | None = None) -> None:
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-def _clean_up(state: RunState, studies: list[str] | None = None) -> CleanupReport:
-    """Run the cleanup, whatever happens: a second Ctrl-C or a SIGTERM stops it after the current
-    request (the rest is reported as left), and an error of ours becomes a line of the report."""
-    client = state.client
-    client.run_deadline = None  # cleanup runs past the run's deadline, on a deadline of its own
-    client.check_deadline = (
-        time.monotonic() + state.settings.check_timeout,
-        f"the cleanup's deadline of {state.settings.check_timeout:g} s (--dicomweb-check-timeout)",
-    )
-    cleaner = state.cleaner()
-    cleaner.abandon = state.stop_cleanup.is_set
-
-    def stop(signum: int, frame: Any) -> None:
-        state.stop_cleanup.set()
-        deadline.expire_current()  # the request in flight ends now
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = {}
-    if in_main:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, stop)
-    try:
-        return cleaner.run(studies)
-    except BaseException as exc:
-        left = state.registry.studies if studies is None else studies
-        return CleanupReport(
-            state.settings.cleanup,
-            leftovers={uid: f"cleanup broke off: {type(exc).__name__}: {exc}" for uid in left},
-        )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _check_certify_targets(config: pytest.Config) -> None:
@@ -879,35 +329,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["dicomweb_shared"] = state.handed_over if state is not None else []
     if state is None or not state.registry.studies:
         return
-    report = _clean_up(state)
+    report = clean_up(state)
     if workeroutput is not None:
         workeroutput["dicomweb_cleanup"] = asdict(report)
     else:
         config.stash[cleanup_reports_key].append(report)
-
-
-def sweep(state: RunState) -> CleanupReport | None:
-    """After the workers are gone: whatever still carries this run's marker is this run's (the
-    pre-flight refused a run id that had data), left by a worker that was stopped or crashed,
-    or by a failed delete. Remove it, or say it is there: cleanup verified by reading back.
-    None only for a run that cannot have stored anything."""
-    if not state.settings.writes or state.settings.article_uids:
-        return None
-    client = state.client
-    client.run_deadline = None
-    try:
-        found = marked_studies(client, state.marker)
-    except Exception as exc:
-        return CleanupReport("sweep", leftovers={"?": f"could not search for what is left: {exc}"})
-    if not found:
-        # Said even when the workers' own reports were lost with them (an interrupted -n run):
-        # the search is the proof that nothing is left.
-        return CleanupReport("sweep")
-    if state.stop_cleanup.is_set():
-        return CleanupReport("sweep", leftovers=dict.fromkeys(found, "cleanup was interrupted"))
-    for uid, patient_id in found.items():
-        state.registry.add(uid, "left behind", patient_id)
-    return _clean_up(state, list(found))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -916,7 +342,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     state = config.stash[state_key]
     text = state.client.redactor.text if state._client else str
-    total = _merged(reports)
+    total = merged(reports)
     tr = terminalreporter
     removed = len(total.removed)
     tr.section("dicomweb cleanup")
@@ -927,16 +353,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.line(f"not this run's, left alone: study {uid} — {text(why)}", yellow=True)
 
 
-def _merged(reports: list[CleanupReport]) -> CleanupReport:
-    # The methods that did something (a sweep that found nothing is named only when alone).
-    acted = {r.method for r in reports if r.removed or r.leftovers or r.foreign}
-    methods = sorted(acted or {r.method for r in reports})
-    total = CleanupReport(", ".join(methods))
-    for report in reports:
-        total.merge(report)
-    return total
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """The report of a check the server failed, made here so that pytest never renders the
@@ -944,7 +360,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     every traceback entry, and cost more than the check (issue 13). What an operator reads
     first: the rule, what broke, the exchanges; no check source, no fixture reprs (--tb=long
     still gives them). None: pytest makes the report."""
-    if not (is_check(item) and _compact(item, call)):
+    if not (is_check(item) and compact(item, call)):
         return None
     sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
     return pytest.TestReport(
@@ -952,7 +368,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.location,
         dict.fromkeys(item.keywords, 1),
         "failed",
-        _compact_failure(item, call),
+        compact_failure(item, call),
         call.when,  # type: ignore[arg-type]  # never "collect" for an item
         sections,
         call.duration,
@@ -976,8 +392,8 @@ def pytest_runtest_makereport_judged(
         # Point a verdict's skip at the check, not at the helper that raised it.
         path, line = item.reportinfo()[:2]
         report.longrepr = (str(path), (line or 0) + 1, str(report.longrepr[2]))
-    if report.failed and not _compact(item, call):
-        _attach_evidence(item, report)
+    if report.failed and not compact(item, call):
+        attach_evidence(item, report)
     judge = item.config.stash.get(judge_key, None)
     if judge is None:
         return report
@@ -1061,20 +477,6 @@ def _properties(ids: list[str], judgement: Judgement) -> list[tuple[str, str]]:
     return props
 
 
-def own_exchanges(item: pytest.Item) -> list[Exchange]:
-    """The exchanges of this check and its own fixtures, not those of fixtures it shares."""
-    state = item.config.stash.get(state_key, None)
-    if state is None or state._client is None:
-        return []
-    start = item.stash.get(exchange_mark_key, 0)
-    exchanges = state.client.exchanges
-    return [
-        exchanges[i]
-        for i in range(start, len(exchanges))
-        if not any(i in shared for shared in state.shared)
-    ]
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
@@ -1088,69 +490,6 @@ def pytest_fixture_setup(
         return (yield)
     finally:
         state.shared.append(range(start, len(state.client.exchanges)))
-
-
-# Failures that say what the server did; anything else (a bug of ours) keeps its traceback.
-SERVER_FAILURES = (AssertionError, pytest.fail.Exception, NoAnswer, Throttled, PreconditionFailed)
-
-
-def _compact(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
-    return (
-        item.config.option.tbstyle == "auto"
-        and call.excinfo is not None
-        and call.excinfo.errisinstance(SERVER_FAILURES)
-    )
-
-
-def _compact_failure(item: pytest.Item, call: pytest.CallInfo[None]) -> ExceptionChainRepr:
-    """The failure as pytest prints it (the rule, what broke, the exchanges) and, for its short
-    summary and JUnit's message, the first line of what broke."""
-    assert call.excinfo is not None
-    text = _compact_text(item, call)
-    what = str(call.excinfo.value).strip().splitlines() or [call.excinfo.typename]
-    short = what[0] if len(what[0]) <= SHORT_CHARS else what[0][:SHORT_CHARS] + " …"
-    path, line = item.reportinfo()[:2]
-    crash = ReprFileLocation(str(path), (line or 0) + 1, short)
-    return ExceptionChainRepr([(ReprTracebackNative([text + "\n"]), crash, None)])
-
-
-def _compact_text(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
-    assert call.excinfo is not None
-    known = catalog.default()
-    rules = [
-        f"{rid} {known[rid].title} ({known[rid].reference})"
-        for rid in requirement_ids(item)
-        if rid in known
-    ]
-    what = str(call.excinfo.value).strip() or call.excinfo.typename
-    if len(what) > 2000:
-        what = what[:2000] + " …"
-    exchanges = own_exchanges(item)
-    shown = exchanges[-EVIDENCE_EXCHANGES:]
-    lines = [*rules, f"{call.excinfo.typename}: {what}"]
-    if shown:
-        skipped = len(exchanges) - len(shown)
-        lines.append("")
-        lines.append("dicomweb exchanges" + (f" (the last {len(shown)})" if skipped else "") + ":")
-        lines += [e.render() + "\n" for e in shown]
-    return "\n".join(lines).rstrip()
-
-
-def _attach_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
-    """The exchanges of a failing check, inside its report (terminal, JUnit XML, HTML)."""
-    exchanges = own_exchanges(item)
-    if not exchanges:
-        return
-    shown = exchanges[-EVIDENCE_EXCHANGES:]
-    skipped = len(exchanges) - len(shown)
-    text = "\n\n".join(e.render() for e in shown)
-    if skipped:
-        text = f"({skipped} earlier exchange(s) of this check not shown)\n\n{text}"
-    if isinstance(report.longrepr, ExceptionRepr):
-        # Inside the failure itself, so JUnit XML and HTML reports carry the evidence too.
-        report.longrepr.addsection("dicomweb exchanges", text)
-    else:
-        report.sections.append(("dicomweb exchanges", text))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -1179,146 +518,3 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     state = item.config.stash.get(state_key, None)
     if state is not None and state._client is not None:
         state.client.check_deadline = None
-
-
-# --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def dicomweb_state(pytestconfig: pytest.Config) -> RunState:
-    """The run's settings, client, samples and registry of created studies."""
-    state = pytestconfig.stash.get(state_key, None)
-    if state is None:
-        raise pytest.UsageError("dicomweb: no --base-url given")
-    return state
-
-
-@pytest.fixture(scope="session")
-def dicomweb_settings(dicomweb_state: RunState) -> Settings:
-    """The validated settings (shown redacted)."""
-    return dicomweb_state.settings
-
-
-@pytest.fixture(scope="session")
-def dicomweb_profile(dicomweb_state: RunState) -> Profile:
-    """The server profile (declared capabilities, vendor parameters, departures)."""
-    return dicomweb_state.profile
-
-
-@pytest.fixture(scope="session")
-def dicomweb(dicomweb_state: RunState) -> Client:
-    """The HTTP client bound to the server's DICOMweb base URL."""
-    return dicomweb_state.client
-
-
-def _study_maker(
-    state: RunState, request: pytest.FixtureRequest, light: bool
-) -> Callable[[], SampleStudy]:
-    counter = iter(range(1_000_000))
-
-    def make() -> SampleStudy:
-        return state.new_study(f"{request.node.nodeid}#{next(counter)}", light)
-
-    return make
-
-
-@pytest.fixture
-def new_study(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], SampleStudy]:
-    """Make copies of the article's study with fresh UIDs (registered for cleanup), each image
-    cropped to 8 x 8 pixels: a check of how a server stores sends kilobytes, not 8.7 MB."""
-    return _study_maker(dicomweb_state, request, light=True)
-
-
-@pytest.fixture
-def new_article_study(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], SampleStudy]:
-    """Make copies of the article's study with fresh UIDs and its own images (the
-    walkthrough stores what the article stores)."""
-    return _study_maker(dicomweb_state, request, light=False)
-
-
-def _store_for_checks(client: Client, instances: Iterable[Instance], what: str) -> None:
-    failure = _store_failure(client, instances, what)
-    if failure:
-        pytest.fail(failure)
-
-
-def _store_failure(client: Client, instances: Iterable[Instance], what: str) -> str | None:
-    response = stow(client, instances)
-    if response.status_code != 200:
-        return (
-            f"could not store {what}: POST studies answered {response.status_code}; "
-            "the retrieve and search checks need it"
-        )
-    return None
-
-
-@pytest.fixture(scope="session")
-def readable_studies(dicomweb_state: RunState, request: pytest.FixtureRequest) -> list[str]:
-    """Studies the read-only checks read: those named by --dicomweb-studies, or else the study
-    this run stored."""
-    if dicomweb_state.settings.studies:
-        return list(dicomweb_state.settings.studies)
-    return [request.getfixturevalue("stored_study").study_uid]
-
-
-@pytest.fixture
-def absent_uid(dicomweb_state: RunState, request: pytest.FixtureRequest) -> str:
-    """A study UID this run minted and never stores, for checks of what is not there."""
-    return dicomweb_state.absent_uid(request.node.nodeid)
-
-
-@pytest.fixture(scope="session")
-def stored_study(dicomweb_state: RunState) -> SampleStudy:
-    """The article's study, stored once per run for the retrieve and search checks."""
-    return dicomweb_state.stored_once(
-        lambda space: dicomweb_state.new_study("stored", space=space), "the sample study"
-    )
-
-
-@pytest.fixture
-def new_synthetic(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], CatalogStudy]:
-    """Make copies of the synthetic study with fresh UIDs (registered for cleanup)."""
-    counter = iter(range(1_000_000))
-
-    def make() -> CatalogStudy:
-        return dicomweb_state.new_synthetic(f"{request.node.nodeid}#{next(counter)}")
-
-    return make
-
-
-@pytest.fixture(scope="session")
-def stored_synthetic(dicomweb_state: RunState) -> CatalogStudy:
-    """The synthetic study, stored once per run (read only: checks must not change it)."""
-    return dicomweb_state.stored_once(
-        lambda space: dicomweb_state.new_synthetic("stored", space), "the synthetic study"
-    )
-
-
-@pytest.fixture(scope="session")
-def stored_archive(dicomweb_state: RunState) -> synthetic.SearchArchive:
-    """The search archive, stored once per run, for the property checks (read only)."""
-    return dicomweb_state.stored_once(
-        lambda space: dicomweb_state.new_archive("archive", space), "the search archive"
-    )
-
-
-@dataclass(frozen=True)
-class NewStudy:
-    """A study UID of this run's, and the Patient ID every instance of the run carries."""
-
-    study_uid: str
-    patient_id: str
-
-
-@pytest.fixture
-def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
-    """A fresh, registered (and so cleaned up) study for a check that stores its own
-    instances into it."""
-    uid = dicomweb_state.new_study_uid(request.node.nodeid)
-    return NewStudy(uid, dicomweb_state.marker)

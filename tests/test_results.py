@@ -14,7 +14,7 @@ from paths import ORTHANC_EXPECTATIONS
 from reportsample import EXPECTATIONS, whole_run
 from suiterun import SCHEMA, WALKTHROUGH_ON_ORTHANC, RunSuite, valid
 
-from conformance import report, results
+from conformance import report, reporthtml, results, sections
 from conformance.orthanc import LocalOrthanc
 
 
@@ -159,13 +159,15 @@ def test_a_whole_run_reads_pass_fail_or_incomplete_and_names_a_failing_may() -> 
 
 
 def test_sections_come_in_the_standards_order_one_heading_each() -> None:
-    assert report.section_number("PS3.18", "10.4.4, Table 10.4.4-1") == "10.4.4"
-    assert report.section_number("PS3.18", "Table 8.7.4-1; 8.3.5.1.3") == "8.7.4"
-    assert report.section_number("PS3.18", "Tables 10.6.3-3, 10.6.3-4") == "10.6.3"
-    assert report.section_number("PS3.18", "Annex I, Table I.1-1; I.2.1") == "I"
-    assert report.section_number("PS3.4", "C.2.2.2.1 (by way of PS3.18 10.6.2)") == "C.2.2.2.1"
-    assert report.section_number("RFC 9110", "15.5, 15.6") == "15.5"
-    assert report.section_number("Azure change feed overview", "API Design; Latest") == "API Design"
+    assert sections.section_number("PS3.18", "10.4.4, Table 10.4.4-1") == "10.4.4"
+    assert sections.section_number("PS3.18", "Table 8.7.4-1; 8.3.5.1.3") == "8.7.4"
+    assert sections.section_number("PS3.18", "Tables 10.6.3-3, 10.6.3-4") == "10.6.3"
+    assert sections.section_number("PS3.18", "Annex I, Table I.1-1; I.2.1") == "I"
+    assert sections.section_number("PS3.4", "C.2.2.2.1 (by way of PS3.18 10.6.2)") == "C.2.2.2.1"
+    assert sections.section_number("RFC 9110", "15.5, 15.6") == "15.5"
+    assert (
+        sections.section_number("Azure change feed overview", "API Design; Latest") == "API Design"
+    )
 
     def row(rid: str, part: str, section: str) -> dict[str, str]:
         return {"id": rid, "transaction": "qido", "part": part, "section": section}
@@ -181,8 +183,8 @@ def test_sections_come_in_the_standards_order_one_heading_each() -> None:
         row("S", "PS3.18", "3 (Definitions: Metadata)"),
         row("B", "PS3.18", "15.6.3.1"),
     ]
-    sections = report.grouped({"requirements": rows})["qido"]
-    assert list(sections) == [
+    headings = sections.grouped({"requirements": rows})["qido"]
+    assert list(headings) == [
         "PS3.18 3",
         "PS3.18 8.7.9",
         "PS3.18 8.7.10",
@@ -192,13 +194,13 @@ def test_sections_come_in_the_standards_order_one_heading_each() -> None:
         "PS3.4 C.2.2.2.1",
         "RFC 9110 15.5",
     ]
-    assert [r["id"] for r in sections["PS3.18 10.4.4"]] == ["T", "A"]  # one heading, not two
-    assert report.heading(row("I", "PS3.18", "Annex I, Table I.1-1")) == "PS3.18 Annex I"
+    assert [r["id"] for r in headings["PS3.18 10.4.4"]] == ["T", "A"]  # one heading, not two
+    assert sections.heading(row("I", "PS3.18", "Annex I, Table I.1-1")) == "PS3.18 Annex I"
 
 
 def test_each_section_links_to_the_standards_page() -> None:
     dicom = "https://dicom.nema.org/medical/dicom/2024c/output/chtml"
-    url = report.standard_url
+    url = sections.standard_url
     # The page of the nearest section that has one (a first subsection is on its parent's).
     assert url("PS3.18", "2024c", "8.7.8.1") == f"{dicom}/part18/sect_8.7.8.html#sect_8.7.8.1"
     assert (
@@ -221,20 +223,20 @@ def test_each_section_links_to_the_standards_page() -> None:
     )
     assert url("Azure change feed overview", "x", "API Design") is None
     # In a requirement's reference, each number links, to its own part's pages.
-    linked = report.linked_section("PS3.18", "2024c", "8.3.4, Table 8.7.3-1; PS3.4 C.2.2.2.2")
+    linked = sections.linked_section("PS3.18", "2024c", "8.3.4, Table 8.7.3-1; PS3.4 C.2.2.2.2")
     assert f'<a href="{dicom}/part18/sect_8.3.4.html#sect_8.3.4">8.3.4</a>' in linked
     assert f'<a href="{dicom}/part18/sect_8.7.3.html#table_8.7.3-1">Table 8.7.3-1</a>' in linked
     assert f'PS3.4 <a href="{dicom}/part04/sect_C.2.2.2.2.html#sect_C.2.2.2.2">' in linked
-    back = report.linked_section("PS3.5", "2024c", "7.1.1 (with PS3.18 F.2.2); 7.4.2")
+    back = sections.linked_section("PS3.5", "2024c", "7.1.1 (with PS3.18 F.2.2); 7.4.2")
     assert f"{dicom}/part18/sect_F.2.2.html" in back and f"{dicom}/part05/sect_7.4.2.html" in back
 
 
 def test_the_server_is_the_one_the_run_named_never_the_profile() -> None:
-    named = report.render_html(whole_run(server_name="Orthanc 1.13.0 + DICOMweb plugin 1.24"))
+    named = reporthtml.render_html(whole_run(server_name="Orthanc 1.13.0 + DICOMweb plugin 1.24"))
     assert "<title>DICOMweb conformance: Orthanc 1.13.0 + DICOMweb plugin 1.24</title>" in named
     for nameless in ("", None):
         document = whole_run(server_name=nameless)
-        page, statement = report.render_html(document), report.markdown(document)
+        page, statement = reporthtml.render_html(document), report.markdown(document)
         assert "<title>DICOMweb conformance: server not named</title>" in page
         assert "<tr><th>Server</th><td>server not named</td></tr>" in page
         assert "- Server: server not named" in statement
@@ -258,13 +260,13 @@ def test_the_legend_and_every_info_of_a_must_say_why() -> None:
     for verdict in ("PASS", "NON-STRICT", "NOT-IMPLEMENTED", "NOT RUN", "UNTESTED", "WITHDRAWN"):
         assert f"- **{verdict}**: " in statement
     checks = {c["check"]: c for c in document["checks"]}
-    page = report.render_html(document)
+    page = reporthtml.render_html(document)
     for r in document["requirements"]:
         if r["verdict"] == "INFO":
             why = report.info_reason(r, checks)
             assert why and why.startswith(f"the server chose reading {r['reading']} ("), why
             assert f"INFO: {why[:60]}" in statement
-            assert f'<p class="why"><b>INFO:</b> {report.escape(why)}</p>' in page
+            assert f'<p class="why"><b>INFO:</b> {reporthtml.escape(why)}</p>' in page
     # With no reading to name, the check's own message is the reason.
     r = {"verdict": "INFO", "reading": None, "readings": [], "checks": ["c"]}
     said = {"c": {"verdict": "INFO", "message": "OPTIONS studies answered 404"}}
@@ -284,7 +286,9 @@ def test_a_gate_report_opens_on_what_changed() -> None:
     assert "## Summary" not in head and rest.startswith(summary + "\n")
     for c in changed:
         assert f"`{c['check']}`" in rest.split("## Summary")[0]
-    assert f"<tr><th>Expectations</th><td>{EXPECTATIONS}</td></tr>" in report.render_html(document)
+    assert f"<tr><th>Expectations</th><td>{EXPECTATIONS}</td></tr>" in reporthtml.render_html(
+        document
+    )
     # A run without expectations has no such section (a profile's departures are no gate).
     assert "Changed since expectations" not in report.markdown(whole_run())
 
@@ -313,21 +317,21 @@ def test_known_deviations_are_listed_by_requirement_in_words() -> None:
         "answered 404 with a N-byte payload", "answered 404 with a 3-byte body"
     )
     assert not report.restates("no Warning header is ever sent", "answered 200")
-    page = report.render_html(document)
+    page = reporthtml.render_html(document)
     assert "expected FAIL by sample.toml</span>" in page
     assert "expected FAIL by sample.toml: answered 404 with a N-byte payload" not in page
     assert "expected FAIL by sample.toml: no Warning header is ever sent</span>" in page
 
 
 def test_evidence_in_the_html_is_compact_and_says_where_the_rest_is() -> None:
-    page = report.render_html(whole_run())
+    page = reporthtml.render_html(whole_run())
     assert "&lt; [\n{&quot;0020000D&quot;:{&quot;vr&quot;:&quot;UI&quot;" in page
     assert "… (6 more lines in results.json)" in page  # 12 results and brackets: 8 of 14 lines
     assert "\n        &quot;0020000D&quot;" not in page  # no value per line
 
 
 def test_a_whole_run_report_is_self_contained_and_small() -> None:
-    page = report.render_html(whole_run(gate=True))
+    page = reporthtml.render_html(whole_run(gate=True))
     assert len(page.encode()) < 1_000_000
     assert "<script src" not in page and "<link" not in page and "@import" not in page
     assert "@media print" in page

@@ -53,7 +53,7 @@ from conformance.dicomweb import (
     stow,
 )
 from conformance.errors import NoAnswer, Throttled
-from conformance.runtime import NewStudy
+from conformance.runfixtures import NewStudy
 from conformance.synthetic import (
     ARCHIVE_ACCESSIONS,
     ARCHIVE_DATES,
