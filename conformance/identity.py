@@ -44,21 +44,28 @@ def identify(settings: Settings, probe: Probe) -> Identity:
     return Identity(None, "", "")
 
 
-_VERSION = re.compile(r"\d+(?:\.\d+)+")
+# A product and its version, as both names write them: "Orthanc 1.13", "plugin 1.24",
+# "BaseHTTP/0.6". "PS3.18" is no version (a letter before it), so the standard profile's
+# description names no product.
+_PRODUCT_VERSION = re.compile(r"\b([A-Za-z][\w-]*)[ /](\d+(?:\.\d+)+)\b")
+
+
+def _versions(text: str) -> dict[str, str]:
+    return {name.lower(): version for name, version in _PRODUCT_VERSION.findall(text)}
 
 
 def profile_mismatch(profile: Profile, server: str) -> str | None:
-    """One line when the profile describes other versions than the server's ("Orthanc 1.13 with
-    the DICOMweb plugin 1.24" against Orthanc 1.10.1 with 1.7); None when they agree, or when
-    either names no version."""
-    described, found = _VERSION.findall(profile.description), _VERSION.findall(server)
-    if not described or not found:
-        return None
+    """One line when the profile gives a product another version than the server's name gives
+    it ("Orthanc 1.13 with the DICOMweb plugin 1.24" against Orthanc 1.10.1 with 1.7); None
+    when they agree, or name no product in common (a gateway's Server header, the standard
+    profile): versions of different things are not compared."""
+    described, found = _versions(profile.description), _versions(server)
 
     def covers(short: str, full: str) -> bool:  # "1.13" covers "1.13.0"
         return full.split(".")[: short.count(".") + 1] == short.split(".")
 
-    if all(any(covers(d, f) for f in found) for d in described):
+    common = described.keys() & found.keys()
+    if all(covers(described[name], found[name]) for name in common):
         return None
     return (
         f"profile {profile.name} describes {profile.description}, but the server is {server}: "

@@ -15,7 +15,9 @@ import requests
 from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite
 
+from conformance.identity import profile_mismatch
 from conformance.orthanc import LocalOrthanc
+from conformance.profiles import load
 from conformance.settings import OPTIONS
 
 USAGE_ERROR = pytest.ExitCode.USAGE_ERROR
@@ -228,6 +230,26 @@ def test_a_profile_of_another_version_is_one_warning_before_the_checks(
     assert "dicomweb: warning" not in same.stdout
 
 
+@pytest.mark.parametrize(
+    ("profile", "server", "warned"),
+    [
+        ("orthanc-1.13", "Orthanc 1.10.1 with the DICOMweb plugin 1.7", True),
+        ("orthanc-1.13", "Orthanc 1.13.0 with the DICOMweb plugin 1.24", False),
+        ("tiny-pacs", "tiny-pacs 0.4.1 with tiny-pacs-dicomweb 0.2.0", True),
+        ("tiny-pacs", "tiny-pacs 0.4.1 with tiny-pacs-dicomweb 0.1.0", False),
+        # Versions of different things are not compared: a proxy's Server header (the fault
+        # proxy's was once taken for a server other than "DICOM PS3.18"), a gateway's.
+        ("standard", "BaseHTTP/0.6 Python/3.11.7", False),
+        ("standard", "Orthanc 1.10.1 with the DICOMweb plugin 1.7", False),
+        ("orthanc-1.13", "nginx/1.24.0", False),
+    ],
+)
+def test_only_a_product_named_with_another_version_is_a_mismatch(
+    profile: str, server: str, warned: bool
+) -> None:
+    assert (profile_mismatch(load(profile), server) is not None) is warned
+
+
 # --- what the terminal says of the verdicts and the exit status ------------------------------
 
 
@@ -353,7 +375,9 @@ def test_plugin_is_inert_for_other_test_suites(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1)
 
 
-HEAVY = ("pydicom", "requests", "numpy", "conformance.runtime", "conformance.client")
+# The suite's machinery: the libraries, the client, and the run's hooks, fixtures and recorder.
+HEAVY: tuple[str, ...] = ("pydicom", "requests", "numpy", "conformance.client")
+HEAVY += ("conformance.runtime", "conformance.runfixtures", "conformance.recorder")
 
 
 def test_plugin_loads_nothing_heavy_into_a_run_without_a_server(pytester: pytest.Pytester) -> None:
