@@ -54,7 +54,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def main() -> int:
-    from conformance.orthanc import LocalOrthanc
+    from conformance.local.orthanc import LocalOrthanc
 
     here = Path(__file__).resolve().parent
     with LocalOrthanc() as orthanc, tempfile.TemporaryDirectory() as folder:

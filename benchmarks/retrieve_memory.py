@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from conformance import expect, synthetic
 from conformance.client import Client
 from conformance.dicomweb import ACCEPT_DICOM_ANY_TS, stow
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 from conformance.samples import Instance
 
 STUDY = "2.25.4242424242"

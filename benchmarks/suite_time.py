@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from latencyproxy import LatencyProxy
 
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 HERE = Path(__file__).resolve().parent
 

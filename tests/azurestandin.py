@@ -56,7 +56,7 @@ import pydicom
 import requests
 
 from conformance import multipart
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 STAND_IN = "Azure stand-in over Orthanc, not Azure (dicomweb-conformance tests)"
 SUPPORTED_VERSIONS = "1.0,2.0"

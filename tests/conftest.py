@@ -1,21 +1,29 @@
-"""Shared resources for the project's own tests: a real Orthanc, and running the suite on it."""
+"""Shared resources for the project's own tests: a real Orthanc, and running the suite on it.
+
+A test that starts a server (Orthanc, tiny-pacs, a proxy or stand-in in front of one) is marked
+``server``, so ``pytest tests -m "not server"`` is the fast loop. A test using a fixture that
+gives a server (its return annotation names one) is marked here; one that starts a server itself
+is marked by hand, and while a test without the mark runs, the launchers refuse to start one
+(``localserver.REFUSE_ENV``): a forgotten mark fails that test at once, saying so.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 import pytest
 from azurestandin import AzureStandIn
 from paths import CHECKS_DIR
 from suiterun import RunSuite, SuiteRun, parse_junit, valid
 
-from conformance import orthancbuilds
-from conformance.judge import check_name
-from conformance.orthanc import LocalOrthanc, is_installed
+from conformance.items import check_name
+from conformance.local import localserver, orthancbuilds
+from conformance.local.orthanc import LocalOrthanc, is_installed
 
 pytest_plugins = ["pytester"]
 
@@ -23,12 +31,56 @@ pytest_plugins = ["pytester"]
 SUITE_TIMEOUT = 600
 
 
+# What a fixture that gives a server returns (in its annotation): the launchers' servers and the
+# stand-ins and proxies in front of one.
+SERVER_TYPES = re.compile(
+    r"\b(LocalServer|LocalOrthanc|LocalTinyPacs|AzureStandIn|FaultProxy|HostileProxy)\b"
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM (`timeout`, a CI cancel) stops our tests as Ctrl-C does: fixtures tear down and
     stop their servers. (Should this process die regardless, the kernel stops them: see
-    conformance/localserver.py.)"""
+    conformance/local/localserver.py.)"""
+    config.addinivalue_line(
+        "markers",
+        "server: starts a server (Orthanc, tiny-pacs, a proxy or stand-in in front of one); "
+        'the fast loop is -m "not server"',
+    )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+
+
+def gives_a_server(fixturedef: pytest.FixtureDef[object]) -> bool:
+    """Whether a fixture's return annotation names a server."""
+    annotation = getattr(fixturedef.func, "__annotations__", {}).get("return")
+    return annotation is not None and SERVER_TYPES.search(str(annotation)) is not None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server`` every test using, directly or not, a fixture that gives a server."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("server"):
+            continue
+        if any(gives_a_server(d) for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """While a test not marked ``server`` runs, no launcher starts a server, in this process or
+    the ones it starts."""
+    if item.get_closest_marker("server"):
+        return (yield)
+    os.environ[localserver.REFUSE_ENV] = (
+        f"{item.nodeid} is not marked server: mark it @pytest.mark.server (tests/conftest.py)"
+    )
+    try:
+        return (yield)
+    finally:
+        os.environ.pop(localserver.REFUSE_ENV, None)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 import conformance.checks
-from conformance import orthancbuilds
+from conformance.local import orthancbuilds
 
 REPO = Path(__file__).resolve().parent.parent
 EXPECTATIONS_DIR = REPO / "expectations"
 # Per server, the verdict of every check: a change in any verdict fails our tests.
 ORTHANC_EXPECTATIONS = EXPECTATIONS_DIR / "orthanc.toml"  # Orthanc 1.10, command 1's server
 TINYPACS_EXPECTATIONS = EXPECTATIONS_DIR / "tiny-pacs.toml"
-# Each Orthanc version our tests run (conformance/orthancbuilds.py) -> its expectations file.
+# Each Orthanc version our tests run (conformance/local/orthancbuilds.py) -> its expectations file.
 ORTHANC_VERSIONS = {
     "1.10": ORTHANC_EXPECTATIONS,
     "1.12": EXPECTATIONS_DIR / "orthanc-1.12.toml",

@@ -19,7 +19,7 @@ from faults.azure import DELETE_404, DELETE_TARGET, FEED_WINDOW, SINGLE_PART_CON
 from suiterun import RunSuite, SuiteRun
 
 from conformance import catalog
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 CHECKS = [
     "test_azure.py",

@@ -22,7 +22,7 @@ from suiterun import RunSuite, expected_outside
 from conformance import samples
 from conformance.client import Client
 from conformance.dicomweb import stow
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 CAUGHT = {"FAIL", "ERROR", "NON-STRICT"}
 NOT_FAILING = {"PASS", "INFO"}

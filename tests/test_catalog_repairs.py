@@ -24,7 +24,7 @@ from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite
 
 from conformance import expectations
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 PASSING = {"PASS"}
 THIS = "test_catalog_repairs.py"

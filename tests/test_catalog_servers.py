@@ -17,9 +17,9 @@ from paths import ORTHANC_EXPECTATIONS, ORTHANC_VERSIONS, TINYPACS_EXPECTATIONS,
 from suiterun import RunSuite, SuiteRun
 
 from conformance import expectations
-from conformance.orthanc import LocalOrthanc
-from conformance.tinypacs import LocalTinyPacs
-from conformance.tinypacs import is_installed as tinypacs_installed
+from conformance.local.orthanc import LocalOrthanc
+from conformance.local.tinypacs import LocalTinyPacs
+from conformance.local.tinypacs import is_installed as tinypacs_installed
 
 NEWER = sorted(v for v in ORTHANC_VERSIONS if v != "1.10")
 

@@ -15,7 +15,7 @@ from suiterun import valid
 from test_compare import run as one_check_run
 
 from conformance import catalog, cli, results
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 CHECKS_DIR = Path(cli.__file__).parent / "checks"
 

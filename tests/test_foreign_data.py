@@ -21,7 +21,7 @@ from suiterun import RunSuite
 from conformance import samples
 from conformance.client import Client
 from conformance.dicomweb import stow
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 from conformance.samples import Instance, SampleStudy
 
 SOMEONE = "SOMEONE-ELSE"

@@ -19,7 +19,7 @@ from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite, SuiteRun
 
 from conformance import expectations
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 # Tight limits, so that a hang costs seconds: every run here is bounded by them.
 LIMITS = (

@@ -19,7 +19,7 @@ import pytest
 from faultproxy import FaultProxy
 from suiterun import RunSuite
 
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 THIS = "test_http_auth_orthanc.py"
 # The gateway faults (tests/faults/http.py) -> the one auth check each must fail.

@@ -9,7 +9,7 @@ import pytest
 from paths import ORTHANC_EXPECTATIONS
 from suiterun import WALKTHROUGH_ON_ORTHANC, RunSuite
 
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 NOWHERE = "http://127.0.0.1:9/dicom-web"
 

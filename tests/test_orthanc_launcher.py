@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 from paths import newer_orthanc_root
+from processes import pid_exists, port_is_free
 
-from conformance import orthancbuilds
-from conformance.orthanc import PACKAGED_PORT, LocalOrthanc, OrthancError, is_installed
+from conformance.local import orthancbuilds
+from conformance.local.orthanc import PACKAGED_PORT, LocalOrthanc, OrthancError, is_installed
 
 pytestmark = pytest.mark.skipif(
     not is_installed(),
@@ -37,28 +38,6 @@ SAMPLE = PROJECT / "fixtures" / "red-triangle.dcm"
 def orthanc_here() -> Iterator[LocalOrthanc]:
     with LocalOrthanc() as server:
         yield server
-
-
-def pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a new server could listen on the port now, as Orthanc does (all interfaces)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Closed connections linger in TIME_WAIT; a server ignores them with SO_REUSEADDR, and
-        # bind still fails while anything listens on the port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-            sock.listen()
-        except OSError:
-            return False
-    return True
 
 
 def test_starts_and_answers_dicomweb(orthanc_here: LocalOrthanc) -> None:
@@ -104,6 +83,7 @@ def test_second_instance_has_its_own_port_and_stop_ends_only_it(orthanc_here: Lo
     assert requests.get(f"{orthanc_here.dicomweb_url}/studies", timeout=10).status_code == 200
 
 
+@pytest.mark.server  # starts a server itself
 def test_basic_auth_mode() -> None:
     with LocalOrthanc(users={"alice": "s3cret"}) as server:
         studies = f"{server.dicomweb_url}/studies"
@@ -118,6 +98,7 @@ def test_basic_auth_mode() -> None:
     assert right.status_code == 200
 
 
+@pytest.mark.server  # starts a server itself
 def test_cli_runs_command_with_urls_and_returns_its_status() -> None:
     check = (
         "import os, sys, requests\n"
@@ -129,7 +110,7 @@ def test_cli_runs_command_with_urls_and_returns_its_status() -> None:
         "sys.exit(3)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "conformance.orthanc", "--", sys.executable, "-c", check],
+        [sys.executable, "-m", "conformance.local.orthanc", "--", sys.executable, "-c", check],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -153,13 +134,14 @@ def test_the_launcher_knows_what_it_started(orthanc_here: LocalOrthanc) -> None:
     assert orthanc_here.product == pinned_name("1.10")
 
 
+@pytest.mark.server  # starts a server itself
 def test_a_run_through_the_launcher_names_the_orthanc_it_started(tmp_path: Path) -> None:
     """Command 1's launcher passes the exact product and version (DICOMWEB_SERVER_NAME): the
     title and the Server row of every report, and the terminal's server line, name it."""
     results = tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMWEB_")}
     result = subprocess.run(
-        [sys.executable, "-m", "conformance.orthanc", "--", sys.executable, "-m", "pytest",
+        [sys.executable, "-m", "conformance.local.orthanc", "--", sys.executable, "-m", "pytest",
          "--pyargs", "conformance.checks", "-k", "store_one_instance", "-p", "no:cacheprovider",
          "--dicomweb-profile=orthanc", f"--dicomweb-results={results}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
@@ -177,7 +159,7 @@ def test_a_run_through_the_launcher_names_the_orthanc_it_started(tmp_path: Path)
 
 def test_cli_rejects_a_malformed_user() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "conformance.orthanc", "--user", "nopassword", "--", "true"],
+        [sys.executable, "-m", "conformance.local.orthanc", "--user", "nopassword", "--", "true"],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -193,6 +175,7 @@ def test_missing_binary_says_how_to_install() -> None:
         LocalOrthanc(binary="/nonexistent/Orthanc").start()
 
 
+@pytest.mark.server  # starts a server itself
 def test_process_that_exits_early_is_reported_with_its_log(tmp_path: Path) -> None:
     fake = tmp_path / "Orthanc"
     fake.write_text("#!/bin/sh\necho 'E1124 something went wrong' >&2\nexit 1\n")
@@ -206,7 +189,7 @@ def test_process_that_exits_early_is_reported_with_its_log(tmp_path: Path) -> No
     assert not server.running
 
 
-# --- the newer Orthancs (conformance/orthancbuilds.py) --------------------------------------
+# --- the newer Orthancs (conformance/local/orthancbuilds.py) --------------------------------------
 
 
 def can_connect(host: str, port: int) -> bool:
@@ -217,6 +200,7 @@ def can_connect(host: str, port: int) -> bool:
     return True
 
 
+@pytest.mark.server  # starts a server itself
 @pytest.mark.parametrize("version", ["1.12", "1.13"])
 def test_a_newer_orthanc_runs_from_its_unpacked_folder(version: str) -> None:
     with LocalOrthanc(root=newer_orthanc_root(version)) as server:
@@ -234,6 +218,7 @@ def test_a_newer_orthanc_runs_from_its_unpacked_folder(version: str) -> None:
     assert not pid_exists(pid)
 
 
+@pytest.mark.server  # starts a server itself
 def test_a_port_asked_for_and_taken_is_one_clear_message() -> None:
     root = newer_orthanc_root("1.13")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
@@ -274,6 +259,7 @@ def test_an_unfinished_unpacked_orthanc_is_refused(tmp_path: Path) -> None:
         LocalOrthanc(root=root).start()
 
 
+@pytest.mark.server  # starts a server itself
 def test_an_unpacked_orthanc_that_will_not_start_names_its_folder(tmp_path: Path) -> None:
     root = fake_root(tmp_path)  # whole by its manifest, but with no loader to start it
 
@@ -289,7 +275,7 @@ def test_an_unpacked_orthanc_that_will_not_start_names_its_folder(tmp_path: Path
 )
 def test_cli_says_which_orthancs_there_are(choice: str, said: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "conformance.orthanc", "--orthanc", choice, "--", "true"],
+        [sys.executable, "-m", "conformance.local.orthanc", "--orthanc", choice, "--", "true"],
         cwd=PROJECT,
         capture_output=True,
         text=True,

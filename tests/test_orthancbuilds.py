@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from paths import newer_orthanc_root
 
-from conformance import orthancbuilds
-from conformance.orthancbuilds import Build, BuildError, Unavailable
+from conformance.local import orthancbuilds
+from conformance.local.orthancbuilds import Build, BuildError, Unavailable
 
 SUITE = "fakesuite"
 PINNED = Build("9.9", SUITE, "9.9.0-1", "9.9-1", "usr/lib/orthanc/libOrthancDicomWeb.so.9")

@@ -10,7 +10,7 @@ from suiterun import RunSuite
 from conformance import samples
 from conformance.client import Client
 from conformance.dicomweb import stow
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 READING = [
     "test_existing.py::test_a_study_retrieve_sends_the_instances_searches_list",

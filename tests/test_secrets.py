@@ -13,8 +13,8 @@ from hostileproxy import HostileProxy
 from suiterun import RunSuite
 from test_tinypacs_auth import TOKEN, bearer
 
-from conformance.orthanc import LocalOrthanc
-from conformance.tinypacs import LocalTinyPacs, is_installed
+from conformance.local.orthanc import LocalOrthanc
+from conformance.local.tinypacs import LocalTinyPacs, is_installed
 
 PASSWORD = "s3cret-pw"  # tests/conftest.py's orthanc_with_auth: alice / s3cret-pw
 BASIC = {"DICOMWEB_AUTH": "basic", "DICOMWEB_USERNAME": "alice", "DICOMWEB_PASSWORD": PASSWORD}
@@ -73,6 +73,7 @@ def test_no_basic_credential_in_any_output_or_report(
     assert len(run.stdout) < 2_000_000, len(run.stdout)
 
 
+@pytest.mark.server  # starts a server itself
 @pytest.mark.skipif(not is_installed(), reason="tiny-pacs is not installed: run scripts/bootstrap")
 def test_no_bearer_token_in_any_output_or_report(
     run_suite: RunSuite, pytester: pytest.Pytester

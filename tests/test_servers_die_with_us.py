@@ -10,10 +10,12 @@ import sys
 import time
 
 import pytest
+from processes import pid_exists
 
-from conformance.orthanc import is_installed
+from conformance.local.orthanc import is_installed
 
 pytestmark = [
+    pytest.mark.server,  # starts Orthanc itself, in a process of its own
     pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal"),
     pytest.mark.skipif(
         not is_installed(), reason="Orthanc is not installed: run scripts/bootstrap"
@@ -22,19 +24,11 @@ pytestmark = [
 
 HOLDER = """
 import sys, time
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 with LocalOrthanc() as server:
     print(server.pid, flush=True)
     time.sleep(600)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie is gone
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.parametrize(
@@ -44,12 +38,12 @@ def test_a_stopped_process_takes_its_server_with_it(signum: signal.Signals) -> N
     holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None
     server = int(holder.stdout.readline())
-    assert alive(server)
+    assert pid_exists(server)
     os.kill(holder.pid, signum)
     holder.wait(30)
     deadline = time.monotonic() + 20
-    while alive(server) and time.monotonic() < deadline:
+    while pid_exists(server) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if alive(server):
+    if pid_exists(server):
         os.kill(server, signal.SIGKILL)
         pytest.fail(f"Orthanc {server} outlived the process that started it ({signum.name})")

@@ -21,7 +21,7 @@ import requests
 from hostileproxy import HostileProxy
 from test_hostile import marked_studies_on
 
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

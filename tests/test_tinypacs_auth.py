@@ -16,7 +16,7 @@ from faultproxy import FaultProxy
 from suiterun import RunSuite
 from test_http_auth_orthanc import AUTH_CHECKS, AUTH_FAULTS, CAUGHT, REFUSING
 
-from conformance.tinypacs import LocalTinyPacs, is_installed
+from conformance.local.tinypacs import LocalTinyPacs, is_installed
 
 TOKEN = "tiny-pacs-test-token-5f1c"
 

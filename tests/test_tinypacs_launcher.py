@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from processes import pid_exists, port_is_free
 
-from conformance import localserver, tinypacs
-from conformance.multipart import encode_related
-from conformance.tinypacs import (
+from conformance.local import localserver, tinypacs
+from conformance.local.tinypacs import (
     BINARY_ENV,
     DEFAULT_BINARY,
     LocalTinyPacs,
@@ -27,6 +27,7 @@ from conformance.tinypacs import (
     default_binary,
     is_installed,
 )
+from conformance.multipart import encode_related
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLE = PROJECT / "fixtures" / "red-triangle.dcm"
@@ -48,26 +49,6 @@ def installed() -> None:
 def pacs(installed: None) -> Iterator[LocalTinyPacs]:
     with LocalTinyPacs() as server:
         yield server
-
-
-def pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a new server could listen on the loopback port now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-            sock.listen()
-        except OSError:
-            return False
-    return True
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -149,6 +130,7 @@ def test_missing_executable_says_how_to_install() -> None:
         LocalTinyPacs(binary="/nonexistent/tiny-pacs").start()
 
 
+@pytest.mark.server  # starts a server itself
 def test_process_that_exits_early_is_reported_with_its_log(tmp_path: Path) -> None:
     fake = tmp_path / "tiny-pacs"
     fake.write_text("#!/bin/sh\necho 'pydantic: something went wrong' >&2\nexit 1\n")
@@ -229,13 +211,14 @@ def test_second_instance_has_its_own_port_and_stop_ends_only_it(pacs: LocalTinyP
         second.stop()
 
     assert not pid_exists(pid)
-    assert port_is_free(port)
+    assert port_is_free(port, "127.0.0.1")
     assert not workdir.exists()
     second.stop()  # a second stop is harmless
     assert pid_exists(pacs.pid)
     assert requests.get(f"{pacs.dicomweb_url}/studies", timeout=10).status_code == 204
 
 
+@pytest.mark.server  # starts a server itself
 def test_a_lost_port_race_is_retried_on_another_port(
     installed: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,6 +239,7 @@ def test_a_lost_port_race_is_retried_on_another_port(
             assert requests.get(f"{server.dicomweb_url}/studies", timeout=10).status_code == 204
 
 
+@pytest.mark.server  # starts a server itself
 def test_bearer_token_mode(installed: None) -> None:
     with LocalTinyPacs(token=TOKEN) as server:
         studies = f"{server.dicomweb_url}/studies"
@@ -278,7 +262,7 @@ def test_bearer_token_mode(installed: None) -> None:
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMWEB_")}
     return subprocess.run(
-        [sys.executable, "-m", "conformance.tinypacs", *args],
+        [sys.executable, "-m", "conformance.local.tinypacs", *args],
         cwd=PROJECT,
         env=env,
         capture_output=True,
@@ -287,6 +271,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.server  # starts a server itself
 def test_cli_runs_command_with_url_and_token_and_returns_its_status(installed: None) -> None:
     check = (
         "import os, sys, requests\n"
@@ -309,6 +294,7 @@ def test_cli_runs_command_with_url_and_token_and_returns_its_status(installed: N
     assert TOKEN not in result.stderr + result.stdout
 
 
+@pytest.mark.server  # starts a server itself
 def test_cli_without_token_sets_no_auth(installed: None) -> None:
     check = (
         "import os, requests\n"

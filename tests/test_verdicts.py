@@ -17,7 +17,7 @@ from paths import ORTHANC_EXPECTATIONS
 from suiterun import WALKTHROUGH_ON_ORTHANC, RunSuite, valid
 
 from conformance import catalog, expectations
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 BASE = "--base-url=http://127.0.0.1:9/dicom-web"
 CATALOG = catalog.default()

@@ -15,8 +15,8 @@ forky is Debian *testing*: its versions move and old ones leave the mirror. When
 is no longer served, ``fetch`` raises ``Unavailable`` saying what is served now, and leaves a note
 that our tests show when they skip that version (see README, "Re-baselining a moved Orthanc").
 
-    python -m conformance.orthancbuilds fetch 1.12 1.13     # what scripts/bootstrap runs
-    python -m conformance.orthancbuilds list
+    python -m conformance.local.orthancbuilds fetch 1.12 1.13     # what scripts/bootstrap runs
+    python -m conformance.local.orthancbuilds list
 """
 
 from __future__ import annotations
@@ -306,8 +306,8 @@ def fetch(
             message = (
                 f"Orthanc {build.version} is pinned to {_versions(pins)}, but Debian "
                 f"{build.suite} now serves {_versions(served)}. To re-baseline: set the new "
-                f"versions in conformance/orthancbuilds.py (BUILDS), run scripts/bootstrap, then "
-                f"scripts/record-expectations and review git diff expectations/ (README)."
+                f"versions in conformance/local/orthancbuilds.py (BUILDS), run scripts/bootstrap, "
+                f"then scripts/record-expectations and review git diff expectations/ (README)."
             )
             note.write_text(message + "\n")
             raise Unavailable(message)
@@ -380,7 +380,7 @@ def state(build: Build) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.orthancbuilds",
+        prog="python -m conformance.local.orthancbuilds",
         description="Fetch the newer Orthanc versions our tests run (into "
         f"{cache_dir()}), or list every version and its state.",
     )

@@ -2,12 +2,18 @@
 
 Each launcher runs a real DICOMweb server as our own child process, on a free loopback port, with
 its files in a temporary directory. Picking that port, stopping exactly that process, reading the
-end of its log and running a command against it are the same for every server, so they live here.
+end of its log, their command line and running a command against it are the same for every
+server, so they live here.
+
+With ``CONFORMANCE_NO_LOCAL_SERVERS`` set (to a reason), no launcher starts a server: it fails
+saying that reason. Our fast tests set it, so a test that starts a server unannounced fails.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
+import os
 import shutil
 import signal
 import socket
@@ -22,6 +28,7 @@ from typing import Any, Self
 
 import requests
 
+REFUSE_ENV = "CONFORMANCE_NO_LOCAL_SERVERS"
 POLL_INTERVAL = 0.1
 STOP_GRACE = 10.0
 LOG_TAIL_LINES = 25
@@ -101,6 +108,42 @@ def run_command(command: Sequence[str], env: Mapping[str, str]) -> int:
         raise
     # A command killed by a signal exits like a shell reports it: 128 + signal number.
     return status if status >= 0 else 128 - status
+
+
+def launcher_parser(
+    module: str,
+    name: str,
+    options: str,
+    description: str,
+    epilog: str,
+    port_help: str = "HTTP port (default: a free one)",
+) -> argparse.ArgumentParser:
+    """The command line every launcher shares (``python -m conformance.local.MODULE``): --port,
+    --timeout and the COMMAND after "--"; the launcher adds its own ``options`` (as its usage
+    line shows them) to the parser returned."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m conformance.local.{module}",
+        usage=f"%(prog)s [--port N] {options} [--timeout S] [-- COMMAND [ARGS...]]",
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, metavar="N", help=port_help)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help=f"seconds to wait for {name} to start",
+    )
+    # Everything after "--" is the command, options included (argparse drops the "--").
+    parser.add_argument(
+        "command",
+        nargs="*",
+        metavar="COMMAND",
+        help="command to run, after --; without one, serve until Ctrl-C",
+    )
+    return parser
 
 
 def run_or_serve(
@@ -222,6 +265,9 @@ class LocalServer:
 
     def _spawn(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         """Run ``command`` in the working directory, its output into the log."""
+        refused = os.environ.get(REFUSE_ENV)
+        if refused:
+            raise self.error(f"{self.name} was not started ({REFUSE_ENV}): {refused}")
         with self.log_path.open("wb") as log:
             try:
                 self._process = subprocess.Popen(

@@ -8,7 +8,7 @@ from Python as a context manager::
     with LocalTinyPacs() as pacs:
         requests.get(f"{pacs.dicomweb_url}/studies")
 
-or from the shell: ``python -m conformance.tinypacs -- pytest`` (see ``--help``).
+or from the shell: ``python -m conformance.local.tinypacs -- pytest`` (see ``--help``).
 
 Its HTTP server binds 127.0.0.1 only. Its DIMSE listener cannot be switched off and always binds
 all interfaces: it gets port 0, so the kernel gives it a port nobody uses (nothing here talks
@@ -27,10 +27,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from conformance import localserver
+from conformance.local import localserver
 
 BINARY_ENV = "TINYPACS_BIN"
-DEFAULT_BINARY = Path(__file__).resolve().parents[1] / ".venv-tinypacs" / "bin" / "tiny-pacs"
+DEFAULT_BINARY = Path(__file__).resolve().parents[2] / ".venv-tinypacs" / "bin" / "tiny-pacs"
 DICOMWEB_PREFIX = "/dicomweb"
 # tiny-pacs answers an empty search with 204, a non-empty one with 200.
 READY_STATUSES = frozenset({200, 204})
@@ -219,9 +219,9 @@ directory deleted when COMMAND ends, fails or is interrupted; the exit status is
 
 EPILOG = f"""\
 examples:
-  python -m conformance.tinypacs -- pytest -q
-  python -m conformance.tinypacs --token s3cret-token -- pytest -q
-  python -m conformance.tinypacs --port 18080      # serve until Ctrl-C
+  python -m conformance.local.tinypacs -- pytest -q
+  python -m conformance.local.tinypacs --token s3cret-token -- pytest -q
+  python -m conformance.local.tinypacs --port 18080      # serve until Ctrl-C
 
 The executable is ${BINARY_ENV}, or .venv-tinypacs/bin/tiny-pacs (installed by scripts/bootstrap).
 A token given with --token is visible to other local users in the process list.
@@ -229,33 +229,14 @@ A token given with --token is visible to other local users in the process list.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m conformance.tinypacs",
-        usage="%(prog)s [--port N] [--token T] [--timeout S] [-- COMMAND [ARGS...]]",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = localserver.launcher_parser(
+        "tinypacs", "tiny-pacs", "[--token T]", DESCRIPTION, EPILOG
     )
-    parser.add_argument("--port", type=int, metavar="N", help="HTTP port (default: a free one)")
     parser.add_argument(
         "--token",
         type=_token_argument,
         metavar="T",
         help="turn on bearer-token auth with this token",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=20.0,
-        metavar="S",
-        help="seconds to wait for tiny-pacs to start",
-    )
-    # Everything after "--" is the command, options included (argparse drops the "--").
-    parser.add_argument(
-        "command",
-        nargs="*",
-        metavar="COMMAND",
-        help="command to run, after --; without one, serve until Ctrl-C",
     )
     return parser
 

@@ -7,10 +7,10 @@ every trace. Used from Python as a context manager::
     with LocalOrthanc() as orthanc:
         requests.get(f"{orthanc.dicomweb_url}/studies")
 
-or from the shell: ``python -m conformance.orthanc -- pytest`` (see ``--help``).
+or from the shell: ``python -m conformance.local.orthanc -- pytest`` (see ``--help``).
 
 By default the machine's packaged Orthanc (1.10 on Debian 12) runs; ``LocalOrthanc(root=...)``
-runs an unpacked newer one fetched by ``conformance.orthancbuilds`` (1.12, 1.13), through that
+runs an unpacked newer one fetched by ``conformance.local.orthancbuilds`` (1.12, 1.13), through that
 folder's own loader. Orthanc before 1.13 has no bind-address option: it listens on all
 interfaces, and ``RemoteAccessAllowed: false`` makes it refuse every client that is not on this
 machine. Orthanc 1.13 is told ``HttpBindAddresses: ["127.0.0.1"]`` and listens on loopback only.
@@ -28,9 +28,9 @@ from typing import Any
 
 import requests
 
-from conformance import localserver, orthancbuilds
 from conformance.cleanup import orthanc_name
-from conformance.localserver import POLL_INTERVAL
+from conformance.local import localserver, orthancbuilds
+from conformance.local.localserver import POLL_INTERVAL
 
 ORTHANC_BINARY = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
@@ -130,7 +130,7 @@ class LocalOrthanc(localserver.LocalServer):
         self.users = dict(users or {})
         self.binary = binary
         self.plugin = plugin
-        self.root = root  # an unpacked newer Orthanc (conformance.orthancbuilds), or None
+        self.root = root  # an unpacked newer Orthanc (conformance.local.orthancbuilds), or None
 
     is_installed = staticmethod(is_installed)
 
@@ -147,7 +147,7 @@ class LocalOrthanc(localserver.LocalServer):
             if problem is not None:
                 raise OrthancError(
                     f"cannot run Orthanc from {problem}. Run scripts/bootstrap: it fetches and "
-                    f"unpacks it again (python -m conformance.orthancbuilds list shows each)"
+                    f"unpacks it again (python -m conformance.local.orthancbuilds list shows each)"
                 )
             return
         for path, what in ((self.binary, "binary"), (self.plugin, "DICOMweb plugin")):
@@ -233,15 +233,16 @@ Which Orthanc (--orthanc) and where it listens:
         that are not on this machine (it has no bind-address option)
   1.12  Debian 13's, fetched by scripts/bootstrap; the same as 1.10 about its address
   1.13  Debian testing's, fetched by scripts/bootstrap; listens on 127.0.0.1 only
-`python -m conformance.orthancbuilds list` shows the pinned versions and whether each is ready.
+`python -m conformance.local.orthancbuilds list` shows the pinned versions and whether each is
+ready.
 """
 
 EPILOG = """\
 examples:
-  python -m conformance.orthanc -- pytest -q
-  python -m conformance.orthanc --orthanc 1.13 -- pytest -q
-  python -m conformance.orthanc --user alice:s3cret -- pytest -q -k auth
-  python -m conformance.orthanc --port 18042      # serve until Ctrl-C
+  python -m conformance.local.orthanc -- pytest -q
+  python -m conformance.local.orthanc --orthanc 1.13 -- pytest -q
+  python -m conformance.local.orthanc --user alice:s3cret -- pytest -q -k auth
+  python -m conformance.local.orthanc --port 18042      # serve until Ctrl-C
 """
 
 
@@ -253,23 +254,20 @@ def parse_user(value: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m conformance.orthanc",
-        usage="%(prog)s [--orthanc VERSION] [--port N] [--user NAME:PASSWORD] [--timeout S] "
-        "[-- COMMAND [ARGS...]]",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--port", type=int, metavar="N", help="HTTP port (default: a free one, never 8042)"
+    parser = localserver.launcher_parser(
+        "orthanc",
+        "Orthanc",
+        "[--orthanc VERSION] [--user NAME:PASSWORD]",
+        DESCRIPTION,
+        EPILOG,
+        port_help="HTTP port (default: a free one, never 8042)",
     )
     parser.add_argument(
         "--orthanc",
         default=orthancbuilds.DEFAULT,
         metavar="VERSION|ROOT",
         help=f"which Orthanc: {', '.join(orthancbuilds.BUILDS)} (default {orthancbuilds.DEFAULT}, "
-        "the machine's own), or a folder unpacked by python -m conformance.orthancbuilds",
+        "the machine's own), or a folder unpacked by python -m conformance.local.orthancbuilds",
     )
     parser.add_argument(
         "--user",
@@ -278,20 +276,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME:PASSWORD",
         help="turn on HTTP Basic auth with this user (repeatable)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=20.0,
-        metavar="S",
-        help="seconds to wait for Orthanc to start",
-    )
-    # Everything after "--" is the command, options included (argparse drops the "--").
-    parser.add_argument(
-        "command",
-        nargs="*",
-        metavar="COMMAND",
-        help="command to run, after --; without one, serve until Ctrl-C",
     )
     return parser
 
