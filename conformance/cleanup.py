@@ -49,6 +49,17 @@ class CleanupReport:
             self.leftovers.pop(uid, None)
 
 
+def merged(reports: list[CleanupReport]) -> CleanupReport:
+    """The run's cleanup as one report: every process's, and the sweep's."""
+    # The methods that did something (a sweep that found nothing is named only when alone).
+    acted = {r.method for r in reports if r.removed or r.leftovers or r.foreign}
+    methods = sorted(acted or {r.method for r in reports})
+    total = CleanupReport(", ".join(methods))
+    for report in reports:
+        total.merge(report)
+    return total
+
+
 def orthanc_root(base_url: str) -> str:
     """The Orthanc server root for a DICOMweb base URL: the URL without its last segment."""
     parts = urlsplit(base_url.rstrip("/"))

@@ -17,6 +17,7 @@ from _pytest._code.code import ExceptionInfo, ExceptionRepr
 from .catalog import Catalog
 from .errors import ReadOnlyError
 from .expectations import Expectation, Expectations
+from .items import check_name
 from .profiles import Profile
 from .report import restates
 from .verdicts import Informational, PreconditionFailed, Verdict, VerdictSkip
@@ -214,13 +215,6 @@ class Judge:
         else:
             detail = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
             report.longrepr = f"{note}\n{detail}".rstrip()
-
-
-def check_name(nodeid: str) -> str:
-    """``conformance/checks/test_x.py::test_y[p]`` → ``test_x.py::test_y[p]``: the same name
-    whether the checks run from the repository or from an installed package."""
-    path, _, rest = nodeid.partition("::")
-    return f"{path.rsplit('/', 1)[-1]}::{rest}"
 
 
 def _check_of(report: pytest.TestReport) -> str:

@@ -2,24 +2,19 @@
 
 Inert unless a DICOMweb server is given: installed, the package registers its options and
 markers in every pytest run of the environment, and that is all it costs. The rest (settings,
-client, samples, pydicom, requests: the hooks of ``runtime.py`` and the fixtures of
-``runfixtures.py``) is imported and registered only when ``--base-url`` is given, as
-pytest-base-url defers its own work.
+client, samples, pydicom, requests: the hooks and fixtures of the ``run`` package) is imported
+and registered only when ``--base-url`` is given, as pytest-base-url defers its own work.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from . import catalog
+from .items import is_check, requirement_ids, targets_checks
 from .settings import OPTIONS
 
-CHECKS_DIR = Path(__file__).parent / "checks"
-RUNTIME = "dicomweb-runtime"
-FIXTURES = "dicomweb-fixtures"
+RUN = "dicomweb-session"  # run.NAME, without importing the run to know it
 
 
 NEEDS_A_SERVER = (
@@ -71,11 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
     base_url = _base_url(config)
     if not base_url:
         return
-    from . import runfixtures, runtime  # the heavy part: only for a run that has a server
+    from . import run  # the heavy part: only for a run that has a server
 
-    config.pluginmanager.register(runtime, RUNTIME)
-    config.pluginmanager.register(runfixtures, FIXTURES)
-    runtime.configure(config, base_url)
+    run.register(config, base_url)
 
 
 def _base_url(config: pytest.Config) -> str | None:
@@ -91,9 +84,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     if config.option.help or config.option.version or config.option.collectonly:
         return None
-    from . import runtime
+    from .run import session
 
-    return runtime.purge(config, base_url)
+    return session.purge(config, base_url)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -102,44 +95,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not _base_url(config) and not hasattr(config, "workerinput") and targets_checks(config):
         raise pytest.UsageError(NEEDS_A_SERVER)
-
-
-def arg_path(config: pytest.Config, arg: str) -> Path | None:
-    arg = arg.split("::")[0]
-    if config.option.pyargs and not Path(arg).exists():
-        try:
-            spec = importlib.util.find_spec(arg) if arg.isidentifier() or "." in arg else None
-        except (ImportError, ValueError):  # a parent package that does not exist
-            spec = None
-        origin = spec.origin if spec else None
-        if not origin:
-            return None
-        # A package is its folder; a module (conformance.checks.test_qido) is its file.
-        return Path(origin).parent if Path(origin).name == "__init__.py" else Path(origin)
-    return Path(config.invocation_params.dir, arg).resolve()
-
-
-def targets_checks(config: pytest.Config) -> bool:
-    """Will this run collect the DICOMweb checks? Decided from the arguments, before collection,
-    so that a doomed run stops before it collects, or xdist starts its workers."""
-    for arg in config.args:
-        path = arg_path(config, arg)
-        if path is not None and (
-            path == CHECKS_DIR or CHECKS_DIR in path.parents or path in CHECKS_DIR.parents
-        ):
-            return True
-    return False
-
-
-def is_check(item: pytest.Item) -> bool:
-    """One of the suite's checks, or a user's own check naming catalog requirements."""
-    return (
-        CHECKS_DIR in Path(item.path).parents or item.get_closest_marker("requirement") is not None
-    )
-
-
-def requirement_ids(item: pytest.Item) -> list[str]:
-    return [i for mark in item.iter_markers("requirement") for i in mark.args]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -160,5 +115,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 + ("is" if len(unjudged) == 1 else "are")
                 + " no rule a server can be judged by (binds the user agent, or withdrawn)"
             )
-    if checks and not config.pluginmanager.has_plugin(RUNTIME):
+    if checks and not config.pluginmanager.has_plugin(RUN):
         raise pytest.UsageError(NEEDS_A_SERVER)  # checks of a user's, elsewhere

@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -67,6 +67,26 @@ def suite_identity() -> dict[str, str | None]:
         except (OSError, subprocess.SubprocessError):
             commit = None
     return {"name": PACKAGE, "version": version, "commit": commit}
+
+
+@dataclass
+class CheckRecord:
+    """One check as every view shows it, built once where its verdict is judged (run/record.py):
+    its entry in results.json ``checks``, and what JUnit, the terminal and pytest-html show of it.
+    It travels from an xdist worker as ``asdict(record)``, the form every reader takes."""
+
+    check: str  # test_x.py::test_y[p], the same from a checkout or an installed package
+    nodeid: str
+    requirements: list[str]
+    verdict: str
+    expected: str | None = None
+    expected_by: str | None = None  # "orthanc.toml:<key>": whose expectation, under which key
+    expected_reason: str | None = None
+    expected_reading: str | None = None
+    message: str = ""
+    reading: str | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # exchanges, when not PASS
+    duration: float = 0.0  # seconds: setup, call and teardown
 
 
 def _status(requirement: Requirement, decided: bool) -> str:

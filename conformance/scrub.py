@@ -18,7 +18,7 @@ from .client import Redactor
 
 # The most characters any one piece of report text keeps (a line of a traceback, a section).
 TEXT_LIMIT = 20_000
-_FIELDS = ("longrepr", "sections", "user_properties", "wasxfail")
+_FIELDS = ("longrepr", "sections", "user_properties", "wasxfail", "dicomweb_record")
 
 
 def cut(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -38,7 +38,7 @@ def collected_checks() -> dict[str, list[str]]:
     """Check name -> the requirement IDs it names, as pytest collects the suite's checks."""
     import pytest
 
-    from conformance.judge import check_name
+    from conformance.items import check_name
 
     found: dict[str, list[str]] = {}
 

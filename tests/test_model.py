@@ -236,11 +236,11 @@ def test_the_hypothesis_setting_picks_how_hard_properties_look(
     server does); neither has a deadline or writes an example database into the user's folder."""
     from hypothesis import settings
 
-    from conformance import runtime
+    from conformance.run import session
 
     before = settings.get_current_profile_name()
     try:
-        runtime._load_hypothesis_profile(name)
+        session._load_hypothesis_profile(name)
         current = settings.default
         assert current is not None
         assert (current.max_examples, current.derandomize) == (examples, derandomized)

@@ -15,9 +15,9 @@ import requests
 from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite
 
-from conformance.identity import profile_mismatch
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 from conformance.profiles import load
+from conformance.run.identity import profile_mismatch
 from conformance.settings import OPTIONS
 
 USAGE_ERROR = pytest.ExitCode.USAGE_ERROR
@@ -377,7 +377,7 @@ def test_plugin_is_inert_for_other_test_suites(pytester: pytest.Pytester) -> Non
 
 # The suite's machinery: the libraries, the client, and the run's hooks, fixtures and recorder.
 HEAVY: tuple[str, ...] = ("pydicom", "requests", "numpy", "conformance.client")
-HEAVY += ("conformance.runtime", "conformance.runfixtures", "conformance.recorder")
+HEAVY += ("conformance.run", "conformance.run.session", "conformance.run.fixtures")
 
 
 def test_plugin_loads_nothing_heavy_into_a_run_without_a_server(pytester: pytest.Pytester) -> None:
@@ -399,7 +399,7 @@ def test_a_module_given_by_its_python_name_is_that_module_not_its_package() -> N
     must be seen as test_qido.py, not as the checks' folder."""
     from types import SimpleNamespace
 
-    from conformance.plugin import CHECKS_DIR, arg_path
+    from conformance.items import CHECKS_DIR, arg_path
 
     config: Any = SimpleNamespace(
         option=SimpleNamespace(pyargs=True), invocation_params=SimpleNamespace(dir=Path.cwd())

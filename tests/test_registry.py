@@ -16,7 +16,7 @@ import pytest
 from paths import REPO, SERVERS
 
 from conformance import catalog, expectations, profiles
-from conformance.judge import check_name
+from conformance.items import check_name
 
 
 @pytest.fixture(scope="module")

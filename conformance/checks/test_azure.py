@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,9 +34,9 @@ from conformance.dicomweb import (
     values,
 )
 from conformance.profiles import Profile
+from conformance.run.fixtures import NewStudy
 from conformance.samples import SampleStudy
 
-NewStudy = Callable[[], SampleStudy]
 JSON = "application/json"
 DUPLICATE = 45070  # 0xB00E: "already stored"
 FAILURE_REASON = "00081197"

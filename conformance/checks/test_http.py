@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +29,10 @@ from conformance.dicomweb import (
     search,
     stow,
 )
+from conformance.run.fixtures import NewSynthetic
 from conformance.samples import SampleStudy
 from conformance.settings import Settings
 from conformance.synthetic import CatalogStudy
-
-NewSynthetic = Callable[[], CatalogStudy]
 
 # RFC 7234 5.5: warn-code SP warn-agent SP warn-text. PS3.18 writes its warnings unquoted
 # ("299 <service>: text"), so the text may be quoted or not.

@@ -37,10 +37,9 @@ from conformance.annexf import (
 )
 from conformance.client import Client
 from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
+from conformance.run.fixtures import NewSynthetic
 from conformance.samples import Instance, SampleStudy
 from conformance.synthetic import CatalogStudy
-
-NewSynthetic = Callable[[], CatalogStudy]
 
 VRS = frozenset(
     {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL"}

@@ -53,7 +53,7 @@ from conformance.dicomweb import (
     stow,
 )
 from conformance.errors import NoAnswer, Throttled
-from conformance.runfixtures import NewStudy
+from conformance.run.fixtures import EmptyStudy
 from conformance.synthetic import (
     ARCHIVE_ACCESSIONS,
     ARCHIVE_DATES,
@@ -915,7 +915,7 @@ def generated(draw: st.DrawFn) -> Drawn:
 class RoundTrip:
     """Stores generated instances into one study of the run's, each with a fresh SOP UID."""
 
-    def __init__(self, client: Client, study: NewStudy) -> None:
+    def __init__(self, client: Client, study: EmptyStudy) -> None:
         self.client = client
         self.study = study
         self.count = 0
@@ -954,7 +954,7 @@ def metadata_of(client: Client, instance: Any) -> tuple[requests.Response, dict[
 
 @pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
 def test_metadata_of_a_generated_instance_is_what_was_stored(
-    dicomweb: Client, empty_study: NewStudy
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """Every attribute stored comes back in the metadata, with its VR and values (Annex F).
     The Specific Character Set, which tells how the stored bytes were encoded (JSON is always
@@ -997,7 +997,7 @@ def numbers(draw: st.DrawFn) -> Drawn:
 
 
 @pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
-def test_metadata_keeps_numbers_of_every_size(dicomweb: Client, empty_study: NewStudy) -> None:
+def test_metadata_keeps_numbers_of_every_size(dicomweb: Client, empty_study: EmptyStudy) -> None:
     """Binary numbers (FL, FD, SL, UL, SS, US) come back with their value, whatever its size:
     Annex F writes them as JSON numbers, which hold every one of them."""
     trip = RoundTrip(dicomweb, empty_study)
@@ -1015,7 +1015,7 @@ def test_metadata_keeps_numbers_of_every_size(dicomweb: Client, empty_study: New
 
 
 @pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
-def test_metadata_keeps_the_stored_character_set(dicomweb: Client, empty_study: NewStudy) -> None:
+def test_metadata_keeps_the_stored_character_set(dicomweb: Client, empty_study: EmptyStudy) -> None:
     """Specific Character Set (0008,0005) comes back with the values stored, the empty first
     value of a code-extension set ('\\ISO 2022 IR 87') included."""
     trip = RoundTrip(dicomweb, empty_study)
@@ -1034,7 +1034,7 @@ def test_metadata_keeps_the_stored_character_set(dicomweb: Client, empty_study: 
 
 @pytest.mark.requirement("WADO-INSTANCE-EXACTLY-ONE")
 def test_a_generated_instance_is_retrieved_as_it_was_stored(
-    dicomweb: Client, empty_study: NewStudy
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """The instance retrieved equals the one stored, element for element."""
     trip = RoundTrip(dicomweb, empty_study)
@@ -1141,7 +1141,7 @@ def bad_requests(draw: st.DrawFn, study_uid: str, stored: bytes) -> BadRequest:
 
 @pytest.mark.requirement("HTTP-MALFORMED-REQUEST-4XX")
 def test_malformed_requests_get_client_errors_and_harm_nothing(
-    dicomweb: Client, empty_study: NewStudy, stored_archive: SearchArchive
+    dicomweb: Client, empty_study: EmptyStudy, stored_archive: SearchArchive
 ) -> None:
     """Broken multipart, parts that are not DICOM, cut files, wrong Content-Types, invalid UIDs
     in the path, oversized values: never a 5xx, never no answer; the archive stored before is
@@ -1270,7 +1270,7 @@ class Archive:
     series rather than fresh studies: a run then has one study to clean up, not one per
     example.)"""
 
-    def __init__(self, client: Client, study: NewStudy, example: int, remains: bool) -> None:
+    def __init__(self, client: Client, study: EmptyStudy, example: int, remains: bool) -> None:
         self.client = client
         self.study = study
         self.example = example
@@ -1379,7 +1379,7 @@ class Archive:
 
 @pytest.mark.requirement("STOW-SEARCH-FINDS-STORED")
 def test_stores_retrieves_and_searches_agree_with_the_model(
-    dicomweb: Client, empty_study: NewStudy
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """Sequences of stores (new instances, instances stored again), retrieves and searches at
     study, series and instance level, each example in two fresh series: every answer agrees
@@ -1387,7 +1387,7 @@ def test_stores_retrieves_and_searches_agree_with_the_model(
     run_sequences(dicomweb, empty_study, "stateful", ACTIONS)
 
 
-def run_sequences(client: Client, study: NewStudy, name: str, actions: Any) -> None:
+def run_sequences(client: Client, study: EmptyStudy, name: str, actions: Any) -> None:
     """Each generated sequence of ``actions``, in two fresh series of ``study``."""
     examples = iter(range(1, 1_000_000))
     remains: list[bool] = [False]  # whether instances of an earlier example are still there
@@ -1405,7 +1405,7 @@ def run_sequences(client: Client, study: NewStudy, name: str, actions: Any) -> N
 
 @pytest.mark.requirement("AZ-DELETE-INSTANCE", "AZ-DELETE-SERIES")
 def test_deletes_stores_and_searches_agree_with_the_model(
-    dicomweb: Client, empty_study: NewStudy
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """The sequences of the property above with deletes of instances and series among them:
     what was deleted is listed and retrieved no more, what was not is still all there, in
@@ -1462,7 +1462,7 @@ def pixels_of(ds: Any) -> bytes | None:
     "WADO-PART-TRANSFER-SYNTAX-MATCHES", "WADO-UNSUPPORTED-TRANSFER-SYNTAX-406"
 )
 def test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels(
-    dicomweb: Client, empty_study: NewStudy
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """A generated image stored, then asked for in one syntax. A 200 is in that syntax, or in
     the default Explicit VR Little Endian from a server that does not support it (reading

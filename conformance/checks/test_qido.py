@@ -41,10 +41,10 @@ from conformance.dicomweb import (
     values,
 )
 from conformance.profiles import Profile
+from conformance.run.fixtures import NewSynthetic
 from conformance.samples import Instance, SampleStudy
 from conformance.synthetic import CatalogStudy
 
-NewSynthetic = Callable[[], CatalogStudy]
 Params = Sequence[tuple[str, str]]
 
 DICOM_XML = "application/dicom+xml"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -45,11 +45,10 @@ from conformance.dicomweb import (
     uids,
     values,
 )
-from conformance.samples import Instance, SampleStudy
-from conformance.synthetic import CatalogStudy, implicit_vr_copy
+from conformance.run.fixtures import NewStudy, NewSynthetic
+from conformance.samples import Instance
+from conformance.synthetic import implicit_vr_copy
 
-NewStudy = Callable[[], SampleStudy]
-NewSynthetic = Callable[[], CatalogStudy]
 Module = dict[str, Any]
 
 # Store Instances Response Module attributes (PS3.18 Annex I) beyond those dicomweb.py names.

@@ -10,8 +10,6 @@ records which one the server gave.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import requests
 
@@ -40,9 +38,9 @@ from conformance.dicomweb import (
     uids,
     values,
 )
+from conformance.run.fixtures import NewStudy
 from conformance.samples import Instance, SampleStudy
 
-NewStudy = Callable[[], SampleStudy]
 FRAME_BYTES = 979 * 985 * 3  # one RGB frame of the article's samples: 2,892,945 bytes
 SINGLE_PART_ACCEPT = "application/dicom; transfer-syntax=*"  # the article's instance retrieve
 

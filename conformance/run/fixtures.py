@@ -1,6 +1,7 @@
 """The fixtures of the checks: the run's state, settings, profile and client, the studies they
-store or read, and UIDs of their own. ``plugin.py`` registers this module next to ``runtime.py``,
-and only when a server is given; the checks name these fixtures, so their names are fixed.
+store or read, and UIDs of their own, with the types the checks annotate them with. Registered
+with the run's hooks, only when a server is given; the checks name these fixtures, so their
+names are fixed.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from . import synthetic
-from .client import Client
-from .profiles import Profile
-from .runstate import RunState, state_key
-from .samples import SampleStudy
-from .settings import Settings
-from .synthetic import CatalogStudy
+from .. import synthetic
+from ..client import Client
+from ..profiles import Profile
+from ..samples import SampleStudy
+from ..settings import Settings
+from ..synthetic import CatalogStudy
+from .state import RunState, state_key
+
+# The types of the factory fixtures, as the checks annotate them.
+NewStudy = Callable[[], SampleStudy]  # new_study, new_article_study
+NewSynthetic = Callable[[], CatalogStudy]  # new_synthetic
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +51,7 @@ def dicomweb(dicomweb_state: RunState) -> Client:
     return dicomweb_state.client
 
 
-def _study_maker(
-    state: RunState, request: pytest.FixtureRequest, light: bool
-) -> Callable[[], SampleStudy]:
+def _study_maker(state: RunState, request: pytest.FixtureRequest, light: bool) -> NewStudy:
     counter = iter(range(1_000_000))
 
     def make() -> SampleStudy:
@@ -58,18 +61,14 @@ def _study_maker(
 
 
 @pytest.fixture
-def new_study(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], SampleStudy]:
+def new_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
     """Make copies of the article's study with fresh UIDs (registered for cleanup), each image
     cropped to 8 x 8 pixels: a check of how a server stores sends kilobytes, not 8.7 MB."""
     return _study_maker(dicomweb_state, request, light=True)
 
 
 @pytest.fixture
-def new_article_study(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], SampleStudy]:
+def new_article_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
     """Make copies of the article's study with fresh UIDs and its own images (the
     walkthrough stores what the article stores)."""
     return _study_maker(dicomweb_state, request, light=False)
@@ -99,9 +98,7 @@ def stored_study(dicomweb_state: RunState) -> SampleStudy:
 
 
 @pytest.fixture
-def new_synthetic(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], CatalogStudy]:
+def new_synthetic(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewSynthetic:
     """Make copies of the synthetic study with fresh UIDs (registered for cleanup)."""
     counter = iter(range(1_000_000))
 
@@ -128,7 +125,7 @@ def stored_archive(dicomweb_state: RunState) -> synthetic.SearchArchive:
 
 
 @dataclass(frozen=True)
-class NewStudy:
+class EmptyStudy:
     """A study UID of this run's, and the Patient ID every instance of the run carries."""
 
     study_uid: str
@@ -136,8 +133,8 @@ class NewStudy:
 
 
 @pytest.fixture
-def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> NewStudy:
+def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> EmptyStudy:
     """A fresh, registered (and so cleaned up) study for a check that stores its own
     instances into it."""
     uid = dicomweb_state.new_study_uid(request.node.nodeid)
-    return NewStudy(uid, dicomweb_state.marker)
+    return EmptyStudy(uid, dicomweb_state.marker)

@@ -1,12 +1,11 @@
-"""The controller's record of a run: every check's verdict (the workers' reports arrive here too),
-results.json and the reports written from it, the terminal's verdict summary, and why the run
-exits as it does. Only the controller writes files.
+"""The controller's record of a run: every check's record (results.CheckRecord, made where its
+verdict is judged; the workers' arrive here with their reports), results.json and the reports
+written from it, and why the run exits as it does. Only the controller writes files.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,28 @@ from typing import Any
 import pytest
 from _pytest.junitxml import xml_key
 
-from . import catalog, results
-from .judge import check_name
-from .profiles import Profile
-from .report import conformance_line, gate_summary, write_all
-from .runcleanup import merged, sweep
-from .runstate import (
+from .. import catalog, results
+from ..cleanup import merged
+from ..profiles import Profile
+from ..report import conformance_line
+from ..reports import write_all
+from ..settings import Settings
+from ..verdicts import Verdict
+from .state import (
     cleanup_reports_key,
     deselected_key,
     identity_key,
     judge_key,
     server_key,
-    state_key,
 )
-from .settings import Settings
-from .verdicts import Verdict
+
+NAME = "dicomweb-verdicts"  # the recorder's name as a plugin: the controller's only
+
+
+def recorder_of(config: pytest.Config) -> VerdictRecorder | None:
+    """The run's recorder: on the controller (or a serial run) only."""
+    recorder = config.pluginmanager.get_plugin(NAME)
+    return recorder if isinstance(recorder, VerdictRecorder) else None
 
 
 class VerdictRecorder:
@@ -40,7 +46,6 @@ class VerdictRecorder:
         self.catalog = requirements
         self.profile = profile
         self.records: list[dict[str, Any]] = []
-        self.evidence: dict[str, list[dict[str, Any]]] = {}  # nodeid -> exchanges, until teardown
         self.reports: list[Path] = []
         self.report_error = ""
         self.started = time.time()
@@ -51,29 +56,9 @@ class VerdictRecorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:
             self.failed.add(report.nodeid)
-        evidence = getattr(report, "dicomweb_evidence", None)
-        if evidence is not None:
-            self.evidence[report.nodeid] = evidence
-        props = dict(report.user_properties)
-        if report.when != "teardown" or "verdict" not in props:
-            return
-        self.records.append(
-            {
-                "check": check_name(report.nodeid),
-                "nodeid": report.nodeid,
-                "requirements": str(props["requirements"]).split(),
-                "verdict": props["verdict"],
-                "expected": props.get("expected"),
-                "expected_by": props.get("expected_by"),
-                "expected_reason": props.get("expected_reason"),
-                "expected_reading": props.get("expected_reading"),
-                "message": props.get("message", ""),
-                "reading": props.get("reading"),
-                "evidence": self.evidence.pop(report.nodeid, [])
-                if props["verdict"] != Verdict.PASS
-                else [],
-            }
-        )
+        record = getattr(report, "dicomweb_record", None)
+        if report.when == "teardown" and record is not None:
+            self.records.append(record)  # the final one: teardown can still make it an ERROR
 
     def unmatched_expectations(self, config: pytest.Config) -> list[str]:
         """Entries of the expectations file that can be stale: they name a check of a module
@@ -100,8 +85,7 @@ class VerdictRecorder:
                 stale.append(key)
         return sorted(stale)
 
-    @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")
-    def pytest_sessionfinish_junit(self, session: pytest.Session) -> None:
+    def junit_properties(self, session: pytest.Session) -> None:
         """Before JUnit XML is written: the requirements' verdicts as its suite properties."""
         xml = session.config.stash.get(xml_key, None)
         if xml is None or not self.records:
@@ -113,16 +97,10 @@ class VerdictRecorder:
             if row["verdict"] is not None:
                 xml.add_global_property(f"requirement {row['id']}", row["verdict"])
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # trylast: after xdist has stopped the workers (also when interrupted), so the sweep
-        # sees what they left, and results.json says what cleanup achieved.
+    def finish(self, session: pytest.Session) -> None:
+        """Once xdist has stopped the workers (also when interrupted) and the sweep is done: the
+        exit status, then results.json (which says what cleanup achieved) and the reports."""
         config = session.config
-        state = config.stash.get(state_key, None)
-        if state is not None and state._client is not None:
-            swept = sweep(state)
-            if swept is not None:
-                config.stash[cleanup_reports_key].append(swept)
         stale = self.unmatched_expectations(config)
         if self.settings.mode == "nightly" and stale and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a stale entry is a lie in the gate
@@ -160,70 +138,6 @@ class VerdictRecorder:
             self.reports = write_all(document, path.parent)
         except Exception as exc:  # a view of ours must never mask the run's result
             self.report_error = f"{type(exc).__name__}: {exc}"
-
-    def _failing_requirements(self, rows: list[dict[str, Any]]) -> list[str]:
-        """The requirements that FAIL or ERROR, each marked expected or not, a few per line."""
-        checks = {r["check"]: r for r in self.records}
-        shown = []
-        for row in rows:
-            if row["verdict"] not in (Verdict.FAIL, Verdict.ERROR):
-                continue
-            bad = [checks[c] for c in row["checks"] if checks[c]["verdict"] == row["verdict"]]
-            expected = all(c["expected"] == c["verdict"] for c in bad)
-            shown.append(f"{row['id']} {row['verdict']}{'' if expected else ' (unexpected)'}")
-        if not shown:
-            return []
-        lines = [", ".join(shown[i : i + 4]) for i in range(0, len(shown), 4)]
-        return [f"failing requirements ({len(shown)}):", *(f"  {line}" for line in lines)]
-
-    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if not self.records:
-            return
-        tr = terminalreporter
-        counts = Counter(r["verdict"] for r in self.records)
-        tr.section("dicomweb verdicts")
-        tr.line(
-            ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
-            + f" (profile {self.profile.name})"
-        )
-        identity = config.stash.get(identity_key, None)
-        if identity is not None:
-            tr.line(f"server: {identity.line()}")
-        rows = results.requirement_rows(self.catalog, self.records)
-        by_status = Counter(r["status"] for r in rows)
-        tested = Counter(r["verdict"] for r in rows if r["verdict"])
-        tr.line(
-            f"requirements: {', '.join(f'{tested[v]} {v}' for v in Verdict if tested[v])}; "
-            f"{by_status['not run']} not run, {by_status['untested']} untested "
-            f"(of {len(rows)})"
-        )
-        for line in self._failing_requirements(rows):
-            tr.line(line)
-        tr.line(conformance_line({"requirements": rows, "mode": self.settings.mode}), bold=True)
-        why = self.exit_reason(rows)
-        if why:
-            tr.line(why, bold=True)
-        if not self.settings.writes:
-            unrun = [
-                r
-                for r in self.records
-                if r["verdict"] == "DISABLED" and "read-only" in r["message"]
-            ]
-            tr.line(
-                f"read-only run: {len(unrun)} checks need to write and were not run "
-                "(DISABLED; each is listed in results.json)"
-            )
-        for key in self.unmatched_expectations(config):
-            tr.line(f"expectation {key} matched no check in this run", yellow=True)
-        if self.settings.results:
-            tr.line(f"results: {self.settings.results}")
-            for path in self.reports:
-                tr.line(f"report: {path}")
-            if self.report_error:
-                tr.line(f"the reports could not be written: {self.report_error}", red=True)
-        gate = gate_summary(self.records) if self.settings.expectations else None
-        if gate:
-            tr.line(gate, bold=True)
 
     def exit_reason(self, rows: list[dict[str, Any]]) -> str | None:
         """Why the run exits as it does, when its headline suggests otherwise: requirements that

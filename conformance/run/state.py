@@ -12,27 +12,28 @@ from typing import Any, TypeVar
 
 import pytest
 
-from . import samples, synthetic
-from .auth import build_auth
-from .cleanup import Cleaner, CleanupReport, orthanc_root
-from .client import Client, Redactor
-from .dicomweb import stow
-from .guard import Guard, Registry
+from .. import samples, synthetic
+from ..auth import build_auth
+from ..cleanup import Cleaner, CleanupReport, orthanc_root
+from ..client import Client, Exchange, Redactor
+from ..dicomweb import stow
+from ..guard import Guard, Registry
+from ..judge import Judge
+from ..profiles import Profile
+from ..results import CheckRecord
+from ..samples import Instance, SampleStudy, derive_uid, run_patient_id
+from ..settings import Settings
+from ..synthetic import CatalogStudy
+from ..verdicts import disabled
 from .identity import Identity
-from .judge import Judge, Judgement
-from .profiles import Profile
-from .samples import Instance, SampleStudy, derive_uid, run_patient_id
-from .settings import Settings
-from .synthetic import CatalogStudy
-from .verdicts import disabled
 
 settings_key = pytest.StashKey[Settings | None]()
 state_key = pytest.StashKey["RunState"]()
 cleanup_reports_key = pytest.StashKey[list[CleanupReport]]()
 exchange_mark_key = pytest.StashKey[int]()
 judge_key = pytest.StashKey[Judge]()
-judgement_key = pytest.StashKey[Judgement]()
-evidence_key = pytest.StashKey[str]()  # a non-PASS check's exchanges, for its JUnit properties
+record_key = pytest.StashKey[CheckRecord]()  # a check's, once its verdict is judged
+duration_key = pytest.StashKey[float]()  # a check's seconds so far (setup, call, teardown)
 server_key = pytest.StashKey[str]()  # the Server header, as results.json "server" holds it
 identity_key = pytest.StashKey[Identity]()
 # Checks deselected (-k, -m): their expectations are not stale, only unexercised.
@@ -77,6 +78,11 @@ class RunState:
         self.shared_dir = shared_dir
         # Studies stored for every worker, which the controller deletes after the last one.
         self.handed_over: list[tuple[str, str]] = []  # (Study Instance UID, Patient ID)
+
+    @property
+    def client_made(self) -> bool:
+        """Has this process made its client yet? (Nothing to scrub, end or clean up if not.)"""
+        return self._client is not None
 
     @property
     def client(self) -> Client:
@@ -203,6 +209,20 @@ class RunState:
     def cleaner(self) -> Cleaner:
         s = self.settings
         return Cleaner(self.client, self.registry, s.cleanup, s.orthanc_url)
+
+
+def own_exchanges(item: pytest.Item) -> list[Exchange]:
+    """The exchanges of this check and its own fixtures, not those of fixtures it shares."""
+    state = item.config.stash.get(state_key, None)
+    if state is None or not state.client_made:
+        return []
+    start = item.stash.get(exchange_mark_key, 0)
+    exchanges = state.client.exchanges
+    return [
+        exchanges[i]
+        for i in range(start, len(exchanges))
+        if not any(i in shared for shared in state.shared)
+    ]
 
 
 def _store_for_checks(client: Client, instances: Iterable[Instance], what: str) -> None:

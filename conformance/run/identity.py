@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .preflight import Probe
-from .profiles import Profile
-from .settings import Settings
+from ..preflight import Probe
+from ..profiles import Profile
+from ..settings import Settings
 
 
 @dataclass(frozen=True)
