@@ -188,7 +188,7 @@ def _delegate(module: str) -> Callable[[Sequence[str]], int]:
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "run": (run_main, "run the checks (pytest) and write every report into one folder"),
-    "report": (_delegate("report"), "re-render conformance.html and .md from a results.json"),
+    "report": (_delegate("reports"), "re-render conformance.html and .md from a results.json"),
     "compare": (_delegate("compare"), "several results.json side by side"),
     "requirements": (requirements_main, "search the catalog, or print one requirement's rule"),
     "baseline": (_delegate("expectations"), "write an expectations file from a results.json"),

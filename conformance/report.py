@@ -1,32 +1,23 @@
 """Reports made from a results.json alone, without the server: a conformance statement in
 Markdown (to paste into a vendor's DICOM Conformance Statement) and a self-contained HTML report
-(one file, no network) a person would rather look at than read.
-
-    dicomweb-conformance report reports/results.json            # writes conformance.md/.html
-    dicomweb-conformance report results.json --out some/folder  # next to each other, elsewhere
-
-Every run with ``--dicomweb-results`` writes both next to its results.json.
+(one file, no network) a person would rather look at than read; ``reports.py`` writes both.
 
 Both are written for a reader who has only them: the headline says when the run was partial,
 a legend says what each verdict means, sections come in the standard's order and link to its
 pages, a gate run opens on what changed since its expectations, and the HTML prints whole.
 
 Here: what both say of the verdicts (the conformance line, the gate's summary, what changed, why
-a requirement is INFO, the known deviations), the Markdown statement, and the command. The HTML
+a requirement is INFO, the known deviations), the Markdown statement. The HTML
 is ``reporthtml.py``'s; sections and links to the standard are ``sections.py``'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from .results import load
 from .sections import edition_name, grouped, heading_url, part_key, transaction_name
 
 VERDICT_ORDER = ("FAIL", "ERROR", "NON-STRICT", "INFO", "PASS", "NOT-IMPLEMENTED", "DISABLED")
@@ -429,40 +420,7 @@ def _breach_groups(results: Results) -> list[list[Mapping[str, Any]]]:
     return list(groups.values())
 
 
-def write_all(results: Results, folder: Path) -> list[Path]:
-    """conformance.md and conformance.html in ``folder``."""
-    from .reporthtml import render_html  # the HTML builds on this module: imported once needed
+if __name__ == "__main__":  # the command's old home: python -m conformance.report still works
+    import runpy
 
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (
-        ("conformance.md", markdown(results)),
-        ("conformance.html", render_html(results)),
-    ):
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="dicomweb-conformance report",
-        description="Write the conformance report (HTML) and statement (Markdown) of a run "
-        "from its results.json, without the server.",
-    )
-    parser.add_argument("results", type=Path, help="a results.json written by a run")
-    parser.add_argument("--out", type=Path, help="folder to write into (default: its folder)")
-    args = parser.parse_args(argv)
-    try:
-        results = load(args.results)
-    except (OSError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    for path in write_all(results, args.out or args.results.parent):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    runpy.run_module("conformance.reports", run_name="__main__", alter_sys=True)

@@ -22,8 +22,8 @@ from reportsample import whole_run
 from suiterun import RunSuite, valid
 
 from conformance import report
-from conformance.orthanc import LocalOrthanc
-from conformance.report import write_all
+from conformance.local.orthanc import LocalOrthanc
+from conformance.reports import write_all
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

@@ -14,8 +14,8 @@ from paths import ORTHANC_EXPECTATIONS
 from reportsample import EXPECTATIONS, whole_run
 from suiterun import SCHEMA, WALKTHROUGH_ON_ORTHANC, RunSuite, valid
 
-from conformance import report, reporthtml, results, sections
-from conformance.orthanc import LocalOrthanc
+from conformance import report, reporthtml, reports, results, sections
+from conformance.local.orthanc import LocalOrthanc
 
 
 def test_the_schema_is_a_valid_json_schema() -> None:
@@ -95,7 +95,7 @@ def test_reports_are_written_next_to_results_and_rerendered_from_it_alone(
     written = pytester.path / "conformance.html", pytester.path / "conformance.md"
     assert all(p.exists() for p in written), run.stdout
     # The server is gone from the picture: a results.json is enough to make them again.
-    again = report.write_all(results.load(pytester.path / "results.json"), tmp_path)
+    again = reports.write_all(results.load(pytester.path / "results.json"), tmp_path)
     assert [p.read_text() for p in again] == [p.read_text() for p in reversed(written)]
     page = (tmp_path / "conformance.html").read_text()
     assert len(page.encode()) < 1_000_000
