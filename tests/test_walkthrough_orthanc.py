@@ -22,7 +22,7 @@ from suiterun import RunSuite
 from conformance import samples
 from conformance.client import Client
 from conformance.dicomweb import stow
-from conformance.orthanc import LocalOrthanc
+from conformance.local.orthanc import LocalOrthanc
 
 THIS = "test_walkthrough_orthanc.py"
 WALKTHROUGH_FAULTS = proof.faults(THIS)
@@ -94,9 +94,11 @@ def test_workers_share_the_studies_the_read_only_checks_read(
             orthanc.dicomweb_url,
             "-n",
             "2",
+            "-v",  # every check's line names its worker, not only a failure's section
             f"--dicomweb-cleanup={cleanup}",
             checks=["test_wado.py"],
         )
+        # xdist's load scheduling hands each worker a first batch of the retrieve checks.
         workers = {line[:4] for line in run.stdout.splitlines() if line.startswith("[gw")}
         assert workers == {"[gw0", "[gw1"}, run.stdout  # both workers ran retrieve checks
         # test_wado.py stores nothing but through stored_study and stored_synthetic.
