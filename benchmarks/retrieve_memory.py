@@ -3,8 +3,8 @@ images of --mb MB each (1.1 GB by default) stored into a local throwaway Orthanc
 retrieved whole (GET /studies/{uid}, multipart) and compared instance by instance with what was
 stored, in a fresh process each way:
 
-- streamed: expect.same_instances(expect.iter_dicom_parts(...)), what the checks use;
-- listed: expect.same_instances(expect.dicom_parts(...)), every part held at once.
+- streamed: expect.same_instances(expect.retrieved(...)), what the checks use;
+- listed: expect.same_instances(list(expect.retrieved(...))), every part held at once.
 
 What was stored is made again from its seed when the comparison asks for it, so the figure is
 the retrieve's own. Prints each way's peak resident memory (ru_maxrss) and time.
@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 
 from conformance import expect, synthetic
 from conformance.client import Client
-from conformance.dicomweb import ACCEPT_DICOM_ANY_TS, stow
+from conformance.dicomweb import stow
 from conformance.local.orthanc import LocalOrthanc
 from conformance.samples import Instance
 
@@ -63,10 +63,9 @@ def verify(base_url: str, count: int, megabytes: int, way: str) -> None:
     """In this process: retrieve the study and compare; print peak memory and time."""
     client = Client(base_url)
     started = time.perf_counter()
-    response = client.get(f"studies/{STUDY}", headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True)
-    expect.status(response, 200)
-    parts = expect.iter_dicom_parts if way == "streamed" else expect.dicom_parts
-    expect.same_instances(parts(client, response), Stored(count, megabytes))
+    parts = expect.retrieved(client, f"studies/{STUDY}")
+    got = parts if way == "streamed" else list(parts)
+    expect.same_instances(got, Stored(count, megabytes))
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{way:>8}: {count} instances verified in {seconds:.1f} s, peak {peak:.0f} MB resident")

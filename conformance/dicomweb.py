@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import json
+import re
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import pydicom
@@ -17,16 +19,22 @@ from .samples import Instance
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
-ACCEPT_DICOM_ANY_TS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
+ACCEPT_DICOM_ANY_TS = f"{MULTIPART_DICOM}; transfer-syntax=*"
 ACCEPT_FRAMES_ANY_TS = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
-# DICOM JSON tags (PS3.18 Annex F) the walkthrough reads.
+# DICOM JSON tags (PS3.18 Annex F) the readers below and the checks read: the unique keys, and
+# the Store Instances Response Module's (Annex I).
 STUDY_UID = "0020000D"
 SERIES_UID = "0020000E"
 SOP_UID = "00080018"
 REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
+REFERENCED_SOP_CLASS_UID = "00081150"
+FAILURE_REASON = "00081197"
+WARNING_REASON = "00081196"
+DICOM_TAG_KEY = re.compile(r"^[0-9A-Fa-f]{8}$")  # how a DICOM JSON object's keys are spelled
 
 
 class ProtocolError(AssertionError):
@@ -60,6 +68,31 @@ def stow_single(client: Client, instance: Instance) -> requests.Response:
 
 def instance_path(instance: Instance) -> str:
     return f"studies/{instance.study_uid}/series/{instance.series_uid}/instances/{instance.sop_uid}"
+
+
+def dicom_accept(transfer_syntax: str | None = None) -> str:
+    """multipart/related; type="application/dicom", with a transfer-syntax parameter if given."""
+    if transfer_syntax is None:
+        return MULTIPART_DICOM
+    return f"{MULTIPART_DICOM}; transfer-syntax={transfer_syntax}"
+
+
+def retrieve(
+    client: Client,
+    path: str,
+    accept: str | None = ACCEPT_DICOM_ANY_TS,
+    query: Sequence[tuple[str, str]] = (),
+) -> requests.Response:
+    """WADO-RS: GET a resource (study, series, instance, frames, bulk data, rendered ...) with
+    the Accept given (None sends none), streamed: the body is read as it arrives (iter_parts),
+    so a check that reads the parts one at a time holds one part, whatever the study's size."""
+    return client.get(path, headers={"Accept": accept}, query=list(query), stream=True)
+
+
+def metadata(client: Client, path: str, accept: str = DICOM_JSON) -> requests.Response:
+    """WADO-RS: GET the metadata resource of a study, series or instance path (not streamed:
+    metadata is read whole)."""
+    return client.get(f"{path}/metadata", headers={"Accept": accept})
 
 
 def parts(client: Client, response: requests.Response) -> list[multipart.Part]:
@@ -128,12 +161,74 @@ def uids(objects: Sequence[dict[str, Any]], tag: str) -> list[str]:
     return [first_value(o, tag) for o in objects]
 
 
-def referenced_sop_uids(store_response: dict[str, Any]) -> list[str]:
-    """SOP Instance UIDs in a STOW response's ReferencedSOPSequence (PS3.18 Annex I)."""
-    items = values(store_response, REFERENCED_SOP_SEQUENCE)
-    if not all(isinstance(item, dict) for item in items):
-        raise ProtocolError("ReferencedSOPSequence has an item that is not a JSON object")
-    return [first_value(item, REFERENCED_SOP_INSTANCE_UID) for item in items]
+# --- the Store Instances Response Module (PS3.18 10.5.3, Annex I): what a STOW answer says ------
+
+
+def store_module(response: requests.Response) -> dict[str, Any]:
+    """The Store Instances Response Module a STOW answer carries: one DICOM JSON object."""
+    value = json_body(response)
+    if not isinstance(value, dict):
+        raise ProtocolError(f"the store response is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def store_module_if_any(response: requests.Response) -> dict[str, Any] | None:
+    """The module a failure answer carries, if any: its payload is optional (10.5.3.3), and may
+    be another kind of status report (a JSON object whose keys are no DICOM tags, plain text)."""
+    if not response.content.strip():
+        return None
+    try:
+        value = json.loads(response.content)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not value:
+        return None
+    return value if all(DICOM_TAG_KEY.match(key) for key in value) else None
+
+
+def sequence_items(obj: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    """The items of a sequence attribute of a DICOM JSON object, each a JSON object."""
+    found = values(obj, tag)
+    if not all(isinstance(item, dict) for item in found):
+        raise ProtocolError(f"sequence {tag} has an item that is not a JSON object")
+    return found
+
+
+def referenced_sop_uids(module: dict[str, Any]) -> list[str]:
+    """The SOP Instance UIDs in the module's ReferencedSOPSequence (the instances stored), in
+    order (None for an item without one)."""
+    return uids(sequence_items(module, REFERENCED_SOP_SEQUENCE), REFERENCED_SOP_INSTANCE_UID)
+
+
+def failed_sop_uids(module: dict[str, Any]) -> list[str]:
+    """The SOP Instance UIDs in the module's FailedSOPSequence (the instances not stored)."""
+    return uids(sequence_items(module, FAILED_SOP_SEQUENCE), REFERENCED_SOP_INSTANCE_UID)
+
+
+def failures(module: dict[str, Any]) -> dict[Any, Any]:
+    """Each failed instance's SOP Instance UID and its Failure Reason (None where missing)."""
+    return {
+        first_value(item, REFERENCED_SOP_INSTANCE_UID): first_value(item, FAILURE_REASON)
+        for item in sequence_items(module, FAILED_SOP_SEQUENCE)
+    }
+
+
+def failure_reasons(module: dict[str, Any]) -> list[Any]:
+    """The Failure Reasons (0008,1197) FailedSOPSequence's items give, in order."""
+    return _reasons(module, FAILED_SOP_SEQUENCE, FAILURE_REASON)
+
+
+def warning_reasons(module: dict[str, Any]) -> list[Any]:
+    """The Warning Reasons (0008,1196) ReferencedSOPSequence's items give, in order."""
+    return _reasons(module, REFERENCED_SOP_SEQUENCE, WARNING_REASON)
+
+
+def _reasons(module: dict[str, Any], sequence: str, tag: str) -> list[Any]:
+    found = (first_value(item, tag) for item in sequence_items(module, sequence))
+    return [reason for reason in found if reason is not None]
+
+
+# --- QIDO-RS --------------------------------------------------------------------------------------
 
 
 def search(
@@ -144,6 +239,15 @@ def search(
     (``("includefield", "all")``), then ``params`` (``StudyInstanceUID=uid``)."""
     query = [*pairs, *params.items()]
     return client.get(path, query=query, headers={"Accept": accept})
+
+
+def search_results(
+    response: requests.Response, *, none_on: Collection[int] = (204,)
+) -> list[dict[str, Any]]:
+    """The results a search answer carries: the DICOM JSON array of objects of its body (an
+    empty body is an empty array), none when its status is in ``none_on`` (204 No Content,
+    8.3.4.4.1). The status is for the caller to judge first (``expect.results`` does)."""
+    return [] if response.status_code in none_on else json_array(response)
 
 
 # --- media types --------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ which rule broke, in one line a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import Any
 
 import requests
 from pydicom.dataset import Dataset
@@ -16,11 +17,16 @@ from .client import Client
 from .dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     DICOM,
-    DICOM_JSON,
     ProtocolError,
     instance_path,
     iter_parts,
+    json_array,
+    json_body,
+    metadata,
     read_dicom,
+    retrieve,
+    search_results,
+    uids,
 )
 from .samples import Instance
 from .verdicts import PreconditionFailed, chose, info, not_implemented
@@ -31,7 +37,8 @@ __all__ = ["ROUTE_ABSENT", "PreconditionFailed", "chose", "info", "not_implement
 ROUTE_ABSENT = (404, 405, 501)
 
 
-def _request_line(response: requests.Response) -> str:
+def request_line(response: requests.Response) -> str:
+    """``GET /path?query`` of the request a response answers: how messages name a request."""
     return f"{response.request.method} {response.request.path_url}"
 
 
@@ -40,21 +47,75 @@ def status(response: requests.Response, *expected: int, why: str = "") -> None:
     if response.status_code not in expected:
         wanted = " or ".join(str(code) for code in expected)
         raise AssertionError(
-            f"{_request_line(response)}: expected HTTP {wanted}, got "
+            f"{request_line(response)}: expected HTTP {wanted}, got "
             f"{response.status_code} {response.reason}" + (f" ({why})" if why else "")
         )
 
 
-def get_metadata(client: Client, path: str) -> requests.Response:
-    """GET a metadata resource as DICOM JSON: 200, or NOT-IMPLEMENTED on a server without
-    metadata resources."""
-    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+def results(
+    response: requests.Response, *, none_on: Collection[int] = (204,)
+) -> list[dict[str, Any]]:
+    """The results of a search: a DICOM JSON array on 200, none on 204 (8.3.4.4.1) or on
+    another status in ``none_on`` the check takes for "no results" (a 404, say, where which
+    status an empty answer has is another check's business)."""
+    status(response, 200, *none_on, why="a search answers 200 with its results or 204 with none")
+    return search_results(response, none_on=none_on)
+
+
+def unique_keys(response: requests.Response, tag: str) -> list[str]:
+    """The unique keys (``tag``) of a search's results, in order; each match must be one
+    result, with its unique key (10.6.3.3)."""
+    found: list[Any] = uids(results(response), tag)
+    assert None not in found, f"{request_line(response)}: a result lacks its unique key {tag}"
+    repeated = sorted({u for u in found if found.count(u) > 1})
+    assert not repeated, (
+        f"{request_line(response)}: the results list {repeated} more than once; each matching "
+        "entity is one result, identified by its unique key (10.6.3.3)"
+    )
+    return [str(u) for u in found]
+
+
+def get_metadata(
+    client: Client, path: str, *, transcoded: bool = False, needed: bool = False
+) -> requests.Response:
+    """GET a metadata resource as DICOM JSON (UTF-8, 8.8.5): 200, or NOT-IMPLEMENTED on a
+    server without metadata resources. ``transcoded``: the resource holds text stored in a
+    character set other than UTF-8, so a 406 is 8.8.5's answer of a server that cannot
+    transcode it ("Otherwise, the origin server shall return 406"): nothing to judge (INFO).
+    ``needed``: the check needs it before its rule, so another answer than 200 leaves the check
+    unjudged (``answered``) instead of failing it."""
+    response = metadata(client, path)
     if response.status_code in ROUTE_ABSENT:
         not_implemented(
             f"no metadata resource: GET {path}/metadata answered {response.status_code}"
         )
-    status(response, 200)
+    if transcoded and response.status_code == 406:
+        info(
+            f"GET {path}/metadata answered 406: text stored in another character set than "
+            "UTF-8, which a server that cannot transcode it refuses (PS3.18 8.8.5)"
+        )
+    if needed:
+        answered(response, 200)
+    else:
+        status(response, 200)
     return response
+
+
+def metadata_objects(client: Client, path: str) -> list[dict[str, Any]]:
+    """The DICOM JSON objects of a metadata resource (get_metadata's verdicts first); a body
+    that is not a JSON array of objects is a protocol error."""
+    return json_array(get_metadata(client, path))
+
+
+def instance_metadata(
+    client: Client, instance: Instance
+) -> tuple[requests.Response, dict[str, Any]]:
+    """The one DICOM JSON object of an instance's metadata, with the response that held it."""
+    response = get_metadata(client, instance_path(instance))
+    objects = json_body(response)
+    if not isinstance(objects, list) or len(objects) != 1 or not isinstance(objects[0], dict):
+        raise AssertionError(f"{request_line(response)}: not one DICOM JSON object")
+    return response, objects[0]
 
 
 def chose_406(response: requests.Response) -> bool:
@@ -80,7 +141,7 @@ def answered(response: requests.Response, *expected: int) -> None:
     one of the expected status codes: a ``precondition`` on a response."""
     precondition(
         response.status_code in expected,
-        f"{_request_line(response)} answered {response.status_code} {response.reason}, so the "
+        f"{request_line(response)} answered {response.status_code} {response.reason}, so the "
         "rule under test could not be reached",
     )
 
@@ -107,6 +168,17 @@ def same_bytes(got: bytes, want: bytes, what: str, *, padded: bool = False) -> N
         f"{what}: {len(got)} bytes, expected {len(want)}; they differ from offset {at}: "
         f"got {_hex(got, at)}, expected {_hex(want, at)}"
     )
+
+
+def retrieved(
+    client: Client, path: str, accept: str = ACCEPT_DICOM_ANY_TS, *, why: str = ""
+) -> Iterator[Dataset]:
+    """A WADO-RS retrieve that answers 200 (``why`` as for ``status``), and its parts, each
+    parsed as it arrives (iter_dicom_parts): the request is sent and its status judged now,
+    the parts read as they are asked for (``list()`` them to hold them all)."""
+    response = retrieve(client, path, accept)
+    status(response, 200, why=why)
+    return iter_dicom_parts(client, response)
 
 
 def dicom_parts(client: Client, response: requests.Response) -> list[Dataset]:
@@ -161,10 +233,4 @@ def same_instances(
 def stored_and_retrievable(client: Client, instances: Iterable[Instance]) -> None:
     """Read back: each instance can be retrieved and equals what was sent."""
     for instance in instances:
-        response = client.get(
-            instance_path(instance),
-            headers={"Accept": ACCEPT_DICOM_ANY_TS},
-            stream=True,
-        )
-        status(response, 200)
-        same_instances(iter_dicom_parts(client, response), [instance])
+        same_instances(retrieved(client, instance_path(instance)), [instance])

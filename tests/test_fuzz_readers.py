@@ -24,13 +24,20 @@ from conformance.client import describe_body, retry_after_seconds
 from conformance.dicomweb import (
     ProtocolError,
     declared_media_type,
+    failed_sop_uids,
+    failure_reasons,
+    failures,
     first_value,
     json_array,
     json_body,
     media_type,
     referenced_sop_uids,
+    search_results,
+    store_module,
+    store_module_if_any,
     uids,
     values,
+    warning_reasons,
 )
 from conformance.guard import stored_studies
 
@@ -117,6 +124,13 @@ def test_dicom_json_readers_return_or_raise_a_protocol_error(value: Any, tag: st
         lambda: values(value, tag),
         lambda: first_value(value, tag),
         lambda: referenced_sop_uids(value),
+        lambda: failed_sop_uids(value),
+        lambda: failures(value),
+        lambda: failure_reasons(value),
+        lambda: warning_reasons(value),
+        lambda: search_results(response(body)),
+        lambda: store_module(response(body)),
+        lambda: store_module_if_any(response(body)),
         lambda: uids(value if isinstance(value, list) else [value], tag),
     ):
         with contextlib.suppress(ProtocolError):

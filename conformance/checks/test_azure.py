@@ -23,15 +23,15 @@ from conformance.client import Client
 from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     DICOM_JSON,
-    FAILED_SOP_SEQUENCE,
     SOP_UID,
+    failures,
     first_value,
     instance_path,
     json_body,
     referenced_sop_uids,
+    store_module,
     stow,
     stow_single,
-    values,
 )
 from conformance.profiles import Profile
 from conformance.run.fixtures import NewStudy
@@ -39,7 +39,6 @@ from conformance.samples import SampleStudy
 
 JSON = "application/json"
 DUPLICATE = 45070  # 0xB00E: "already stored"
-FAILURE_REASON = "00081197"
 # UIDs outside the documented format ("between 1 and 64 characters long, and only contain alpha
 # numeric characters or the following special characters: ., -"); "1..2" is inside it.
 MALFORMED_UIDS = {"bad character": "1.2_3", "65 characters": "1." + "2" * 63}
@@ -70,7 +69,7 @@ def test_single_part_store_stores_the_instance(dicomweb: Client, new_study: NewS
     response = stow_single(dicomweb, study.blue)
     _single_part_or_skip(response)
     expect.status(response, 200)
-    assert referenced_sop_uids(json_body(response)) == [study.blue.sop_uid], (
+    assert referenced_sop_uids(store_module(response)) == [study.blue.sop_uid], (
         "the store response does not reference exactly the instance sent"
     )
     expect.stored_and_retrievable(dicomweb, [study.blue])
@@ -83,8 +82,7 @@ def test_duplicate_store_conflicts_with_reason_45070(dicomweb: Client, new_study
     response = stow_single(dicomweb, study.blue)
     _single_part_or_skip(response)
     expect.status(response, 409)
-    failed = values(json_body(response), FAILED_SOP_SEQUENCE)
-    reasons = {first_value(item, "00081155"): first_value(item, FAILURE_REASON) for item in failed}
+    reasons = failures(store_module(response))
     assert reasons == {study.blue.sop_uid: DUPLICATE}, (
         f"FailedSOPSequence gives {reasons}, expected {{{study.blue.sop_uid}: {DUPLICATE}}}"
     )

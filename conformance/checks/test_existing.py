@@ -11,17 +11,20 @@ wrong, and a search that lists too little is for the search checks to find.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
+from pydicom.dataset import Dataset
 
 from conformance import expect
 from conformance.client import Client
 from conformance.dicomweb import (
-    ACCEPT_DICOM_ANY_TS,
     SERIES_UID,
     SOP_UID,
     ProtocolError,
-    json_array,
+    retrieve,
     search,
+    search_results,
     uids,
 )
 
@@ -32,20 +35,18 @@ def _searched(dicomweb: Client, path: str, tag: str) -> list[str]:
     response = search(dicomweb, path)
     expect.answered(response, 200, 204)
     try:
-        found = uids(json_array(response), tag)
+        found = uids(search_results(response), tag)
     except ProtocolError as exc:
         raise expect.PreconditionFailed(f"GET {path}: {exc}") from None
     expect.precondition(None not in found, f"GET {path}: a result has no {tag}")
     return found
 
 
-def _retrieved(dicomweb: Client, path: str) -> list[tuple[str, str, str]]:
+def _sent(parts: Iterable[Dataset]) -> list[tuple[str, str, str]]:
     """(StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID) of each part of a retrieve."""
-    response = dicomweb.get(path, headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True)
-    expect.status(response, 200)
     return [
         (str(ds.get("StudyInstanceUID")), str(ds.get("SeriesInstanceUID")), str(ds.SOPInstanceUID))
-        for ds in expect.iter_dicom_parts(dicomweb, response)
+        for ds in parts
     ]
 
 
@@ -80,7 +81,7 @@ def _left_out(
     for series_uid, sops in listed.items():
         for sop in sorted(set(sops) - sent):
             path = f"studies/{study_uid}/series/{series_uid}/instances/{sop}"
-            response = dicomweb.get(path, headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True)
+            response = retrieve(dicomweb, path)
             response.close()
             (left_out if response.status_code == 200 else unknown).append(sop)
     expect.precondition(
@@ -107,7 +108,7 @@ def test_a_study_retrieve_sends_the_instances_searches_list(
     but not listed are the searches' fault (judged by the QIDO checks), not the retrieve's."""
     for study_uid in readable_studies:
         listed = _listed(dicomweb, study_uid)
-        sent = _retrieved(dicomweb, f"studies/{study_uid}")
+        sent = _sent(expect.retrieved(dicomweb, f"studies/{study_uid}"))
         others = {study for study, _, _ in sent} - {study_uid}
         assert not others, f"study {study_uid}: the retrieve sends parts of studies {others}"
         left_out = _left_out(dicomweb, study_uid, listed, _sent_once(sent, f"study {study_uid}"))
@@ -125,7 +126,7 @@ def test_each_series_retrieve_sends_the_instances_searches_list_in_it(
     for study_uid in readable_studies:
         listed = _listed(dicomweb, study_uid)
         for series_uid, sops in listed.items():
-            sent = _retrieved(dicomweb, f"studies/{study_uid}/series/{series_uid}")
+            sent = _sent(expect.retrieved(dicomweb, f"studies/{study_uid}/series/{series_uid}"))
             wrong = sorted({s for _, s, _ in sent} - {series_uid})
             assert not wrong, f"series {series_uid}: the retrieve sends parts of series {wrong}"
             others = sorted({study for study, _, _ in sent} - {study_uid})

@@ -26,6 +26,7 @@ from conformance.dicomweb import (
     DICOM_JSON,
     declared_media_type,
     instance_path,
+    metadata,
     search,
     stow,
 )
@@ -62,7 +63,7 @@ def test_dicom_json_answers_are_application_dicom_json(
 ) -> None:
     study = stored_study.study_uid
     if kind == "study-metadata":
-        response = dicomweb.get(f"studies/{study}/metadata", headers={"Accept": DICOM_JSON})
+        response = metadata(dicomweb, f"studies/{study}")
         if response.status_code in expect.ROUTE_ABSENT:
             expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
         expect.status(response, 200)
@@ -84,7 +85,7 @@ def send_error_request(
     kind: str, client: Client, stored_study: SampleStudy, absent_uid: str
 ) -> requests.Response:
     if kind == "metadata-of-unknown-study":
-        return client.get(f"studies/{unknown_uid()}/metadata", headers={"Accept": DICOM_JSON})
+        return metadata(client, f"studies/{unknown_uid()}")
     if kind == "search-with-limit=abc":
         return search(client, "studies", ("limit", "abc"))
     if kind == "instance-with-accept=text/html":

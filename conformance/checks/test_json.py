@@ -36,7 +36,7 @@ from conformance.annexf import (
     stored_values,
 )
 from conformance.client import Client
-from conformance.dicomweb import DICOM_JSON, ProtocolError, instance_path, search, stow
+from conformance.dicomweb import ProtocolError, instance_path, metadata, search, stow
 from conformance.run.fixtures import NewSynthetic
 from conformance.samples import Instance, SampleStudy
 from conformance.synthetic import CatalogStudy
@@ -114,7 +114,8 @@ def fetch(
         if kind == "study-metadata":
             response = expect.get_metadata(dicomweb, f"studies/{stored_study.study_uid}")
         elif kind == "synthetic-metadata":
-            response = metadata_in_utf8(dicomweb, f"studies/{synthetic}", transcoded=True)
+            # Text stored in ISO_IR 126: a 406 is 8.8.5's (INFO; JSON-UTF8's check records it).
+            response = expect.get_metadata(dicomweb, f"studies/{synthetic}", transcoded=True)
         elif kind == "studies-search":
             response = search(dicomweb, "studies", StudyInstanceUID=synthetic)
             expect.status(response, 200)
@@ -133,26 +134,6 @@ def fetch(
         return document
 
     return load
-
-
-def metadata_in_utf8(client: Client, path: str, *, transcoded: bool) -> requests.Response:
-    """GET a metadata resource as DICOM JSON (UTF-8, 8.8.5): 200, or NOT-IMPLEMENTED on a
-    server without metadata resources. ``transcoded``: the resource holds text stored in a
-    character set other than UTF-8, so a 406 is 8.8.5's answer of a server that cannot
-    transcode it ("Otherwise, the origin server shall return 406"): nothing to judge here
-    (INFO; JSON-UTF8's check records it)."""
-    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
-    if response.status_code in expect.ROUTE_ABSENT:
-        expect.not_implemented(
-            f"no metadata resource: GET {path}/metadata answered {response.status_code}"
-        )
-    if transcoded and response.status_code == 406:
-        expect.info(
-            f"GET {path}/metadata answered 406: text stored in another character set than "
-            "UTF-8, which a server that cannot transcode it refuses (PS3.18 8.8.5)"
-        )
-    expect.status(response, 200)
-    return response
 
 
 # --- walking a document -----------------------------------------------------------------------
@@ -532,9 +513,7 @@ def test_ideographic_and_phonetic_name_groups_come_back(
 
 
 @pytest.mark.requirement("JSON-PN-COMPONENT-GROUPS")
-def test_search_results_keep_the_name_groups(
-    dicomweb: Client, new_synthetic: Callable[[], CatalogStudy]
-) -> None:
+def test_search_results_keep_the_name_groups(dicomweb: Client, new_synthetic: NewSynthetic) -> None:
     """Referring Physician's Name 'Yamada^Tarou=山田^太郎=やまだ^たろう' in a study of its own
     (a study attribute, so no other instance's value can stand in for it), found by a search."""
     study = new_synthetic()
@@ -567,7 +546,7 @@ def test_names_in_other_character_sets_come_back_as_utf8(
     instance = stored_synthetic[name]
     charset = instance.dataset.get("SpecificCharacterSet", "")
     transcoded = charset not in UTF8
-    response = dicomweb.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
+    response = metadata(dicomweb, instance_path(instance))
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
     if transcoded:
@@ -691,7 +670,7 @@ def test_metadata_values_equal_the_stored_values(
 ) -> None:
     stored: SampleStudy | CatalogStudy = stored_study if study == "samples" else stored_synthetic
     # The synthetic study holds a name stored in ISO_IR 126: a 406 is 8.8.5's (INFO).
-    response = metadata_in_utf8(
+    response = expect.get_metadata(
         dicomweb, f"studies/{stored.study_uid}", transcoded=study == "synthetic"
     )
     objects = Document("study-metadata", response, parse(response)).objects

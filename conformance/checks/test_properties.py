@@ -30,7 +30,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 import pytest
-import requests
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from pydicom import Dataset
@@ -43,13 +42,14 @@ from conformance.dicomweb import (
     SERIES_UID,
     SOP_UID,
     STUDY_UID,
+    dicom_accept,
     first_value,
     instance_path,
-    json_array,
-    json_body,
     parts,
     read_dicom,
+    retrieve,
     search,
+    search_results,
     stow,
 )
 from conformance.errors import NoAnswer, Throttled
@@ -117,10 +117,7 @@ class Searcher:
         response = search(self.client, path, *scope, *pairs, **params)
         # A 404 for "nothing matched" is taken as no results: which status an empty answer
         # has is test_qido.py's business, and must not hide how the server matches.
-        expect.status(
-            response, 200, 204, 404, why="a search answers 200 with its results or 204 with none"
-        )
-        found = [] if response.status_code in (204, 404) else json_array(response)
+        found = expect.results(response, none_on=(204, 404))
         return response.request.path_url, found
 
     def holds_to_the_model(self, pairs: Pairs, rules: model.Rules = EXACT) -> None:
@@ -409,8 +406,7 @@ def test_sequence_keys_match_within_one_item(
             pairs = [(".".join(tags[p] for p in k.split(".")), v) for k, v in pairs]
         for uid, entity in searcher.entities.items():
             response = search(dicomweb, f"studies/{uid}/series", *pairs)
-            expect.status(response, 200, 204)
-            found = bool(json_array(response)) if response.status_code == 200 else False
+            found = bool(expect.results(response))
             wanted = model.matches(entity, pairs)
             if wanted != "may" and found != (wanted == "yes"):
                 items = [
@@ -418,7 +414,7 @@ def test_sequence_keys_match_within_one_item(
                     for item in entity["00400275"]["Value"]
                 ]
                 raise AssertionError(
-                    f"GET {response.request.path_url}: {'found' if found else 'did not find'} "
+                    f"{expect.request_line(response)}: {'found' if found else 'did not find'} "
                     f"the series of {searcher.names[uid]}, whose items are {items}"
                 )
 
@@ -944,14 +940,6 @@ def _shown(charset: str | None, elements: list[tuple[int, str, Any]]) -> str:
 SPECIFIC_CHARACTER_SET = "00080005"
 
 
-def metadata_of(client: Client, instance: Any) -> tuple[requests.Response, dict[str, Any]]:
-    response = expect.get_metadata(client, instance_path(instance))
-    objects = json_body(response)
-    if not isinstance(objects, list) or len(objects) != 1 or not isinstance(objects[0], dict):
-        raise AssertionError(f"GET {response.request.path_url}: not one DICOM JSON object")
-    return response, objects[0]
-
-
 @pytest.mark.requirement("JSON-METADATA-EQUALS-STORED")
 def test_metadata_of_a_generated_instance_is_what_was_stored(
     dicomweb: Client, empty_study: EmptyStudy
@@ -963,7 +951,7 @@ def test_metadata_of_a_generated_instance_is_what_was_stored(
 
     def holds(drawn: Drawn) -> None:
         instance = trip.store(*drawn)
-        response, obj = metadata_of(dicomweb, instance)
+        response, obj = expect.instance_metadata(dicomweb, instance)
         wrong = [
             what
             for tag, what in json_differences(obj, instance.dataset)
@@ -971,7 +959,7 @@ def test_metadata_of_a_generated_instance_is_what_was_stored(
         ]
         if wrong:
             raise AssertionError(
-                f"GET {response.request.path_url}: {'; '.join(wrong[:5])} (stored: "
+                f"{expect.request_line(response)}: {'; '.join(wrong[:5])} (stored: "
                 f"{_shown(*drawn)})"
             )
 
@@ -1004,11 +992,11 @@ def test_metadata_keeps_numbers_of_every_size(dicomweb: Client, empty_study: Emp
 
     def holds(drawn: Drawn) -> None:
         instance = trip.store(*drawn)
-        response, obj = metadata_of(dicomweb, instance)
+        response, obj = expect.instance_metadata(dicomweb, instance)
         wrong = [what for tag, what in json_differences(obj, instance.dataset) if tag[:4] == "0099"]
         if wrong:
             raise AssertionError(
-                f"GET {response.request.path_url}: {'; '.join(wrong)} (stored: {_shown(*drawn)})"
+                f"{expect.request_line(response)}: {'; '.join(wrong)} (stored: {_shown(*drawn)})"
             )
 
     explore("numbers", numbers(), holds)
@@ -1022,12 +1010,12 @@ def test_metadata_keeps_the_stored_character_set(dicomweb: Client, empty_study: 
 
     def holds(charset: str) -> None:
         instance = trip.store(charset, [(0x00700084, "PN", "Yamada^Tarou")])
-        response, obj = metadata_of(dicomweb, instance)
+        response, obj = expect.instance_metadata(dicomweb, instance)
         wrong = [
             w for t, w in json_differences(obj, instance.dataset) if t == SPECIFIC_CHARACTER_SET
         ]
         if wrong:
-            raise AssertionError(f"GET {response.request.path_url}: {wrong[0]}")
+            raise AssertionError(f"{expect.request_line(response)}: {wrong[0]}")
 
     explore("character sets", st.sampled_from([c for c in CHARSETS if c is not None]), holds)
 
@@ -1222,7 +1210,7 @@ def test_invalid_query_values_get_400_or_are_ignored(
                 answered = f"{asked}: {response.status_code} {response.reason}"
                 problems.append((0 if response.status_code >= 500 else 1, answered))
                 continue
-            results = [] if response.status_code == 204 else json_array(response)
+            results = search_results(response)
             found = sorted(
                 uid for obj in results if (uid := str(first_value(obj, STUDY_UID))) in without
             )
@@ -1367,12 +1355,11 @@ class Archive:
         response = search(self.client, path.format(study=self.study.study_uid), *pairs)
         if response.status_code in GONE and not wanted:
             return  # nothing stored there yet, or all of it deleted: a fair answer
-        expect.status(response, 200, 204)
-        results = [] if response.status_code == 204 else json_array(response)
+        results = expect.results(response)
         found = [str(first_value(obj, tag)) for obj in results]
         if sorted(found) != sorted(wanted):  # a repeated result differs too
             raise self.diverged(
-                f"GET {response.request.path_url} lists {len(found)} ({sorted(found)}), "
+                f"{expect.request_line(response)} lists {len(found)} ({sorted(found)}), "
                 f"the archive holds {len(wanted)} ({sorted(wanted)})"
             )
 
@@ -1486,11 +1473,11 @@ def test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels(
             (0x7FE00010, "OB" if bits == 8 else "OW", pixels),
         ]
         instance = trip.store(None, image)
-        accept = f'multipart/related; type="{DICOM}"; transfer-syntax={syntax}'
-        response = dicomweb.get(instance_path(instance), headers={"Accept": accept})
+        response = retrieve(dicomweb, instance_path(instance), dicom_accept(syntax))
         name = {**LOSSLESS, **LOSSY}[syntax]
         asked = f"asked for {name} ({syntax}) of a {rows}x{columns} {bits}-bit image"
         if response.status_code != 200:
+            response.close()
             return  # not served: refused
         found = parts(dicomweb, response)
         if len(found) != 1:

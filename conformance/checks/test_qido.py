@@ -34,12 +34,13 @@ from conformance.dicomweb import (
     STUDY_UID,
     first_value,
     instance_path,
-    json_array,
     parts,
     search,
     stow,
+    uids,
     values,
 )
+from conformance.expect import request_line
 from conformance.profiles import Profile
 from conformance.run.fixtures import NewSynthetic
 from conformance.samples import Instance, SampleStudy
@@ -96,33 +97,11 @@ INSTANCE_RETURN = {
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _line(response: requests.Response) -> str:
-    return f"GET {response.request.path_url}"
-
-
-def _results(response: requests.Response) -> list[dict[str, Any]]:
-    """The results of a search: a DICOM JSON array on 200, none on 204 (8.3.4.4.1)."""
-    expect.status(response, 200, 204, why="a search answers 200 with its results or 204 with none")
-    return [] if response.status_code == 204 else json_array(response)
-
-
-def _keys(response: requests.Response, tag: str) -> list[str]:
-    """The unique keys of the results, in order; each match must be one result (10.6.3.3)."""
-    found: list[Any] = [first_value(o, tag) for o in _results(response)]
-    assert None not in found, f"{_line(response)}: a result lacks its unique key {tag}"
-    repeated = sorted({u for u in found if found.count(u) > 1})
-    assert not repeated, (
-        f"{_line(response)}: the results list {repeated} more than once; each matching entity "
-        "is one result, identified by its unique key (10.6.3.3)"
-    )
-    return [str(u) for u in found]
-
-
 def _relational(response: requests.Response) -> requests.Response:
     """A relational resource is optional for a DIMSE proxy: absent is NOT-IMPLEMENTED."""
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(
-            f"no relational search: {_line(response)} answered {response.status_code}"
+            f"no relational search: {request_line(response)} answered {response.status_code}"
         )
     return response
 
@@ -175,9 +154,9 @@ def _missing(obj: dict[str, Any], tags: dict[str, str]) -> list[str]:
 
 def _only(response: requests.Response, tag: str, uid: str) -> dict[str, Any]:
     """The single result of a search by unique key."""
-    objects = _results(response)
-    found = [first_value(o, tag) for o in objects]
-    assert found == [uid], f"{_line(response)}: expected exactly [{uid}], got {found}"
+    objects = expect.results(response)
+    found = uids(objects, tag)
+    assert found == [uid], f"{request_line(response)}: expected exactly [{uid}], got {found}"
     return objects[0]
 
 
@@ -218,23 +197,23 @@ class Match:
 
 def _check_match(dicomweb: Client, case: Match) -> None:
     response = search(dicomweb, case.path, *case.scope, (case.key, case.value))
-    found = _keys(response, case.tag)
+    found = expect.unique_keys(response, case.tag)
     assert case.target in found, (
-        f"{_line(response)}: {case.key}={case.value!r} does not find {case.target}, which has "
-        f"that value (found {found})"
+        f"{request_line(response)}: {case.key}={case.value!r} does not find {case.target}, which "
+        f"has that value (found {found})"
     )
     wrongly = [uid for uid in case.others if uid in found]
     assert not wrongly, (
-        f"{_line(response)}: {case.key}={case.value!r} also finds {wrongly}, whose "
+        f"{request_line(response)}: {case.key}={case.value!r} also finds {wrongly}, whose "
         f"{case.key} is another value"
     )
     if case.wrong is None:
         return
     response = search(dicomweb, case.path, (case.target_key, case.target), (case.key, case.wrong))
-    found = _keys(response, case.tag)
+    found = expect.unique_keys(response, case.tag)
     assert case.target not in found, (
-        f"{_line(response)}: {case.key}={case.wrong!r} finds {case.target}, whose {case.key} "
-        f"is {case.value!r}: the key was not matched"
+        f"{request_line(response)}: {case.key}={case.wrong!r} finds {case.target}, whose "
+        f"{case.key} is {case.value!r}: the key was not matched"
     )
 
 
@@ -368,8 +347,8 @@ def test_search_resource_returns_its_collection(
     if RESOURCES[resource][1]:
         _relational(response)
     if resource == "studies":
-        found = _keys(response, STUDY_UID)
-        assert s in found, f"{_line(response)} does not find the stored study {s}"
+        found = expect.unique_keys(response, STUDY_UID)
+        assert s in found, f"{request_line(response)} does not find the stored study {s}"
         return
     tag, expected = {
         "studies/{study}/series": (SERIES_UID, series_uids),
@@ -381,8 +360,8 @@ def test_search_resource_returns_its_collection(
         "studies/{study}/instances": (SOP_UID, sorted(stored_study.sop_uids)),
         "instances": (SOP_UID, sorted(stored_study.sop_uids)),
     }[resource]
-    found = _keys(response, tag)
-    assert sorted(found) == expected, f"{_line(response)}: expected {expected}, got {found}"
+    found = expect.unique_keys(response, tag)
+    assert sorted(found) == expected, f"{request_line(response)}: expected {expected}, got {found}"
 
 
 @pytest.mark.requirement("QIDO-SCOPE-STUDY-SERIES")
@@ -392,11 +371,11 @@ def test_study_series_search_stays_in_its_study(
     """Modality=OT matches series of both studies; a study's series search returns only its own."""
     s = stored_study.study_uid
     response = search(dicomweb, f"studies/{s}/series", ("Modality", "OT"))
-    found = _keys(response, SERIES_UID)
+    found = expect.unique_keys(response, SERIES_UID)
     expected = sorted({i.series_uid for i in stored_study})
     outside = [uid for uid in found if uid in stored_synthetic.series_uids]
-    assert not outside, f"{_line(response)} returns series of another study: {outside}"
-    assert sorted(found) == expected, f"{_line(response)}: expected {expected}, got {found}"
+    assert not outside, f"{request_line(response)} returns series of another study: {outside}"
+    assert sorted(found) == expected, f"{request_line(response)}: expected {expected}, got {found}"
 
 
 @pytest.mark.requirement("QIDO-SCOPE-SERIES-INSTANCES")
@@ -412,16 +391,16 @@ def test_series_instances_search_stays_in_its_series(
         f"studies/{red.study_uid}/series/{red.series_uid}/instances",
         ("InstanceNumber", "1"),
     )
-    found = _keys(response, SOP_UID)
+    found = expect.unique_keys(response, SOP_UID)
     in_series = {i.sop_uid for i in stored_study.in_series(red.series_uid)}
     outside = [uid for uid in found if uid not in in_series]
     assert not outside, (
-        f"{_line(response)} returns instances of another series: {outside} (the series holds "
-        f"{sorted(in_series)})"
+        f"{request_line(response)} returns instances of another series: {outside} (the series "
+        f"holds {sorted(in_series)})"
     )
     if red.sop_uid not in found:
         expect.info(
-            f"{_line(response)} does not find red-triangle (Instance Number 1) at all (see "
+            f"{request_line(response)} does not find red-triangle (Instance Number 1) at all (see "
             "QIDO-MATCH-INSTANCE-NUMBER): nothing outside the series, but the scope is not seen "
             "at work"
         )
@@ -436,17 +415,18 @@ def test_each_match_is_one_result(
     latin = stored_synthetic.charset_latin
     if level == "studies":
         response = search(dicomweb, "studies", ("PatientID", _pid(stored_study.red)))
-        found = _keys(response, STUDY_UID)
-        assert stored_study.study_uid in found, f"{_line(response)} misses the stored study"
+        found = expect.unique_keys(response, STUDY_UID)
+        assert stored_study.study_uid in found, f"{request_line(response)} misses the stored study"
         return
     if level == "series":
         response = search(dicomweb, f"studies/{y}/series")
-        found, expected = _keys(response, SERIES_UID), sorted(stored_synthetic.series_uids)
+        found = expect.unique_keys(response, SERIES_UID)
+        expected = sorted(stored_synthetic.series_uids)
     else:
         response = search(dicomweb, f"studies/{y}/series/{latin.series_uid}/instances")
-        found = _keys(response, SOP_UID)
+        found = expect.unique_keys(response, SOP_UID)
         expected = sorted(i.sop_uid for i in stored_synthetic.in_series(latin.series_uid))
-    assert sorted(found) == expected, f"{_line(response)}: expected {expected}, got {found}"
+    assert sorted(found) == expected, f"{request_line(response)}: expected {expected}, got {found}"
 
 
 # --- required matching attributes (Table 10.6.1-5) --------------------------------------------
@@ -520,9 +500,9 @@ def test_series_match_performed_procedure_step_start(
     unwanted = synthetic.with_attribute(study.no_pixels, key, other, f"pps-{key}")
     expect.answered(stow(dicomweb, [wanted, unwanted]), 200)
     response = search(dicomweb, f"studies/{study.study_uid}/series", (key, value))
-    found = _keys(response, SERIES_UID)
+    found = expect.unique_keys(response, SERIES_UID)
     assert found == [wanted.series_uid], (
-        f"{_line(response)}: expected only series {wanted.series_uid} ({key} {value}); "
+        f"{request_line(response)}: expected only series {wanted.series_uid} ({key} {value}); "
         f"the other series has {other}; got {found}"
     )
 
@@ -564,15 +544,15 @@ def test_uid_list_matches_each_listed_uid(
     if level.startswith("Study"):
         wanted = [stored_study.study_uid, stored_synthetic.study_uid]
         response = search(dicomweb, "studies", ("StudyInstanceUID", ",".join(wanted)))
-        found = _keys(response, STUDY_UID)
+        found = expect.unique_keys(response, STUDY_UID)
     else:
         latin, _, greek = stored_synthetic.charsets
         wanted = [latin.sop_uid, greek.sop_uid]
         path = f"studies/{latin.study_uid}/series/{latin.series_uid}/instances"
         response = search(dicomweb, path, ("SOPInstanceUID", ",".join(wanted)))
-        found = _keys(response, SOP_UID)
+        found = expect.unique_keys(response, SOP_UID)
     assert sorted(found) == sorted(wanted), (
-        f"{_line(response)}: expected exactly the listed {sorted(wanted)}, got {found}"
+        f"{request_line(response)}: expected exactly the listed {sorted(wanted)}, got {found}"
     )
 
 
@@ -676,11 +656,13 @@ def _check_range(dicomweb: Client, study: SampleStudy, key: str, value: str, ins
     s = study.study_uid
     stored = str(getattr(study.red.dataset, key))
     response = search(dicomweb, "studies", ("StudyInstanceUID", s), (key, value))
-    found = _keys(response, STUDY_UID)
+    found = expect.unique_keys(response, STUDY_UID)
     if inside:
-        assert found == [s], f"{_line(response)}: {key} {stored} is in {value}, got {found}"
+        assert found == [s], f"{request_line(response)}: {key} {stored} is in {value}, got {found}"
     else:
-        assert s not in found, f"{_line(response)}: {key} {stored} is outside {value}, got {found}"
+        assert s not in found, (
+            f"{request_line(response)}: {key} {stored} is outside {value}, got {found}"
+        )
 
 
 @pytest.mark.requirement("QIDO-MATCH-DATE-RANGE")
@@ -778,7 +760,7 @@ def test_person_name_case_handling_is_recorded(
         # Case is the server's choice (MAY); an answer that is no search answer leaves it
         # unseen: ERROR, never a FAIL of this rule.
         expect.answered(response, 200, 204)
-        return y in _keys(response, STUDY_UID)
+        return y in expect.unique_keys(response, STUDY_UID)
 
     if not finds("Roe") or finds("Rae"):
         expect.info(
@@ -808,7 +790,7 @@ def test_non_person_name_match_is_case_sensitive(
 
     def finds(asked: str) -> tuple[requests.Response, bool]:
         response = search(dicomweb, "studies", ("StudyInstanceUID", target), (key, asked))
-        return response, target in _keys(response, STUDY_UID)
+        return response, target in expect.unique_keys(response, STUDY_UID)
 
     wrong = value + "X"
     if not finds(value)[1] or finds(wrong)[1]:
@@ -819,8 +801,8 @@ def test_non_person_name_match_is_case_sensitive(
     other = value.swapcase()
     response, found = finds(other)
     assert not found, (
-        f"{_line(response)}: {key}={other!r} finds the study whose {key} is {value!r}; single "
-        "value matching of a non-PN attribute is case-sensitive (PS3.4 C.2.2.2.1)"
+        f"{request_line(response)}: {key}={other!r} finds the study whose {key} is {value!r}; "
+        "single value matching of a non-PN attribute is case-sensitive (PS3.4 C.2.2.2.1)"
     )
 
 
@@ -829,7 +811,7 @@ def _filters_on_study_description(dicomweb: Client, study_uid: str) -> bool:
     response = search(
         dicomweb, "studies", ("StudyInstanceUID", study_uid), ("StudyDescription", "NOSUCHVALUE")
     )
-    return study_uid not in _keys(response, STUDY_UID)
+    return study_uid not in expect.unique_keys(response, STUDY_UID)
 
 
 def _check_study_description(
@@ -838,14 +820,16 @@ def _check_study_description(
     obj = _only(response, STUDY_UID, study_uid)
     if STUDY_DESCRIPTION not in obj:
         assert not _filters_on_study_description(dicomweb, study_uid), (
-            f"{_line(response)}: no StudyDescription (0008,1030) in the result, though the "
+            f"{request_line(response)}: no StudyDescription (0008,1030) in the result, though the "
             "server supports it (it filters on it)"
         )
         expect.info(
             "the server neither returns nor matches Study Description: it does not support it"
         )
     got = first_value(obj, STUDY_DESCRIPTION)
-    assert got == expected, f"{_line(response)}: StudyDescription is {got!r}, stored {expected!r}"
+    assert got == expected, (
+        f"{request_line(response)}: StudyDescription is {got!r}, stored {expected!r}"
+    )
 
 
 @pytest.mark.requirement("QIDO-MATCH-KEYS-RETURNED")
@@ -857,9 +841,9 @@ def test_matching_key_is_returned(dicomweb: Client, new_synthetic: NewSynthetic)
     y = study.study_uid
     _stored_with(dicomweb, study.multiframe, StudyDescription="Chest")
     response = search(dicomweb, "studies", ("StudyInstanceUID", y), ("StudyDescription", "Chest"))
-    if y not in _keys(response, STUDY_UID):
+    if y not in expect.unique_keys(response, STUDY_UID):
         expect.info(
-            f"{_line(response)} does not find the study whose Study Description is 'Chest': "
+            f"{request_line(response)} does not find the study whose Study Description is 'Chest': "
             "whether a matching key is returned is not observable"
         )
     obj = _only(response, STUDY_UID, y)
@@ -876,7 +860,7 @@ def test_matching_key_is_returned(dicomweb: Client, new_synthetic: NewSynthetic)
             if holds
         ]
         assert not supported, (
-            f"{_line(response)}: no StudyDescription (0008,1030) in the result, though the "
+            f"{request_line(response)}: no StudyDescription (0008,1030) in the result, though the "
             f"server supports it (it {' and '.join(supported)}); a supported matching key is "
             "returned (10.6.3.3.1)"
         )
@@ -885,7 +869,7 @@ def test_matching_key_is_returned(dicomweb: Client, new_synthetic: NewSynthetic)
             "support it"
         )
     got = first_value(obj, STUDY_DESCRIPTION)
-    assert got == "Chest", f"{_line(response)}: StudyDescription is {got!r}, stored 'Chest'"
+    assert got == "Chest", f"{request_line(response)}: StudyDescription is {got!r}, stored 'Chest'"
 
 
 # --- includefield (8.3.4.3) --------------------------------------------------------------------
@@ -929,7 +913,7 @@ def test_includefield_list_adds_every_attribute(
     response = search(dicomweb, "studies", ("StudyInstanceUID", s), *params)
     missing = sorted(alone - set(_only(response, STUDY_UID, s)))
     assert not missing, (
-        f"{_line(response)}: {missing} are returned when asked for alone, not in the list"
+        f"{request_line(response)}: {missing} are returned when asked for alone, not in the list"
     )
 
 
@@ -953,8 +937,8 @@ def test_includefield_all_is_a_superset(dicomweb: Client, stored_synthetic: Cata
     wanted = (default | asked) & (STUDY_TABLE | {STUDY_DESCRIPTION})
     missing = sorted(wanted - set(_only(response, STUDY_UID, y)))
     assert not missing, (
-        f"{_line(response)}: lacks {missing}, returned by default or when named; with 'all' the "
-        "response shall contain all Study Level Attributes specified as Optional Keys [...] "
+        f"{request_line(response)}: lacks {missing}, returned by default or when named; with 'all' "
+        "the response shall contain all Study Level Attributes specified as Optional Keys [...] "
         "that are supported by the origin server (10.6.3.3.1), besides Table 10.6.3-3's"
     )
 
@@ -989,13 +973,13 @@ def test_includefield_of_a_lower_level_is_not_returned(
     path = "studies" if level == "studies" else f"studies/{y}/series"
     params = [("StudyInstanceUID", y)] if level == "studies" else []
     response = search(dicomweb, path, *params, ("includefield", field))
-    objects = _results(response)
-    assert objects, f"{_line(response)} finds nothing"
+    objects = expect.results(response)
+    assert objects, f"{request_line(response)} finds nothing"
     carrying = sum(1 for obj in objects if tag in obj)
     lower = "series" if level == "studies" else "instance"
     assert not carrying, (
-        f"{_line(response)}: {carrying} result(s) carry {keyword} ({tag}), a {lower} attribute; "
-        f"in a {level} search it shall not be returned"
+        f"{request_line(response)}: {carrying} result(s) carry {keyword} ({tag}), a {lower} "
+        f"attribute; in a {level} search it shall not be returned"
     )
 
 
@@ -1008,14 +992,14 @@ def test_study_result_has_required_attributes(dicomweb: Client, stored_study: Sa
     response = search(dicomweb, "studies", ("StudyInstanceUID", s))
     obj = _only(response, STUDY_UID, s)
     missing = _missing(obj, STUDY_RETURN)
-    assert not missing, f"{_line(response)}: the study result lacks {missing}"
+    assert not missing, f"{request_line(response)}: the study result lacks {missing}"
     checks = {
         "StudyDate": (first_value(obj, "00080020"), str(ds.StudyDate)),
         "PatientID": (first_value(obj, "00100020"), str(ds.PatientID)),
         "StudyID": (first_value(obj, "00200010"), str(ds.StudyID)),
     }
     wrong = {k: got for k, (got, want) in checks.items() if got != want}
-    assert not wrong, f"{_line(response)}: values differ from the stored ones: {wrong}"
+    assert not wrong, f"{request_line(response)}: values differ from the stored ones: {wrong}"
     time = str(first_value(obj, "00080030"))
     assert time.startswith(str(ds.StudyTime)), f"StudyTime is {time!r}, stored {ds.StudyTime}"
     modalities = values(obj, "00080061")
@@ -1029,10 +1013,12 @@ def test_study_counts_its_series_and_instances(dicomweb: Client, stored_study: S
     obj = _only(response, STUDY_UID, s)
     series, instances = first_value(obj, "00201206"), first_value(obj, "00201208")
     assert series is not None and _number(series) == 2, (
-        f"{_line(response)}: NumberOfStudyRelatedSeries is {series!r}, the study has 2 series"
+        f"{request_line(response)}: NumberOfStudyRelatedSeries is {series!r}, the study has 2 "
+        "series"
     )
     assert instances is not None and _number(instances) == 3, (
-        f"{_line(response)}: NumberOfStudyRelatedInstances is {instances!r}, it has 3 instances"
+        f"{request_line(response)}: NumberOfStudyRelatedInstances is {instances!r}, it has 3 "
+        "instances"
     )
 
 
@@ -1058,15 +1044,17 @@ def test_result_has_retrieve_url(dicomweb: Client, stored_study: SampleStudy, le
     key = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "instance": "SOPInstanceUID"}
     response = search(dicomweb, resource, (key[level], uid))
     url = first_value(_only(response, tag, uid), RETRIEVE_URL)
-    assert url is not None, f"{_line(response)}: no RetrieveURL (0008,1190) in the {level} result"
+    assert url is not None, (
+        f"{request_line(response)}: no RetrieveURL (0008,1190) in the {level} result"
+    )
     assert str(url).rstrip("/").endswith(path), (
-        f"{_line(response)}: RetrieveURL {url!r} does not name {path}"
+        f"{request_line(response)}: RetrieveURL {url!r} does not name {path}"
     )
 
 
 def _series_by_uid(response: requests.Response) -> dict[str, dict[str, Any]]:
-    objects = _results(response)
-    _keys(response, SERIES_UID)
+    objects = expect.results(response)
+    expect.unique_keys(response, SERIES_UID)
     return {str(first_value(o, SERIES_UID)): o for o in objects}
 
 
@@ -1076,14 +1064,16 @@ def test_series_result_has_required_attributes(dicomweb: Client, stored_study: S
     by_uid = _series_by_uid(response)
     for instance in stored_study:
         obj = by_uid.get(instance.series_uid)
-        assert obj is not None, f"{_line(response)} misses series {instance.series_uid}"
+        assert obj is not None, f"{request_line(response)} misses series {instance.series_uid}"
         missing = _missing(obj, SERIES_RETURN)
-        assert not missing, f"{_line(response)}: series {instance.series_uid} lacks {missing}"
+        assert not missing, (
+            f"{request_line(response)}: series {instance.series_uid} lacks {missing}"
+        )
         ds = instance.dataset
         assert first_value(obj, "00080060") == ds.Modality, f"Modality differs: {obj['00080060']}"
         number = first_value(obj, "00200011")
         assert number is not None and _number(number) == int(ds.SeriesNumber), (
-            f"{_line(response)}: SeriesNumber is {number!r}, stored {ds.SeriesNumber}"
+            f"{request_line(response)}: SeriesNumber is {number!r}, stored {ds.SeriesNumber}"
         )
 
 
@@ -1095,7 +1085,7 @@ def test_series_counts_its_instances(dicomweb: Client, stored_study: SampleStudy
         expected = len(stored_study.in_series(uid))
         count = first_value(by_uid.get(uid, {}), "00201209")
         assert count is not None and _number(count) == expected, (
-            f"{_line(response)}: NumberOfSeriesRelatedInstances of {uid} is {count!r}, "
+            f"{request_line(response)}: NumberOfSeriesRelatedInstances of {uid} is {count!r}, "
             f"the series has {expected}"
         )
 
@@ -1111,21 +1101,23 @@ def test_series_result_has_known_conditional_attributes(
         for instance in stored_synthetic:
             got = first_value(by_uid.get(instance.series_uid, {}), "0008103E")
             assert got == instance.dataset.SeriesDescription, (
-                f"{_line(response)}: SeriesDescription of series {instance.series_uid} is "
+                f"{request_line(response)}: SeriesDescription of series {instance.series_uid} is "
                 f"{got!r}, stored {instance.dataset.SeriesDescription!r}"
             )
         return
     request = stored_synthetic.sequence
     items = values(by_uid.get(request.series_uid, {}), REQUEST_ATTRIBUTES)
     assert items, (
-        f"{_line(response)}: series {request.series_uid} has no RequestAttributesSequence "
+        f"{request_line(response)}: series {request.series_uid} has no RequestAttributesSequence "
         "(0040,0275), though its instance has one"
     )
     pairs = [
         (first_value(i, SCHEDULED_STEP_ID), first_value(i, REQUESTED_PROCEDURE_ID)) for i in items
     ]
     wanted = (stored_synthetic.scheduled_procedure_step_id, stored_synthetic.requested_procedure_id)
-    assert wanted in pairs, f"{_line(response)}: the sequence items are {pairs}, stored {wanted}"
+    assert wanted in pairs, (
+        f"{request_line(response)}: the sequence items are {pairs}, stored {wanted}"
+    )
 
 
 @pytest.mark.requirement("QIDO-RETURN-INSTANCE-ATTRIBUTES")
@@ -1134,19 +1126,19 @@ def test_instance_result_has_required_attributes(
 ) -> None:
     red = stored_study.red
     response = search(dicomweb, f"studies/{red.study_uid}/series/{red.series_uid}/instances")
-    objects = _results(response)
-    _keys(response, SOP_UID)
+    objects = expect.results(response)
+    expect.unique_keys(response, SOP_UID)
     by_uid = {str(first_value(o, SOP_UID)): o for o in objects}
     for instance in stored_study.in_series(red.series_uid):
         obj = by_uid.get(instance.sop_uid)
-        assert obj is not None, f"{_line(response)} misses instance {instance.sop_uid}"
+        assert obj is not None, f"{request_line(response)} misses instance {instance.sop_uid}"
         missing = _missing(obj, INSTANCE_RETURN)
-        assert not missing, f"{_line(response)}: instance {instance.sop_uid} lacks {missing}"
+        assert not missing, f"{request_line(response)}: instance {instance.sop_uid} lacks {missing}"
         ds = instance.dataset
         assert first_value(obj, "00080016") == ds.SOPClassUID, "SOPClassUID differs"
         number = first_value(obj, "00200013")
         assert number is not None and _number(number) == int(ds.InstanceNumber), (
-            f"{_line(response)}: InstanceNumber of {instance.sop_uid} is {number!r}, "
+            f"{request_line(response)}: InstanceNumber of {instance.sop_uid} is {number!r}, "
             f"stored {ds.InstanceNumber}"
         )
 
@@ -1162,7 +1154,7 @@ def test_instance_result_has_image_attributes(
     expected = {"00280010": 16, "00280011": 16, "00280100": 8, "00280008": 4}
     got = {tag: first_value(obj, tag) for tag in expected}
     wrong = {t: v for t, v in got.items() if v is None or _number(v) != expected[t]}
-    assert not wrong, f"{_line(response)}: expected {expected}, got {got}"
+    assert not wrong, f"{request_line(response)}: expected {expected}, got {got}"
 
 
 RELATIONAL_RETURN = {
@@ -1191,7 +1183,7 @@ def test_relational_result_has_upper_level_attributes(
         tag, uid = SOP_UID, red.sop_uid
     _relational(response)
     missing = _missing(_only(response, tag, uid), RELATIONAL_RETURN[resource][1])
-    assert not missing, f"{_line(response)}: the result lacks {missing}"
+    assert not missing, f"{request_line(response)}: the result lacks {missing}"
 
 
 # --- paging (8.3.4.4) ------------------------------------------------------------------------
@@ -1205,16 +1197,20 @@ def _series_path(syn: CatalogStudy) -> str:
 def test_limit_caps_results(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     """The synthetic study has 5 series; limit=2 returns 2 of them."""
     response = search(dicomweb, _series_path(stored_synthetic), ("limit", "2"))
-    found = _keys(response, SERIES_UID)
-    assert len(found) == 2, f"{_line(response)}: {len(found)} results for limit=2 of 5 matches"
+    found = expect.unique_keys(response, SERIES_UID)
+    assert len(found) == 2, (
+        f"{request_line(response)}: {len(found)} results for limit=2 of 5 matches"
+    )
     assert set(found) <= set(stored_synthetic.series_uids), f"not the study's series: {found}"
 
 
 @pytest.mark.requirement("QIDO-OFFSET")
 def test_offset_skips_matches(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     response = search(dicomweb, _series_path(stored_synthetic), ("offset", "3"))
-    found = _keys(response, SERIES_UID)
-    assert len(found) == 2, f"{_line(response)}: {len(found)} results for offset=3 of 5 matches"
+    found = expect.unique_keys(response, SERIES_UID)
+    assert len(found) == 2, (
+        f"{request_line(response)}: {len(found)} results for offset=3 of 5 matches"
+    )
 
 
 @pytest.mark.requirement("QIDO-PAGING-COMPLETE")
@@ -1224,8 +1220,8 @@ def test_pages_give_every_match_once(dicomweb: Client, stored_synthetic: Catalog
         response = search(
             dicomweb, _series_path(stored_synthetic), ("limit", "2"), ("offset", str(offset))
         )
-        page = _keys(response, SERIES_UID)
-        assert len(page) <= 2, f"{_line(response)}: {len(page)} results for limit=2"
+        page = expect.unique_keys(response, SERIES_UID)
+        assert len(page) <= 2, f"{request_line(response)}: {len(page)} results for limit=2"
         pages += page
     repeated = sorted({u for u in pages if pages.count(u) > 1})
     assert not repeated, f"pages of limit=2 repeat {repeated}: {pages}"
@@ -1236,10 +1232,10 @@ def test_pages_give_every_match_once(dicomweb: Client, stored_synthetic: Catalog
 
 @pytest.mark.requirement("QIDO-PAGING-IDEMPOTENT")
 def test_same_search_same_order(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
-    first = _keys(search(dicomweb, _series_path(stored_synthetic)), SERIES_UID)
+    first = expect.unique_keys(search(dicomweb, _series_path(stored_synthetic)), SERIES_UID)
     response = search(dicomweb, _series_path(stored_synthetic))
-    second = _keys(response, SERIES_UID)
-    assert first == second, f"{_line(response)} twice: {first}, then {second}"
+    second = expect.unique_keys(response, SERIES_UID)
+    assert first == second, f"{request_line(response)} twice: {first}, then {second}"
 
 
 def _no_results(response: requests.Response, why: str) -> None:
@@ -1247,7 +1243,7 @@ def _no_results(response: requests.Response, why: str) -> None:
     200 with an empty DICOM JSON list (CP-2473, reading 200-empty); nothing else."""
     if response.status_code == 204:
         assert not response.content, (
-            f"{_line(response)}: the 204 answer has a payload: {response.content[:100]!r}"
+            f"{request_line(response)}: the 204 answer has a payload: {response.content[:100]!r}"
         )
         expect.chose("204")
         return
@@ -1257,12 +1253,12 @@ def _no_results(response: requests.Response, why: str) -> None:
         204,
         why=f"{why}: 204 No Content (8.3.4.4.1) or, after CP-2473, 200 OK with an empty list",
     )
-    found = _results(response)
-    assert not found, f"{_line(response)}: {why}, yet it answers {len(found)} result(s)"
+    found = expect.results(response)
+    assert not found, f"{request_line(response)}: {why}, yet it answers {len(found)} result(s)"
     if response.content.strip():
         media_type = multipart.parse_media_type(response.headers.get("Content-Type", ""))[0]
         assert media_type == DICOM_JSON, (
-            f"{_line(response)}: an empty list in {media_type!r}, not {DICOM_JSON}"
+            f"{request_line(response)}: an empty list in {media_type!r}, not {DICOM_JSON}"
         )
     expect.chose("200-empty")
 
@@ -1288,21 +1284,23 @@ def test_no_match_is_an_empty_answer(dicomweb: Client, stored_study: SampleStudy
 def test_truncated_results_warn_of_more(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     """limit=2 of the study's 5 series: remaining = 5 - 0 - 2 = 3 (8.3.4.4.1)."""
     response = search(dicomweb, _series_path(stored_synthetic), ("limit", "2"))
-    assert len(_keys(response, SERIES_UID)) == 2, f"{_line(response)}: limit=2 not applied"
+    assert len(expect.unique_keys(response, SERIES_UID)) == 2, (
+        f"{request_line(response)}: limit=2 not applied"
+    )
     warning = _warning(response)
     remaining = re.search(r"There are (\d+) additional results", warning, re.IGNORECASE)
     if remaining:
         expect.chose("remaining-text")
         assert remaining.group(1) == "3", (
-            f"{_line(response)}: the Warning {warning!r} counts {remaining.group(1)} additional "
-            "results; 3 of the 5 matches remain"
+            f"{request_line(response)}: the Warning {warning!r} counts {remaining.group(1)} "
+            "additional results; 3 of the 5 matches remain"
         )
         return
     if _report_url(response, dicomweb.base_url):
         expect.chose("status-report-url")
         return
     raise AssertionError(
-        f"{_line(response)}: 3 of 5 matches not returned, but the Warning header is "
+        f"{request_line(response)}: 3 of 5 matches not returned, but the Warning header is "
         f"{response.headers.get('Warning')!r}; expected '299 <service>: There are 3 additional "
         "results that can be requested' (8.3.4.4.1) or a 299 Warning with the URL of a Search "
         "Status report (Table 10.6.3-1)"
@@ -1367,7 +1365,8 @@ def _differences(probes: list[FuzzyProbe]) -> list[str]:
     """The probes whose fuzzy answer differs from their literal one, described."""
     found = []
     for probe in probes:
-        fuzzy, literal = _keys(probe.fuzzy, STUDY_UID), _keys(probe.literal, STUDY_UID)
+        fuzzy = expect.unique_keys(probe.fuzzy, STUDY_UID)
+        literal = expect.unique_keys(probe.literal, STUDY_UID)
         if sorted(fuzzy) != sorted(literal):
             found.append(
                 f"{probe.value!r} finds {fuzzy} with fuzzymatching=true, {literal} without"
@@ -1388,13 +1387,17 @@ def test_fuzzymatching_without_support_warns(
     first = probes[0].fuzzy
     if any(readings):
         silent = [
-            _line(p.fuzzy) for p, reading in zip(probes, readings, strict=True) if not reading
+            request_line(p.fuzzy)
+            for p, reading in zip(probes, readings, strict=True)
+            if not reading
         ]
-        assert not silent, f"{_line(first)} warns fuzzymatching is not supported, {silent} not"
+        assert not silent, (
+            f"{request_line(first)} warns fuzzymatching is not supported, {silent} not"
+        )
         for reading in readings:
             expect.chose(reading)
         assert not differences, (
-            f"{_line(first)} warns that only literal matching was performed, yet "
+            f"{request_line(first)} warns that only literal matching was performed, yet "
             f"{'; '.join(differences)}: the search shall be performed without Fuzzy Matching"
         )
         return
@@ -1402,14 +1405,14 @@ def test_fuzzymatching_without_support_warns(
     if declared is not None and declared.supported:
         return  # a server with Fuzzy Matching: the rule does not apply
     assert declared is None, (
-        f"{_line(first)}: no 'Warning: 299 <service>: The fuzzymatching parameter is not "
+        f"{request_line(first)}: no 'Warning: 299 <service>: The fuzzymatching parameter is not "
         "supported. Only literal matching has been performed.' (8.3.4.2) nor a Search Status "
         f"report URL, and the server has no Fuzzy Matching ({declared.source})"
     )
     if not differences:
         expect.info(
-            f"{_line(first)}: fuzzymatching=true neither warned nor changed any answer: either "
-            "Fuzzy Matching is unsupported and the 299 Warning is missing, or its semantics "
+            f"{request_line(first)}: fuzzymatching=true neither warned nor changed any answer: "
+            "either Fuzzy Matching is unsupported and the 299 Warning is missing, or its semantics "
             "(the server's, PS3.4 C.2.2.2.1.1) coincide with literal matching on these probes; "
             "declare fuzzy-matching in the profile"
         )
@@ -1448,18 +1451,18 @@ def test_emptyvaluematching_is_performed_or_warned(
         ("AccessionNumber", '""'),
         ("emptyvaluematching", "true"),
     )
-    found = _keys(response, STUDY_UID)
+    found = expect.unique_keys(response, STUDY_UID)
     known_value = stored_synthetic.accession_number
     reading = _not_supported_warning(response, "emptyvaluematching", dicomweb.base_url)
     if reading:
         expect.chose(reading)
         assert known not in found, (
-            f"{_line(response)} warns that Empty Value Matching has not been performed, yet "
+            f"{request_line(response)} warns that Empty Value Matching has not been performed, yet "
             f"'\"\"' finds the study whose Accession Number is {known_value}"
         )
         return
     assert empty in found and known not in found, (
-        f"{_line(response)}: no 299 'emptyvaluematching parameter is not supported' Warning "
+        f"{request_line(response)}: no 299 'emptyvaluematching parameter is not supported' Warning "
         "(8.3.4.5) nor a Search Status report URL, so Empty Value Matching is due, but the study "
         f"with an empty Accession Number {_is(empty in found)} found, the one with {known_value} "
         f"{_is(known in found)}"
@@ -1469,11 +1472,11 @@ def test_emptyvaluematching_is_performed_or_warned(
 @pytest.mark.requirement("QIDO-IGNORE-UNKNOWN-PARAMETER")
 def test_unknown_parameter_is_ignored(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
     path = _series_path(stored_synthetic)
-    plain = _keys(search(dicomweb, path), SERIES_UID)
+    plain = expect.unique_keys(search(dicomweb, path), SERIES_UID)
     response = search(dicomweb, path, ("foo", "bar"))
-    with_foo = _keys(response, SERIES_UID)
+    with_foo = expect.unique_keys(response, SERIES_UID)
     assert sorted(with_foo) == sorted(plain) == sorted(stored_synthetic.series_uids), (
-        f"{_line(response)}: {with_foo}; without foo=bar: {plain}"
+        f"{request_line(response)}: {with_foo}; without foo=bar: {plain}"
     )
 
 
@@ -1499,10 +1502,12 @@ def test_unacceptable_media_type_gets_406_or_the_default(
     )
     media_type = multipart.parse_media_type(response.headers.get("Content-Type", ""))[0]
     assert media_type == DICOM_JSON, (
-        f"{_line(response)} with Accept text/html: Content-Type {media_type!r}, neither 406 nor "
-        f"the default {DICOM_JSON}"
+        f"{request_line(response)} with Accept text/html: Content-Type {media_type!r}, neither 406 "
+        f"nor the default {DICOM_JSON}"
     )
-    assert _keys(response, STUDY_UID) == [s], f"{_line(response)} does not find the study"
+    assert expect.unique_keys(response, STUDY_UID) == [s], (
+        f"{request_line(response)} does not find the study"
+    )
     expect.chose("default-media-type")
 
 
@@ -1525,10 +1530,12 @@ def test_search_answers_dicom_json(
     expect.status(response, 200)
     media_type = multipart.parse_media_type(response.headers.get("Content-Type", ""))[0]
     assert media_type == DICOM_JSON, (
-        f"{_line(response)} with Accept {accept}: Content-Type {media_type!r}, "
+        f"{request_line(response)} with Accept {accept}: Content-Type {media_type!r}, "
         f"expected {DICOM_JSON}"
     )
-    assert _keys(response, STUDY_UID) == [s], f"{_line(response)} does not find the study"
+    assert expect.unique_keys(response, STUDY_UID) == [s], (
+        f"{request_line(response)} does not find the study"
+    )
 
 
 @pytest.mark.requirement("QIDO-XML-MEDIA-TYPE")
@@ -1538,7 +1545,7 @@ def test_search_answers_dicom_xml(dicomweb: Client, stored_study: SampleStudy) -
     expect.status(response, 200, why="multipart/related; type=application/dicom+xml is Required")
     media_type, params = multipart.parse_media_type(response.headers.get("Content-Type", ""))
     assert media_type == "multipart/related" and params.get("type") == DICOM_XML, (
-        f"{_line(response)} with Accept {ACCEPT_XML}: Content-Type "
+        f"{request_line(response)} with Accept {ACCEPT_XML}: Content-Type "
         f"{response.headers.get('Content-Type')!r}"
     )
     found = []

@@ -26,24 +26,32 @@ from pydicom.tag import BaseTag, Tag
 from conformance import expect, multipart
 from conformance.client import Client
 from conformance.dicomweb import (
-    ACCEPT_DICOM_ANY_TS,
     DICOM,
     DICOM_JSON,
     FAILED_SOP_SEQUENCE,
+    FAILURE_REASON,
     OCTET_STREAM,
+    REFERENCED_SOP_CLASS_UID,
     REFERENCED_SOP_INSTANCE_UID,
     REFERENCED_SOP_SEQUENCE,
     SOP_UID,
     STUDY_UID,
     ProtocolError,
+    failed_sop_uids,
+    failure_reasons,
     first_value,
     instance_path,
-    json_array,
-    json_body,
+    referenced_sop_uids,
+    retrieve,
     search,
+    search_results,
+    sequence_items,
+    store_module,
+    store_module_if_any,
     stow,
     uids,
     values,
+    warning_reasons,
 )
 from conformance.run.fixtures import NewStudy, NewSynthetic
 from conformance.samples import Instance
@@ -53,15 +61,11 @@ Module = dict[str, Any]
 
 # Store Instances Response Module attributes (PS3.18 Annex I) beyond those dicomweb.py names.
 RETRIEVE_URL = "00081190"
-REFERENCED_SOP_CLASS_UID = "00081150"
-FAILURE_REASON = "00081197"
-WARNING_REASON = "00081196"
 ORIGINAL_ATTRIBUTES_SEQUENCE = Tag(0x0400, 0x0561)
 MODIFIED_ATTRIBUTES_SEQUENCE = Tag(0x0400, 0x0550)
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
 SOP_CLASS_NOT_SUPPORTED = 0x0122  # Failure Reason 290 (I.2.2)
 TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122  # Failure Reason 49442 (I.2.2)
-DICOM_TAG_KEY = re.compile(r"^[0-9A-Fa-f]{8}$")
 # The two forms of a Warning value (STOW-WARNING-HEADER-SYNTAX's readings): RFC 7234 5.5's
 # warn-code SP warn-agent SP warn-text, and PS3.18 10.5.3.2's own example, a 4-hex-digit DICOM
 # status where the warn-code goes ("A700 <service>: Out of memory"). The text need not be quoted:
@@ -121,52 +125,9 @@ def media_type_of(value: str) -> str | None:
 # --- the Store Instances Response Module ----------------------------------------------------------
 
 
-def module_of(response: requests.Response) -> Module:
-    """The Store Instances Response Module: a DICOM JSON object."""
-    value = json_body(response)
-    if not isinstance(value, dict):
-        raise ProtocolError(f"the store response is a JSON {type(value).__name__}, not an object")
-    return value
-
-
-def module_if_any(response: requests.Response) -> Module | None:
-    """The module a failure answer carries, if any: its payload is optional (10.5.3.3), and may
-    be another kind of status report (a JSON object whose keys are no DICOM tags, plain text)."""
-    if not response.content.strip():
-        return None
-    try:
-        value = json.loads(response.content)
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or not value:
-        return None
-    return value if all(DICOM_TAG_KEY.match(key) for key in value) else None
-
-
-def items(module: Module, tag: str) -> list[Module]:
-    found = values(module, tag)
-    if not all(isinstance(item, dict) for item in found):
-        raise ProtocolError(f"sequence {tag} has an item that is not a JSON object")
-    return found
-
-
-def referenced_uids(module: Module) -> list[str]:
-    return [
-        first_value(i, REFERENCED_SOP_INSTANCE_UID) for i in items(module, REFERENCED_SOP_SEQUENCE)
-    ]
-
-
-def failed_uids(module: Module) -> list[str]:
-    return [first_value(i, REFERENCED_SOP_INSTANCE_UID) for i in items(module, FAILED_SOP_SEQUENCE)]
-
-
-def reasons(module: Module, sequence: str, tag: str) -> list[Any]:
-    return [first_value(i, tag) for i in items(module, sequence) if first_value(i, tag) is not None]
-
-
 def assert_references(module: Module, instances: Sequence[Instance]) -> None:
     """ReferencedSOPSequence names exactly these instances, each with its SOP Class UID."""
-    found = items(module, REFERENCED_SOP_SEQUENCE)
+    found = sequence_items(module, REFERENCED_SOP_SEQUENCE)
     got = sorted(str(first_value(i, REFERENCED_SOP_INSTANCE_UID)) for i in found)
     assert got == sorted(i.sop_uid for i in instances), (
         f"ReferencedSOPSequence (0008,1199) names {got}, expected {[i.sop_uid for i in instances]}"
@@ -184,12 +145,12 @@ def assert_failed(module: Module, instance: Instance) -> None:
     """FailedSOPSequence names the instance, with its SOP Class UID and a US Failure Reason."""
     found = [
         i
-        for i in items(module, FAILED_SOP_SEQUENCE)
+        for i in sequence_items(module, FAILED_SOP_SEQUENCE)
         if first_value(i, REFERENCED_SOP_INSTANCE_UID) == instance.sop_uid
     ]
     assert found, (
         f"FailedSOPSequence (0008,1198) does not name {instance.sop_uid}: it names "
-        f"{failed_uids(module)}"
+        f"{failed_sop_uids(module)}"
     )
     item = found[0]
     sop_class = first_value(item, REFERENCED_SOP_CLASS_UID)
@@ -246,9 +207,7 @@ def reachable(client: Client, url: str) -> str:
 
 def read_back(client: Client, instance: Instance) -> Dataset | None:
     """The stored instance (transfer-syntax=*), or None when the server answers 404."""
-    response = client.get(
-        instance_path(instance), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
-    )
+    response = retrieve(client, instance_path(instance))
     if response.status_code == 404:
         response.close()
         return None
@@ -259,9 +218,7 @@ def read_back(client: Client, instance: Instance) -> Dataset | None:
 
 
 def assert_not_stored(client: Client, instance: Instance, why: str) -> None:
-    response = client.get(
-        instance_path(instance), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
-    )
+    response = retrieve(client, instance_path(instance))
     response.close()
     expect.status(response, 404, why=why)
 
@@ -369,7 +326,7 @@ def store_and_module(client: Client, instances: Sequence[Instance], **kwargs: An
     """Store and return the module of the 200 answer (a precondition of the check)."""
     response = stow(client, instances, **kwargs)
     expect.answered(response, 200)
-    return module_of(response)
+    return store_module(response)
 
 
 # --- success: status, response module, read back -------------------------------------------------
@@ -390,7 +347,7 @@ def test_store_to_its_study_resource_stores_it(dicomweb: Client, new_study: NewS
     study = new_study()
     response = stow(dicomweb, [study.green], study_uid=study.study_uid)
     expect.status(response, 200)
-    assert_references(module_of(response), [study.green])
+    assert_references(store_module(response), [study.green])
     assert_stored(dicomweb, [study.green])
 
 
@@ -401,7 +358,7 @@ def test_two_instances_in_one_request_are_both_stored(
     study = new_study()
     response = stow(dicomweb, [study.red, study.green])
     expect.status(response, 200)
-    assert_references(module_of(response), [study.red, study.green])
+    assert_references(store_module(response), [study.red, study.green])
     assert_stored(dicomweb, [study.red, study.green])
 
 
@@ -412,7 +369,7 @@ def test_instances_of_two_studies_in_one_request_are_both_stored(
     first, second = new_study(), new_study()
     response = stow(dicomweb, [first.blue, second.blue])
     expect.status(response, 200, why="/studies stores representations of different studies")
-    assert_references(module_of(response), [first.blue, second.blue])
+    assert_references(store_module(response), [first.blue, second.blue])
     assert_stored(dicomweb, [first.blue, second.blue])
 
 
@@ -426,7 +383,7 @@ def test_store_response_is_dicom_json(dicomweb: Client, new_study: NewStudy) -> 
     assert DICOM_JSON in [media_type_of(line) for line in lines], (
         f"the store response has Content-Type {lines}, asked for {DICOM_JSON}"
     )
-    module_of(response)
+    store_module(response)
 
 
 @pytest.mark.requirement("STOW-RESPONSE-REFERENCED-SOP")
@@ -444,7 +401,7 @@ def test_each_referenced_item_has_a_retrieve_url_of_vr_ur(
 ) -> None:
     study = new_study()
     module = store_and_module(dicomweb, [study.red, study.green])
-    found = items(module, REFERENCED_SOP_SEQUENCE)
+    found = sequence_items(module, REFERENCED_SOP_SEQUENCE)
     assert len(found) == 2, f"expected 2 ReferencedSOPSequence items, got {len(found)}"
     for item in found:
         retrieve_url(item, f"the item of {first_value(item, REFERENCED_SOP_INSTANCE_UID)}")
@@ -457,9 +414,9 @@ def test_instance_retrieve_url_retrieves_that_instance(
     study = new_study()
     module = store_and_module(dicomweb, [study.red, study.green])
     by_uid = {i.sop_uid: i for i in (study.red, study.green)}
-    found = items(module, REFERENCED_SOP_SEQUENCE)
-    assert sorted(referenced_uids(module)) == sorted(by_uid), (
-        f"ReferencedSOPSequence names {referenced_uids(module)}, expected {sorted(by_uid)}"
+    found = sequence_items(module, REFERENCED_SOP_SEQUENCE)
+    assert sorted(referenced_sop_uids(module)) == sorted(by_uid), (
+        f"ReferencedSOPSequence names {referenced_sop_uids(module)}, expected {sorted(by_uid)}"
     )
     empty = []
     for item in found:
@@ -474,11 +431,10 @@ def test_instance_retrieve_url_retrieves_that_instance(
             f"Retrieve URL {url} is not the resource studies/{wanted[0]}/series/{wanted[1]}"
             f"/instances/{wanted[2]}"
         )
-        response = dicomweb.get(
-            reachable(dicomweb, url), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
+        got = expect.retrieved(
+            dicomweb, reachable(dicomweb, url), why=f"GET of the Retrieve URL {url}"
         )
-        expect.status(response, 200, why=f"GET of the Retrieve URL {url}")
-        assert_as_stored(expect.iter_dicom_parts(dicomweb, response), [instance])
+        assert_as_stored(got, [instance])
     if empty:
         expect.info(f"empty instance Retrieve URLs (Type 2 allows it) for {empty}")
 
@@ -487,8 +443,8 @@ def test_instance_retrieve_url_retrieves_that_instance(
 def test_success_response_lists_no_failed_instance(dicomweb: Client, new_study: NewStudy) -> None:
     study = new_study()
     module = store_and_module(dicomweb, [study.red, study.green])
-    failed = items(module, FAILED_SOP_SEQUENCE)
-    assert not failed, f"a 200 store response lists failed instances: {failed_uids(module)}"
+    failed = sequence_items(module, FAILED_SOP_SEQUENCE)
+    assert not failed, f"a 200 store response lists failed instances: {failed_sop_uids(module)}"
 
 
 @pytest.mark.requirement("STOW-RESPONSE-STUDY-RETRIEVE-URL")
@@ -513,11 +469,10 @@ def test_study_path_store_retrieve_url_names_and_retrieves_the_study(
     assert path.endswith(f"/studies/{study.study_uid}"), (
         f"the top-level Retrieve URL {url} does not end with /studies/{study.study_uid}"
     )
-    response = dicomweb.get(
-        reachable(dicomweb, url), headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
+    got = expect.retrieved(
+        dicomweb, reachable(dicomweb, url), why=f"GET of the study Retrieve URL {url}"
     )
-    expect.status(response, 200, why=f"GET of the study Retrieve URL {url}")
-    assert_as_stored(expect.iter_dicom_parts(dicomweb, response), [study.blue])
+    assert_as_stored(got, [study.blue])
 
 
 @pytest.mark.requirement("STOW-SEARCH-FINDS-STORED")
@@ -527,7 +482,7 @@ def test_stored_instance_is_found_by_search(dicomweb: Client, new_study: NewStud
     expect.answered(stow(dicomweb, [blue]), 200)
     response = search(dicomweb, "studies", StudyInstanceUID=blue.study_uid)
     expect.status(response, 200)
-    found = uids(json_array(response), STUDY_UID)
+    found = uids(search_results(response), STUDY_UID)
     assert found == [blue.study_uid], f"a study search by its UID found {found}"
     response = search(
         dicomweb,
@@ -535,7 +490,7 @@ def test_stored_instance_is_found_by_search(dicomweb: Client, new_study: NewStud
         SOPInstanceUID=blue.sop_uid,
     )
     expect.status(response, 200)
-    found = uids(json_array(response), SOP_UID)
+    found = uids(search_results(response), SOP_UID)
     assert found == [blue.sop_uid], f"an instance search by its UID found {found}"
 
 
@@ -568,8 +523,8 @@ def allowed_refusal(response: requests.Response, instance: Instance, name: str) 
     not supported (409 with Failure Reason 0122, I.2.2; or 501, Table 8.5-1), or, for the RLE
     Lossless instance, its transfer syntax, which Table 8.7.3-2 makes optional (409 with
     Failure Reason C122, or 415)."""
-    module = module_if_any(response)
-    failures = reasons(module, FAILED_SOP_SEQUENCE, FAILURE_REASON) if module else []
+    module = store_module_if_any(response)
+    failures = failure_reasons(module) if module else []
     sop_class = instance.dataset.SOPClassUID
     if response.status_code == 501:
         return f"SOP Class {sop_class} not supported: 501 (Table 8.5-1)"
@@ -625,14 +580,14 @@ def test_study_path_mismatch_lists_the_instance_as_failed(
 ) -> None:
     response, instance = post_to_other_study(dicomweb, new_study)
     expect.answered(response, 409)
-    module = module_if_any(response)
+    module = store_module_if_any(response)
     if module is None:
         expect.info(
             "the 409 carries no Store Instances Response Module (a failure payload is optional, "
             "10.5.3.3)"
         )
     assert_failed(module, instance)
-    assert instance.sop_uid not in referenced_uids(module), (
+    assert instance.sop_uid not in referenced_sop_uids(module), (
         "the refused instance is also listed in ReferencedSOPSequence"
     )
 
@@ -640,8 +595,8 @@ def test_study_path_mismatch_lists_the_instance_as_failed(
 @pytest.mark.requirement("STOW-STUDY-MISMATCH-NOT-STORED")
 def test_study_path_mismatch_stores_nothing(dicomweb: Client, new_study: NewStudy) -> None:
     response, instance = post_to_other_study(dicomweb, new_study)
-    assert response.status_code not in (200, 202) or instance.sop_uid not in referenced_uids(
-        module_of(response)
+    assert response.status_code not in (200, 202) or instance.sop_uid not in referenced_sop_uids(
+        store_module(response)
     ), f"the store answered {response.status_code} and references the mismatched instance"
     assert_not_stored(dicomweb, instance, why="an instance of another study must not be stored")
 
@@ -660,7 +615,7 @@ def test_failure_response_with_a_body_has_a_content_type(
         f"the {response.status_code} answer has a {len(response.content)}-byte body but no "
         "Content-Type"
     )
-    if module_if_any(response) is not None:
+    if store_module_if_any(response) is not None:
         assert DICOM_JSON in [media_type_of(line) for line in lines], (
             f"the failure answer is a DICOM JSON module sent with Content-Type {lines}"
         )
@@ -685,10 +640,10 @@ def test_non_dicom_part_is_refused(dicomweb: Client) -> None:
     body, content_type = multipart.encode_related([b"This is not a DICOM file. " * 40])
     response = post(dicomweb, body, content_type)
     expect.status(response, 400, 409, why="a part that is not a PS3.10 instance stores nothing")
-    module = module_if_any(response)
+    module = store_module_if_any(response)
     if module is not None:
-        assert not items(module, REFERENCED_SOP_SEQUENCE), (
-            f"the refusal references stored instances {referenced_uids(module)}"
+        assert not sequence_items(module, REFERENCED_SOP_SEQUENCE), (
+            f"the refusal references stored instances {referenced_sop_uids(module)}"
         )
 
 
@@ -727,9 +682,9 @@ def test_partial_store_lists_the_stored_and_the_refused(
 ) -> None:
     response, good, bad, stored = post_good_and_bad(dicomweb, new_study)
     if response.status_code in (200, 202):
-        module = module_of(response)  # a success payload is the module (10.5.3.3)
+        module = store_module(response)  # a success payload is the module (10.5.3.3)
     else:
-        found = module_if_any(response)
+        found = store_module_if_any(response)
         if found is None:
             expect.info(
                 f"the {response.status_code} refusal carries no Store Instances Response Module "
@@ -738,12 +693,12 @@ def test_partial_store_lists_the_stored_and_the_refused(
         module = found
     assert_failed(module, bad)
     if not stored:
-        assert good.sop_uid not in referenced_uids(module), (
+        assert good.sop_uid not in referenced_sop_uids(module), (
             f"{good.sop_uid} is referenced as stored but answers 404"
         )
         expect.info("the server refused the whole request, storing neither instance")
-    assert referenced_uids(module) == [good.sop_uid], (
-        f"ReferencedSOPSequence names {referenced_uids(module)}, expected only the stored "
+    assert referenced_sop_uids(module) == [good.sop_uid], (
+        f"ReferencedSOPSequence names {referenced_sop_uids(module)}, expected only the stored "
         f"{good.sop_uid}"
     )
 
@@ -762,13 +717,13 @@ def test_instance_stored_twice_stays_retrievable_and_unique(
         SOPInstanceUID=blue.sop_uid,
     )
     expect.status(response, 200)
-    found = uids(json_array(response), SOP_UID)
+    found = uids(search_results(response), SOP_UID)
     assert found == [blue.sop_uid], f"after storing it twice, a search finds {found}"
-    module = module_if_any(again)
+    module = store_module_if_any(again)
     seen = f"the second store answered {again.status_code}"
     if module is not None:
-        warning = reasons(module, REFERENCED_SOP_SEQUENCE, WARNING_REASON)
-        failure = reasons(module, FAILED_SOP_SEQUENCE, FAILURE_REASON)
+        warning = warning_reasons(module)
+        failure = failure_reasons(module)
         seen += f", Warning Reasons {warning}, Failure Reasons {failure}"
     expect.info(seen)
 
@@ -798,7 +753,7 @@ def test_store_accepting_only_html_answers_406(dicomweb: Client, new_study: NewS
     lines = field_lines(response, "Content-Type")
     if response.status_code == 200 and DICOM_JSON in [media_type_of(line) for line in lines]:
         expect.chose("default-media-type")
-        module_of(response)  # the body is the response module, in that media type
+        store_module(response)  # the body is the response module, in that media type
         assert read_back(dicomweb, blue) is not None, (
             f"the store answered 200 in {DICOM_JSON}, but instance {blue.sop_uid} answers 404"
         )
@@ -822,7 +777,7 @@ def test_parts_with_extra_headers_are_stored(dicomweb: Client, new_study: NewStu
     )
     response = post(dicomweb, body, content_type)
     expect.status(response, 200)
-    assert_references(module_of(response), [blue])
+    assert_references(store_module(response), [blue])
     assert_stored(dicomweb, [blue])
 
 
@@ -847,8 +802,8 @@ def test_part_without_content_type_is_stored_as_the_root_type(
     if got is not None:
         assert_round_trip(got, blue)
         return
-    module = module_if_any(response)
-    if module is not None and blue.sop_uid in failed_uids(module):
+    module = store_module_if_any(response)
+    if module is not None and blue.sop_uid in failed_sop_uids(module):
         expect.info(f"answered {status}, the part listed in FailedSOPSequence, nothing stored")
     raise AssertionError(
         f"answered {status}, but the part is neither stored (it answers 404) nor listed in "
@@ -864,10 +819,10 @@ def test_empty_multipart_stores_nothing(dicomweb: Client) -> None:
     assert response.status_code < 500, (
         f"a request without instances made the server fail ({response.status_code})"
     )
-    module = module_if_any(response)
+    module = store_module_if_any(response)
     if module is not None:
-        assert not items(module, REFERENCED_SOP_SEQUENCE), (
-            f"a request without instances references stored instances {referenced_uids(module)}"
+        assert not sequence_items(module, REFERENCED_SOP_SEQUENCE), (
+            f"a request without instances references stored instances {referenced_sop_uids(module)}"
         )
     expect.info(f"an empty multipart answered {response.status_code}")
 

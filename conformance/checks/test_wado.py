@@ -39,19 +39,23 @@ from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     DICOM,
     DICOM_JSON,
+    MULTIPART_DICOM,
     OCTET_STREAM,
     SERIES_UID,
     SOP_UID,
     STUDY_UID,
     ProtocolError,
     declared_media_type,
+    dicom_accept,
     instance_path,
     json_array,
     media_type,
+    metadata,
     parsed,
     part_media_type,
     parts,
     read_dicom,
+    retrieve,
     uids,
 )
 from conformance.samples import Instance, SampleStudy, derive_uid
@@ -61,7 +65,6 @@ EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 MPEG2 = "1.2.840.10008.1.2.4.100"  # MPEG2 Main Profile / Main Level: no server makes it of an SC
 MULTIPART = "multipart/related"
-MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 MULTIPART_OCTETS = 'multipart/related; type="application/octet-stream"'
 DICOM_XML = "application/dicom+xml"
 MULTIPART_XML = 'multipart/related; type="application/dicom+xml"'
@@ -73,19 +76,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # VRs whose JSON Value is the same string pydicom reads (PN and SQ are compared apart).
 STRING_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 SPECIFIC_CHARACTER_SET = 0x00080005
-
-
-def dicom_accept(transfer_syntax: str | None = None) -> str:
-    """multipart/related; type="application/dicom", with a transfer-syntax parameter if given."""
-    if transfer_syntax is None:
-        return MULTIPART_DICOM
-    return f"{MULTIPART_DICOM}; transfer-syntax={transfer_syntax}"
-
-
-def get(
-    client: Client, path: str, accept: str, query: Sequence[tuple[str, str]] = ()
-) -> requests.Response:
-    return client.get(path, headers={"Accept": accept}, query=list(query), stream=True)
 
 
 def transfer_syntax(ds: Dataset) -> str:
@@ -138,12 +128,6 @@ def assert_intact(got: Sequence[Dataset], stored: Sequence[Instance]) -> None:
             )
 
 
-def retrieve_ok(client: Client, path: str, accept: str) -> list[Dataset]:
-    response = get(client, path, accept)
-    expect.status(response, 200)
-    return expect.dicom_parts(client, response)
-
-
 def catalog_study(request: pytest.FixtureRequest, name: str) -> SampleStudy | CatalogStudy:
     """A stored study fixture by name, set up only by the checks that use it."""
     fixture = {"article": "stored_study", "synthetic": "stored_synthetic"}[name]
@@ -170,7 +154,7 @@ def test_study_retrieve_returns_every_instance(
     dicomweb: Client, request: pytest.FixtureRequest, study: str
 ) -> None:
     stored = catalog_study(request, study)
-    got = retrieve_ok(dicomweb, f"studies/{stored.study_uid}", ACCEPT_DICOM_ANY_TS)
+    got = list(expect.retrieved(dicomweb, f"studies/{stored.study_uid}", ACCEPT_DICOM_ANY_TS))
     assert_intact(got, list(stored))
 
 
@@ -189,8 +173,10 @@ def test_series_retrieve_returns_only_that_series(
     study_name, member = SERIES[series]
     stored = catalog_study(request, study_name)
     one = stored[member]
-    got = retrieve_ok(
-        dicomweb, f"studies/{one.study_uid}/series/{one.series_uid}", ACCEPT_DICOM_ANY_TS
+    got = list(
+        expect.retrieved(
+            dicomweb, f"studies/{one.study_uid}/series/{one.series_uid}", ACCEPT_DICOM_ANY_TS
+        )
     )
     assert_intact(got, stored.in_series(one.series_uid))
 
@@ -201,7 +187,7 @@ def test_instance_retrieve_returns_that_instance_intact(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
     instance = instance_named(request, name)
-    got = retrieve_ok(dicomweb, instance_path(instance), ACCEPT_DICOM_ANY_TS)
+    got = list(expect.retrieved(dicomweb, instance_path(instance), ACCEPT_DICOM_ANY_TS))
     assert len(got) == 1, f"an instance retrieve returned {len(got)} parts, expected 1"
     assert_intact(got, [instance])
 
@@ -226,7 +212,7 @@ def test_multipart_content_type_has_type_parameter(
     dicomweb: Client, request: pytest.FixtureRequest, resource: str
 ) -> None:
     path, _ = framing_target(request, resource)
-    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    response = retrieve(dicomweb, path, ACCEPT_DICOM_ANY_TS)
     expect.status(response, 200)
     response.close()
     kind, params = media_type(response)
@@ -243,7 +229,7 @@ def test_multipart_content_type_has_boundary_parameter(
     dicomweb: Client, request: pytest.FixtureRequest, resource: str
 ) -> None:
     path, count = framing_target(request, resource)
-    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    response = retrieve(dicomweb, path, ACCEPT_DICOM_ANY_TS)
     expect.status(response, 200)
     params = media_type(response)[1]
     if not params.get("boundary"):
@@ -261,7 +247,7 @@ def test_every_part_is_application_dicom(
     dicomweb: Client, stored_synthetic: CatalogStudy, accept: str
 ) -> None:
     ts = "*" if accept == "transfer-syntax=*" else None
-    response = get(dicomweb, f"studies/{stored_synthetic.study_uid}", dicom_accept(ts))
+    response = retrieve(dicomweb, f"studies/{stored_synthetic.study_uid}", dicom_accept(ts))
     expect.status(response, 200)
     found = parts(dicomweb, response)
     assert len(found) == len(stored_synthetic), f"{len(found)} parts for 7 instances"
@@ -277,7 +263,7 @@ def test_part_transfer_syntax_parameter_names_the_file_meta_one(
 ) -> None:
     """The study holds an RLE instance: with * the parts may mix transfer syntaxes."""
     ts = "*" if accept == "transfer-syntax=*" else None
-    response = get(dicomweb, f"studies/{stored_synthetic.study_uid}", dicom_accept(ts))
+    response = retrieve(dicomweb, f"studies/{stored_synthetic.study_uid}", dicom_accept(ts))
     expect.status(response, 200)
     found = parts(dicomweb, response)
     assert len(found) == len(stored_synthetic), f"{len(found)} parts for 7 instances"
@@ -305,7 +291,7 @@ def test_default_transfer_syntax_is_explicit_vr_little_endian(
     else:
         red = instance_named(request, resource)
         path, stored = instance_path(red), [red]
-    got = retrieve_ok(dicomweb, path, dicom_accept())
+    got = list(expect.retrieved(dicomweb, path, dicom_accept()))
     wrong = {str(ds.SOPInstanceUID): transfer_syntax(ds) for ds in got}
     wrong = {uid: ts for uid, ts in wrong.items() if ts != EXPLICIT_VR_LE}
     assert not wrong, f"without transfer-syntax, parts came in {wrong}, not {EXPLICIT_VR_LE}"
@@ -317,7 +303,7 @@ def test_default_transfer_syntax_decompresses_rle(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
     compressed = stored_synthetic.compressed
-    got = retrieve_ok(dicomweb, instance_path(compressed), dicom_accept())
+    got = list(expect.retrieved(dicomweb, instance_path(compressed), dicom_accept()))
     assert len(got) == 1, f"{len(got)} parts for one instance"
     ds = got[0]
     assert transfer_syntax(ds) == EXPLICIT_VR_LE, (
@@ -335,7 +321,7 @@ def test_explicit_vr_little_endian_on_request(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
     instance = instance_named(request, name)
-    got = retrieve_ok(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE))
+    got = list(expect.retrieved(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE)))
     assert len(got) == 1, f"{len(got)} parts for one instance"
     assert transfer_syntax(got[0]) == EXPLICIT_VR_LE, (
         f"transfer-syntax={EXPLICIT_VR_LE} was asked, the part is in {transfer_syntax(got[0])}"
@@ -349,7 +335,7 @@ def test_any_transfer_syntax_returns_the_instance_intact(
     dicomweb: Client, stored_synthetic: CatalogStudy, name: str
 ) -> None:
     instance = stored_synthetic[name]
-    got = retrieve_ok(dicomweb, instance_path(instance), dicom_accept("*"))
+    got = list(expect.retrieved(dicomweb, instance_path(instance), dicom_accept("*")))
     assert len(got) == 1, f"{len(got)} parts for one instance"
     assert_intact(got, [instance])
 
@@ -361,7 +347,7 @@ def test_unsupported_transfer_syntax_answers_406_or_the_default(
     """8.7.8.1 says 406; 8.7.7 says the unsupported parameter is ignored, which leaves the
     default representation (Explicit VR Little Endian): both pass, recorded."""
     red = stored_study.red
-    response = get(dicomweb, instance_path(red), dicom_accept(MPEG2))
+    response = retrieve(dicomweb, instance_path(red), dicom_accept(MPEG2))
     if expect.chose_406(response):
         return
     expect.status(
@@ -378,7 +364,7 @@ def test_unsupported_transfer_syntax_answers_406_or_the_default(
 def test_frames_without_transfer_syntax_are_uncompressed(
     dicomweb: Client, stored_synthetic: CatalogStudy
 ) -> None:
-    response = get(
+    response = retrieve(
         dicomweb, f"{instance_path(stored_synthetic.compressed)}/frames/1", MULTIPART_OCTETS
     )
     if response.status_code in expect.ROUTE_ABSENT:
@@ -417,10 +403,10 @@ def test_highest_qvalue_supported_wins(
     name, header, allowed = QVALUES[accept]
     instance = instance_named(request, name)
     # EVRLE alone first: the rule is about choosing between types, not about transcoding.
-    alone = get(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE))
+    alone = retrieve(dicomweb, instance_path(instance), dicom_accept(EXPLICIT_VR_LE))
     alone.close()
     expect.answered(alone, 200)
-    got = retrieve_ok(dicomweb, instance_path(instance), header)
+    got = list(expect.retrieved(dicomweb, instance_path(instance), header))
     assert len(got) == 1, f"{len(got)} parts for one instance"
     ts = transfer_syntax(got[0])
     assert ts in allowed, f"Accept {header!r}: the part came in {ts}, expected {sorted(allowed)}"
@@ -470,7 +456,7 @@ def test_wildcard_accept_gets_the_default_media_type(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
     instance = instance_named(request, name)
-    response = get(dicomweb, instance_path(instance), "*/*")
+    response = retrieve(dicomweb, instance_path(instance), "*/*")
     assert_default_representation(dicomweb, response, instance)
 
 
@@ -479,7 +465,7 @@ def test_multipart_type_wildcard_gets_the_default_or_406(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     red = stored_study.red
-    response = get(dicomweb, instance_path(red), 'multipart/related; type="*/*"')
+    response = retrieve(dicomweb, instance_path(red), 'multipart/related; type="*/*"')
     refused_or_default(
         dicomweb, response, red, why='type="*/*" unsupported is ignored (8.7.7): 406 or default'
     )
@@ -490,13 +476,13 @@ def test_multipart_without_type_gets_default_or_406(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     red = stored_study.red
-    response = get(dicomweb, instance_path(red), MULTIPART)
+    response = retrieve(dicomweb, instance_path(red), MULTIPART)
     refused_or_default(dicomweb, response, red, why="an invalid Accept value is ignored (8.7.7)")
 
 
 @pytest.mark.requirement("WADO-NO-ACCEPT-406")
 def test_retrieve_without_accept_answers_406(dicomweb: Client, stored_study: SampleStudy) -> None:
-    response = dicomweb.get(instance_path(stored_study.red), headers={"Accept": None}, stream=True)
+    response = retrieve(dicomweb, instance_path(stored_study.red), None)
     response.close()
     expect.status(response, 406, why="PS3.18 8.7.5: a request without Accept gets 406")
 
@@ -507,7 +493,7 @@ def test_unacceptable_media_type_answers_406_or_the_default(
     dicomweb: Client, stored_study: SampleStudy, accept: str
 ) -> None:
     red = stored_study.red
-    response = get(dicomweb, instance_path(red), accept)
+    response = retrieve(dicomweb, instance_path(red), accept)
     refused_or_default(dicomweb, response, red, why=f"an instance has no {accept} representation")
 
 
@@ -518,7 +504,7 @@ def test_single_part_instance_retrieve(dicomweb: Client, stored_study: SampleStu
     server without it; how such a server must answer is WADO-UNACCEPTABLE-MEDIA-TYPE-406's rule
     (406 or the default), judged there once."""
     red = stored_study.red
-    response = get(dicomweb, instance_path(red), DICOM)
+    response = retrieve(dicomweb, instance_path(red), DICOM)
     if response.status_code != 200 or declared_media_type(response) != DICOM:
         response.close()
         expect.not_implemented(
@@ -544,7 +530,7 @@ def test_single_part_media_type_for_several_instances_answers_406_or_the_default
     """application/dicom is ignored for a study or series (10.4.4, 8.7.7): nothing acceptable is
     left, so 406 (8.7.8.1) or the default multipart (Table 8.7.3-1), with every instance."""
     path, stored = several_instances(stored_synthetic, resource)
-    response = get(dicomweb, path, DICOM)
+    response = retrieve(dicomweb, path, DICOM)
     if expect.chose_406(response):
         return
     expect.status(response, 200, 406, why=f"{DICOM} is for single instances only (10.4.4)")
@@ -563,7 +549,7 @@ def test_single_part_media_type_never_answers_a_study_or_series(
 ) -> None:
     """Whatever the status of a refusal, a success is multipart with the resource's instances."""
     path, stored = several_instances(stored_synthetic, resource)
-    response = get(dicomweb, path, DICOM)
+    response = retrieve(dicomweb, path, DICOM)
     if not 200 <= response.status_code < 300:
         response.close()
         return
@@ -617,7 +603,7 @@ def test_accept_query_parameter_overrides_header(
     red = stored_study.red
     wanted, default = (PNG, JPEG) if target == "rendered" else (MULTIPART_XML, DICOM_JSON)
     header = "*/*"
-    response = get(dicomweb, f"{instance_path(red)}/{target}", header, [("accept", wanted)])
+    response = retrieve(dicomweb, f"{instance_path(red)}/{target}", header, [("accept", wanted)])
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no {target} resource: it answered {response.status_code}")
     expect.status(response, 200, why=f"{wanted} is a type the {target} resource has")
@@ -664,9 +650,8 @@ def not_found_path(template: str, article: SampleStudy, other: CatalogStudy) -> 
 
 def assert_client_error(response: requests.Response, why: str) -> None:
     """A 4xx: the standard prescribes no code here, only that the user agent erred (Table 8.5-1)."""
-    request = response.request
     assert 400 <= response.status_code < 500, (
-        f"{request.method} {request.path_url}: expected a client error (4xx), got "
+        f"{expect.request_line(response)}: expected a client error (4xx), got "
         f"{response.status_code} {response.reason} ({why})"
     )
 
@@ -684,10 +669,10 @@ def test_what_is_not_there_is_never_a_success(
         path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
         asked = [(path, ACCEPT_DICOM_ANY_TS), (f"{path}/metadata", DICOM_JSON)]
     for path, accept in asked:
-        response = get(dicomweb, path, accept)
+        response = retrieve(dicomweb, path, accept)
         response.close()
         assert not 200 <= response.status_code < 300, (
-            f"GET {response.request.path_url}: {response.status_code} {response.reason} for "
+            f"{expect.request_line(response)}: {response.status_code} {response.reason} for "
             "what is not there; a success shall carry a representation of the target (10.4.3.3)"
         )
 
@@ -698,17 +683,9 @@ def test_retrieve_of_what_is_not_there_answers_404(
     dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
 ) -> None:
     path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
-    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    response = retrieve(dicomweb, path, ACCEPT_DICOM_ANY_TS)
     response.close()
     expect.status(response, 404)
-
-
-def require_metadata(client: Client, instance: Instance) -> None:
-    """NOT-IMPLEMENTED unless the metadata of a stored instance answers 200."""
-    response = client.get(f"{instance_path(instance)}/metadata", headers={"Accept": DICOM_JSON})
-    if response.status_code in expect.ROUTE_ABSENT:
-        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
-    expect.answered(response, 200)
 
 
 @pytest.mark.requirement("WADO-METADATA-NOT-FOUND-404")
@@ -716,9 +693,9 @@ def require_metadata(client: Client, instance: Instance) -> None:
 def test_metadata_of_what_is_not_there_answers_404(
     dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
 ) -> None:
-    require_metadata(dicomweb, stored_study.red)
+    expect.get_metadata(dicomweb, instance_path(stored_study.red), needed=True)
     path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
-    response = dicomweb.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
+    response = metadata(dicomweb, path)
     expect.status(response, 404)
 
 
@@ -738,7 +715,7 @@ def test_malformed_uid_answers_a_client_error(
     """Our request breaks PS3.5 9.1, which prescribes no answer: any 4xx is robust."""
     red = stored_study.red
     path = MALFORMED[case].format(study=red.study_uid, series=red.series_uid)
-    response = get(dicomweb, path, ACCEPT_DICOM_ANY_TS)
+    response = retrieve(dicomweb, path, ACCEPT_DICOM_ANY_TS)
     response.close()
     assert_client_error(response, "the path's UID is not a UID")
 
@@ -781,14 +758,14 @@ def test_mandatory_retrieve_resources_exist(
     }
     missing, bulk_uri = [], None
     for name, (path, accept) in asked.items():
-        response = get(dicomweb, path, accept)
+        response = retrieve(dicomweb, path, accept)
         if response.status_code in expect.ROUTE_ABSENT:
             missing.append(f"{name} ({response.status_code})")
         elif name == "Instance Metadata" and response.status_code == 200:
             bulk_uri = pixel_data_uri(response)
         response.close()
     if bulk_uri is not None:
-        response = get(dicomweb, bulk_uri, MULTIPART_OCTETS)
+        response = retrieve(dicomweb, bulk_uri, MULTIPART_OCTETS)
         response.close()
         if response.status_code in expect.ROUTE_ABSENT:
             missing.append(f"Bulkdata, the BulkDataURI of Pixel Data ({response.status_code})")
@@ -801,14 +778,6 @@ def test_mandatory_retrieve_resources_exist(
 
 
 # --- metadata ---------------------------------------------------------------------------------
-
-
-def metadata(client: Client, path: str) -> list[dict[str, Any]]:
-    response = client.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
-    if response.status_code in expect.ROUTE_ABSENT:
-        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
-    expect.status(response, 200)
-    return json_array(response)
 
 
 def assert_describes(objects: list[dict[str, Any]], expected: Sequence[Instance]) -> None:
@@ -832,7 +801,7 @@ def test_study_metadata_describes_every_instance_once(
     dicomweb: Client, request: pytest.FixtureRequest, study: str
 ) -> None:
     stored = catalog_study(request, study)
-    assert_describes(metadata(dicomweb, f"studies/{stored.study_uid}"), list(stored))
+    assert_describes(expect.metadata_objects(dicomweb, f"studies/{stored.study_uid}"), list(stored))
 
 
 @pytest.mark.requirement("WADO-METADATA-SERIES")
@@ -843,7 +812,7 @@ def test_series_metadata_describes_only_that_series(
     study_name, member = SERIES[series]
     stored = catalog_study(request, study_name)
     one = stored[member]
-    objects = metadata(dicomweb, f"studies/{one.study_uid}/series/{one.series_uid}")
+    objects = expect.metadata_objects(dicomweb, f"studies/{one.study_uid}/series/{one.series_uid}")
     assert_describes(objects, stored.in_series(one.series_uid))
 
 
@@ -853,11 +822,11 @@ def test_instance_metadata_describes_that_instance(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
     instance = instance_named(request, name)
-    assert_describes(metadata(dicomweb, instance_path(instance)), [instance])
+    assert_describes(expect.metadata_objects(dicomweb, instance_path(instance)), [instance])
 
 
 def instance_metadata(client: Client, instance: Instance) -> dict[str, Any]:
-    objects = metadata(client, instance_path(instance))
+    objects = expect.metadata_objects(client, instance_path(instance))
     assert_describes(objects, [instance])
     return objects[0]
 
@@ -974,7 +943,7 @@ def test_metadata_default_media_type_is_dicom_json(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     red = stored_study.red
-    response = dicomweb.get(f"{instance_path(red)}/metadata", headers={"Accept": "*/*"})
+    response = metadata(dicomweb, instance_path(red), "*/*")
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
     expect.status(response, 200)
@@ -993,8 +962,9 @@ def test_metadata_as_dicom_xml(
         "instance": (instance_path(latin), [latin]),
         "study": (f"studies/{latin.study_uid}", list(stored_synthetic)),
     }[resource]
-    require_metadata(dicomweb, latin)  # without metadata at all, NOT-IMPLEMENTED: XML is Required
-    response = get(dicomweb, f"{path}/metadata", MULTIPART_XML)
+    # Without metadata at all, NOT-IMPLEMENTED: XML is Required.
+    expect.get_metadata(dicomweb, instance_path(latin), needed=True)
+    response = retrieve(dicomweb, f"{path}/metadata", MULTIPART_XML)
     expect.status(response, 200, why=f"{MULTIPART_XML} is Required for metadata (Table 10.4.4-1)")
     kind, params = media_type(response)
     assert kind == MULTIPART and params.get("type") == DICOM_XML, (
@@ -1022,7 +992,7 @@ def pixel_bulk_data(client: Client, instance: Instance) -> BulkPart:
     uri = attribute.get("BulkDataURI") if isinstance(attribute, dict) else None
     if not isinstance(uri, str):
         expect.not_implemented(f"{instance.name}'s metadata gives no BulkDataURI for Pixel Data")
-    response = get(client, uri, MULTIPART_OCTETS)
+    response = retrieve(client, uri, MULTIPART_OCTETS)
     expect.status(response, 200, why="the server gave this BulkDataURI in its metadata")
     found = parts(client, response)
     assert len(found) == 1, f"the Pixel Data bulk data came in {len(found)} parts, expected 1"
@@ -1063,7 +1033,7 @@ def test_bulkdata_part_has_content_location(
 
 
 def frames(client: Client, instance: Instance, frame_list: str) -> requests.Response:
-    return get(client, f"{instance_path(instance)}/frames/{frame_list}", MULTIPART_OCTETS)
+    return retrieve(client, f"{instance_path(instance)}/frames/{frame_list}", MULTIPART_OCTETS)
 
 
 def require_frames(client: Client, instance: Instance) -> None:

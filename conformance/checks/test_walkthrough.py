@@ -19,24 +19,25 @@ from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     ACCEPT_FRAMES_ANY_TS,
     DICOM,
-    DICOM_JSON,
     FAILED_SOP_SEQUENCE,
     SERIES_UID,
     SOP_UID,
     STUDY_UID,
     declared_media_type,
     instance_path,
-    json_array,
     json_body,
     media_type,
     parts,
     read_dicom,
     referenced_sop_uids,
+    retrieve,
     search,
+    search_results,
+    sequence_items,
+    store_module,
     stow,
     stow_single,
     uids,
-    values,
 )
 from conformance.run.fixtures import NewStudy
 from conformance.samples import Instance, SampleStudy
@@ -45,12 +46,12 @@ FRAME_BYTES = 979 * 985 * 3  # one RGB frame of the article's samples: 2,892,945
 SINGLE_PART_ACCEPT = "application/dicom; transfer-syntax=*"  # the article's instance retrieve
 
 
-def assert_store_response(response_json: object, stored: list[Instance]) -> None:
+def assert_store_response(response: requests.Response, stored: list[Instance]) -> None:
     """The STOW response references every instance sent and reports no failure (Annex I)."""
-    assert isinstance(response_json, dict), "the store response is not a DICOM JSON object"
-    failed = values(response_json, FAILED_SOP_SEQUENCE)
+    module = store_module(response)
+    failed = sequence_items(module, FAILED_SOP_SEQUENCE)
     assert not failed, f"the store response lists failed instances: {failed}"
-    referenced = referenced_sop_uids(response_json)
+    referenced = referenced_sop_uids(module)
     assert sorted(referenced) == sorted(i.sop_uid for i in stored), (
         f"ReferencedSOPSequence names {referenced}, expected {[i.sop_uid for i in stored]}"
     )
@@ -80,7 +81,7 @@ def test_store_one_instance_multipart(dicomweb: Client, new_article_study: NewSt
     study = new_article_study()
     response = stow(dicomweb, [study.blue])
     expect.status(response, 200)
-    assert_store_response(json_body(response), [study.blue])
+    assert_store_response(response, [study.blue])
     expect.stored_and_retrievable(dicomweb, [study.blue])
 
 
@@ -90,7 +91,7 @@ def test_store_two_instances_in_one_request(dicomweb: Client, new_article_study:
     study = new_article_study()
     response = stow(dicomweb, [study.red, study.green])
     expect.status(response, 200)
-    assert_store_response(json_body(response), [study.red, study.green])
+    assert_store_response(response, [study.red, study.green])
     expect.stored_and_retrievable(dicomweb, [study.red, study.green])
 
 
@@ -100,7 +101,7 @@ def test_store_to_study_path(dicomweb: Client, new_article_study: NewStudy) -> N
     study = new_article_study()
     response = stow(dicomweb, [study.blue], study_uid=study.study_uid)
     expect.status(response, 200)
-    assert_store_response(json_body(response), [study.blue])
+    assert_store_response(response, [study.blue])
     expect.stored_and_retrievable(dicomweb, [study.blue])
 
 
@@ -130,11 +131,8 @@ def test_single_part_store_of_stored_instance_conflicts(
 def test_study_retrieve_returns_the_three_instances(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
-    response = dicomweb.get(
-        f"studies/{stored_study.study_uid}", headers={"Accept": ACCEPT_DICOM_ANY_TS}, stream=True
-    )
-    expect.status(response, 200)
-    expect.same_instances(expect.iter_dicom_parts(dicomweb, response), list(stored_study))
+    got = expect.retrieved(dicomweb, f"studies/{stored_study.study_uid}")
+    expect.same_instances(got, list(stored_study))
 
 
 @pytest.mark.requirement("ARTICLE-RETRIEVE-SERIES")
@@ -142,22 +140,13 @@ def test_series_retrieve_returns_only_that_series(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     red = stored_study.red
-    response = dicomweb.get(
-        f"studies/{red.study_uid}/series/{red.series_uid}",
-        headers={"Accept": ACCEPT_DICOM_ANY_TS},
-        stream=True,
-    )
-    expect.status(response, 200)
-    expect.same_instances(
-        expect.iter_dicom_parts(dicomweb, response), stored_study.in_series(red.series_uid)
-    )
+    got = expect.retrieved(dicomweb, f"studies/{red.study_uid}/series/{red.series_uid}")
+    expect.same_instances(got, stored_study.in_series(red.series_uid))
 
 
 def _retrieve_as_single_part(dicomweb: Client, instance: Instance) -> requests.Response:
     """The article's request: the instance, with application/dicom the only media type asked."""
-    return dicomweb.get(
-        instance_path(instance), headers={"Accept": SINGLE_PART_ACCEPT}, stream=True
-    )
+    return retrieve(dicomweb, instance_path(instance), SINGLE_PART_ACCEPT)
 
 
 def _content_type(response: requests.Response) -> str:
@@ -212,7 +201,7 @@ def test_instance_retrieve_returns_red_triangle(
             datasets = expect.dicom_parts(dicomweb, response)
         expect.same_instances(datasets, [red])
         return
-    response = dicomweb.get(instance_path(red), headers={"Accept": accept}, stream=True)
+    response = retrieve(dicomweb, instance_path(red), accept)
     expect.status(response, 200)
     assert media_type(response)[0] == "multipart/related", (
         f"Accept {accept} was answered with {_content_type(response)}"
@@ -254,11 +243,7 @@ def test_metadata_describes_each_instance(
         ),
         "instance": (instance_path(red), [red]),
     }[level]
-    response = dicomweb.get(f"{path}/metadata", headers={"Accept": DICOM_JSON})
-    if response.status_code in expect.ROUTE_ABSENT:
-        expect.not_implemented(f"no metadata resource: it answered {response.status_code}")
-    expect.status(response, 200)
-    objects = json_array(response)
+    objects = expect.metadata_objects(dicomweb, path)
     assert sorted(uids(objects, SOP_UID)) == sorted(i.sop_uid for i in expected), (
         f"{level} metadata describes SOP instances {uids(objects, SOP_UID)}, "
         f"expected {[i.sop_uid for i in expected]}"
@@ -277,9 +262,7 @@ def test_frame_1_of_red_triangle_is_its_pixel_data(
     dicomweb: Client, stored_study: SampleStudy
 ) -> None:
     red = stored_study.red
-    response = dicomweb.get(
-        f"{instance_path(red)}/frames/1", headers={"Accept": ACCEPT_FRAMES_ANY_TS}, stream=True
-    )
+    response = retrieve(dicomweb, f"{instance_path(red)}/frames/1", ACCEPT_FRAMES_ANY_TS)
     if response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no frames resource: it answered {response.status_code}")
     expect.status(response, 200)
@@ -353,7 +336,7 @@ def test_search_finds_exactly_the_one_by_uid(
     if resource in RELATIONAL and response.status_code in expect.ROUTE_ABSENT:
         expect.not_implemented(f"no relational search: {path} answered {response.status_code}")
     expect.status(response, 200)
-    found = uids(json_array(response), tag)
+    found = uids(search_results(response), tag)
     assert found == [wanted], f"expected exactly [{wanted}], the search returned {found}"
 
 
@@ -378,8 +361,7 @@ def _sop_uids_in_study(
     response = search(dicomweb, f"studies/{study.study_uid}/series")
     if response.status_code in gone:
         return []
-    expect.status(response, 200, 204)
-    series = uids(json_array(response), SERIES_UID)
+    series = uids(expect.results(response), SERIES_UID)
     assert None not in series, "a series in the search results has no SeriesInstanceUID"
     assert len(series) <= len(study.series_uids), (
         f"a search lists {len(series)} series in a study of {len(study.series_uids)}"
@@ -389,8 +371,7 @@ def _sop_uids_in_study(
         response = search(dicomweb, f"studies/{study.study_uid}/series/{series_uid}/instances")
         if response.status_code in gone:
             continue
-        expect.status(response, 200, 204)
-        found += uids(json_array(response), SOP_UID)
+        found += uids(expect.results(response), SOP_UID)
     return found
 
 
