@@ -36,16 +36,22 @@ VALUE_OPTIONS |= {"--deselect", "--ignore", "--ignore-glob", "--rootdir", "--bas
 VALUE_OPTIONS |= {"--confcutdir", "--junitxml", "--html", "--css", "--dist", "--base-url"}
 
 
-def check_target(word: str, here: Path) -> str | None:
-    """What a word of ``run`` names: ``qido``, ``test_qido`` or ``test_qido.py`` (with
-    ``::check``) a module of the suite, given as its path so that the run works from any
-    folder; a path that exists here stays as it is; None: it names nothing."""
+def check_targets(word: str, here: Path) -> list[str] | None:
+    """What a word of ``run`` names: ``qido`` or ``test_qido`` the transaction's modules
+    (test_qido.py and its topics, test_qido_paging.py ...), ``test_qido.py`` (with ``::check``)
+    that one module, each given as its path so that the run works from any folder; a path that
+    exists here stays as it is; None: it names nothing."""
     name, sep, rest = word.partition("::")
     if (here / name).exists():
-        return word
+        return [word]
     stem = name.removesuffix(".py")
-    module = CHECKS_DIR / f"{stem if stem.startswith('test_') else f'test_{stem}'}.py"
-    return f"{module}{sep}{rest}" if module.is_file() else None
+    stem = stem if stem.startswith("test_") else f"test_{stem}"
+    module = CHECKS_DIR / f"{stem}.py"
+    if not module.is_file():
+        return None
+    if name.endswith(".py") or sep:
+        return [f"{module}{sep}{rest}"]
+    return [str(module), *(str(p) for p in sorted(CHECKS_DIR.glob(f"{stem}_*.py")))]
 
 
 def pytest_arguments(rest: Sequence[str], here: Path) -> list[str]:
@@ -60,8 +66,8 @@ def pytest_arguments(rest: Sequence[str], here: Path) -> list[str]:
         if word.startswith("-") or before in values:
             args.append(word)
             continue
-        target = check_target(word, here) or (word if "--pyargs" in rest else None)
-        if target is None:
+        targets = check_targets(word, here) or ([word] if "--pyargs" in rest else None)
+        if targets is None:
             found = sorted(CHECKS_DIR.glob("test_*.py"))
             modules = ", ".join(p.stem.removeprefix("test_") for p in found)
             raise ValueError(
@@ -69,7 +75,7 @@ def pytest_arguments(rest: Sequence[str], here: Path) -> list[str]:
                 "(an option's value? write --option=value)"
             )
         named = True
-        args.append(target)
+        args.extend(targets)
     return args if named else ["--pyargs", SUITE, *args]
 
 

@@ -24,7 +24,7 @@ from conformance.local.orthanc import LocalOrthanc
 CHECKS = [
     "test_azure.py",
     "test_walkthrough.py",
-    "test_properties.py::test_deletes_stores_and_searches_agree_with_the_model",
+    "test_properties_stateful.py::test_deletes_stores_and_searches_agree_with_the_model",
 ]
 AZURE_CAPABILITIES = {"store-single-part", "delete", "changefeed", "changefeed-time-window", "etag"}
 CAUGHT = {"FAIL", "NON-STRICT", "ERROR"}

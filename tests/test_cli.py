@@ -202,7 +202,8 @@ def test_baseline_says_in_one_line_when_the_run_was_partial(
         "(--previous FILE keeps an earlier file's)\n"
     )
     previous = tmp_path / "old.toml"
-    kept = '"test_qido.py::test_search_answers_dicom_xml" = { verdict = "FAIL", reason = "xml" }'
+    kept = '"test_qido_paging.py::test_search_answers_dicom_xml" = '
+    kept += '{ verdict = "FAIL", reason = "xml" }'
     previous.write_text(f"[expect]\n{kept}\n")
     assert cli.main(["baseline", str(path), "--previous", str(previous)]) == 0
     out = capsys.readouterr()
@@ -215,6 +216,7 @@ def test_baseline_says_in_one_line_when_the_run_was_partial(
 
 # run: the words that say what to run, and usage errors before pytest writes anything.
 SUITE = ["--pyargs", "conformance.checks"]
+QIDO = [f"{CHECKS_DIR}/test_qido{topic}.py" for topic in ("", "_attributes", "_paging")]
 
 
 @pytest.mark.parametrize(
@@ -223,10 +225,11 @@ SUITE = ["--pyargs", "conformance.checks"]
         ([], SUITE),
         (["-k", "walkthrough"], [*SUITE, "-k", "walkthrough"]),  # -k's value names no module
         (["--dicomweb-disable", "http", "-n", "2"], [*SUITE, "--dicomweb-disable", "http"]),
-        (["qido"], [f"{CHECKS_DIR}/test_qido.py"]),
-        (["test_qido"], [f"{CHECKS_DIR}/test_qido.py"]),
+        (["qido"], QIDO),  # the transaction: its module and its topics
+        (["test_qido"], QIDO),
+        (["qido_paging"], [f"{CHECKS_DIR}/test_qido_paging.py"]),
         (["test_qido.py::test_x", "-k", "y"], [f"{CHECKS_DIR}/test_qido.py::test_x", "-k"]),
-        (["mine.py", "qido"], ["mine.py", f"{CHECKS_DIR}/test_qido.py"]),
+        (["mine.py", "qido"], ["mine.py", *QIDO]),
         (["--pyargs", "my.checks"], ["--pyargs", "my.checks"]),
     ],
 )
@@ -237,6 +240,11 @@ def test_run_takes_a_module_by_its_name_its_file_or_its_transaction(
     assert cli.pytest_arguments(words, tmp_path)[: len(given)] == given
 
 
+def test_a_module_file_names_that_module_alone(tmp_path: Path) -> None:
+    """``qido`` is the transaction (its topics too); ``test_qido.py`` is one file."""
+    assert cli.pytest_arguments(["test_qido.py"], tmp_path) == [f"{CHECKS_DIR}/test_qido.py"]
+
+
 def test_run_refuses_a_word_that_names_nothing_before_pytest_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -245,8 +253,9 @@ def test_run_refuses_a_word_that_names_nothing_before_pytest_starts(
     said = capsys.readouterr().err
     assert said == (
         "dicomweb-conformance run: error: 'qidoo' names no module of the suite (azure, existing, "
-        "http, json, properties, qido, stow, wado, walkthrough) and no path here (an option's "
-        "value? write --option=value)\n"
+        "http, json, properties, properties_bad_input, properties_roundtrip, properties_stateful, "
+        "qido, qido_attributes, qido_paging, stow, wado, wado_frames, wado_metadata, walkthrough) "
+        "and no path here (an option's value? write --option=value)\n"
     )
     assert not out.exists()
 

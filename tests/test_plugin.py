@@ -261,7 +261,7 @@ def test_the_short_summary_names_the_requirement_whatever_the_width(
     run = run_suite(orthanc.dicomweb_url, "-k", "test_missing_accept_is_406", "-rfx")
     assert run.ret == pytest.ExitCode.TESTS_FAILED
     summary = run.stdout[run.stdout.index("short test summary info") :]
-    assert "FAILED QIDO-NO-ACCEPT-406 test_qido.py::test_missing_accept_is_406 - " in summary
+    assert "FAILED QIDO-NO-ACCEPT-406 test_qido_paging.py::test_missing_accept_is_406 - " in summary
 
 
 def test_an_exit_status_the_headline_does_not_suggest_is_explained(

@@ -366,6 +366,25 @@ def test_expectations_written_from_results_reproduce_the_run(pytester: pytest.Py
     assert results.exists()
 
 
+def test_an_entry_for_a_check_split_off_its_module_follows_it() -> None:
+    """test_qido.py's paging checks moved to test_qido_paging.py: a gate's expectations file
+    written before still applies to them, under their new name; a name nowhere is refused."""
+    table = {
+        "test_qido.py::test_limit_caps_results": {"verdict": "FAIL", "reason": "known"},
+        "test_qido.py::test_study_date_range[range]": "PASS",  # did not move
+        "test_wado.py::test_bulkdata_part_has_content_location": "FAIL",
+    }
+    entries = expectations.parse_table(table, "gate.toml").entries
+    assert sorted(entries) == [
+        "test_qido.py::test_study_date_range[range]",
+        "test_qido_paging.py::test_limit_caps_results",
+        "test_wado_frames.py::test_bulkdata_part_has_content_location",
+    ]
+    assert entries["test_qido_paging.py::test_limit_caps_results"].reason == "known"
+    with pytest.raises(expectations.ExpectationsError, match=r"test_qido\.py has no check"):
+        expectations.parse_table({"test_qido.py::test_nowhere": "PASS"}, "gate.toml")
+
+
 def test_rewriting_from_a_partial_run_keeps_the_checks_that_did_not_run_in_place() -> None:
     """scripts/record-expectations -k qido must not drop every other check's entry."""
     previous = expectations.parse_table(

@@ -1,0 +1,205 @@
+"""The stateful property: sequences of stores, deletes (where the server has DELETE), retrieves
+and searches, held after each step to a model of the archive. The strategies and helpers are
+test_properties.py's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+
+from conformance import expect, synthetic
+from conformance.checks.test_properties import (
+    explore,
+)
+from conformance.client import Client
+from conformance.dicomweb import (
+    SERIES_UID,
+    SOP_UID,
+    STUDY_UID,
+    first_value,
+    instance_path,
+    search,
+    stow,
+)
+from conformance.run.fixtures import EmptyStudy
+
+# --- stateful: stores, retrieves and searches against a model of the archive -----------------
+
+Action = tuple[str, int]  # ("store", series) / ("store again", k) / ("retrieve", k) / ...
+ACTIONS = st.one_of(
+    st.tuples(st.just("store"), st.integers(1, 2)),
+    st.tuples(st.just("store again"), st.integers(0, 5)),
+    st.tuples(st.just("retrieve"), st.integers(0, 5)),
+    st.tuples(st.just("search series"), st.integers(1, 2)),
+    st.tuples(st.just("list instances"), st.integers(1, 2)),
+    st.tuples(st.just("search study"), st.just(0)),
+)
+DELETES = st.one_of(
+    st.tuples(st.just("delete instance"), st.integers(0, 5)),
+    st.tuples(st.just("delete series"), st.integers(1, 2)),
+)
+
+
+# What a retrieve or a search of what was deleted may answer: 404 (Not Found), or 410 (Gone)
+# from a server that knows it was deleted (PS3.18 Table 8.5-1).
+GONE = (404, 410)
+
+
+class Archive:
+    """One example's two series in the check's study, and the model of what they must hold:
+    the instances stored so far. Storing one again changes nothing the model can see. (Fresh
+    series rather than fresh studies: a run then has one study to clean up, not one per
+    example.)"""
+
+    def __init__(self, client: Client, study: EmptyStudy, example: int, remains: bool) -> None:
+        self.client = client
+        self.study = study
+        self.example = example
+        self.remains = remains  # whether instances of an earlier example are in the study
+        self.stored: list[Any] = []  # this example's instances there now, in the order stored
+        self.deleted: list[Any] = []  # this example's instances deleted
+        self.minted = 0  # instances made: a new one never takes a deleted one's UID
+        self.done: list[str] = []  # the actions so far, for the failure message
+
+    def series_number(self, n: int) -> int:
+        return self.example * 10 + n
+
+    def series_uid(self, n: int) -> str:
+        return f"{self.study.study_uid}.{self.series_number(n)}"
+
+    def expected(self, n: int) -> set[str]:
+        uid = self.series_uid(n)
+        return {i.sop_uid for i in self.stored if str(i.dataset.SeriesInstanceUID) == uid}
+
+    def diverged(self, what: str) -> AssertionError:
+        return AssertionError(f"after {'; '.join(self.done)}: {what}")
+
+    def do(self, action: Action) -> None:
+        kind, n = action
+        self.done.append(f"{kind} {n}" if kind != "search study" else kind)
+        if kind == "store":
+            self.minted += 1
+            uid = f"{self.series_uid(n)}.{self.minted}"
+            instance = synthetic.generated_instance(
+                self.study.patient_id, self.study.study_uid, uid, None, [], self.series_number(n)
+            )
+            self.store(instance, n, first=True)
+        elif kind in ("store again", "retrieve") and self.stored:
+            instance = self.stored[n % len(self.stored)]
+            if kind == "store again":
+                self.store(instance, self.series_of(instance), first=False)
+            else:
+                expect.stored_and_retrievable(self.client, [instance])
+        elif kind == "search series":
+            wanted = {self.series_uid(n)} if self.expected(n) else set()
+            pair = ("SeriesInstanceUID", self.series_uid(n))
+            self.listed("studies/{study}/series", SERIES_UID, wanted, pair)
+        elif kind == "list instances":
+            path = f"studies/{{study}}/series/{self.series_uid(n)}/instances"
+            self.listed(path, SOP_UID, self.expected(n))
+        elif kind == "search study":
+            wanted = {self.study.study_uid} if self.stored or self.remains else set()
+            self.listed("studies", STUDY_UID, wanted, ("StudyInstanceUID", self.study.study_uid))
+        elif kind == "delete instance" and self.stored:
+            instance = self.stored[n % len(self.stored)]
+            self.delete(instance_path(instance), [instance])
+        elif kind == "delete series" and self.expected(n):
+            uid = self.series_uid(n)
+            gone = [i for i in self.stored if str(i.dataset.SeriesInstanceUID) == uid]
+            self.delete(f"studies/{self.study.study_uid}/series/{uid}", gone)
+
+    def delete(self, path: str, gone: list[Any]) -> None:
+        """Delete, then read back: its series no longer lists them, and a retrieve of each is
+        answered 404 (Azure's documents) or 410 (PS3.18 Table 8.5-1: "If the origin server knows
+        that the resource has been deleted, the 410 (Gone) status code shall be returned rather
+        than 404")."""
+        response = self.client.delete(path)
+        if response.status_code != 204:
+            raise self.diverged(f"DELETE {path} answered {response.status_code}, not 204")
+        self.stored = [i for i in self.stored if i not in gone]
+        self.deleted += gone
+        for series in sorted({self.series_of(i) for i in gone}):
+            path = f"studies/{{study}}/series/{self.series_uid(series)}/instances"
+            self.listed(path, SOP_UID, self.expected(series))
+        for instance in gone:
+            answer = self.client.get(instance_path(instance))
+            if answer.status_code not in GONE:
+                raise self.diverged(
+                    f"GET {instance_path(instance)} of a deleted instance answers "
+                    f"{answer.status_code}, not 404 or 410"
+                )
+
+    def series_of(self, instance: Any) -> int:
+        return 1 if str(instance.dataset.SeriesInstanceUID) == self.series_uid(1) else 2
+
+    def store(self, instance: Any, n: int, first: bool) -> None:
+        """Store, then read back: its series lists what the model holds."""
+        response = stow(self.client, [instance], self.study.study_uid)
+        if first:
+            if response.status_code != 200:
+                raise self.diverged(f"storing a new instance answered {response.status_code}")
+            self.stored.append(instance)
+        elif response.status_code >= 500:
+            raise self.diverged(f"storing an instance again answered {response.status_code}")
+        path = f"studies/{{study}}/series/{self.series_uid(n)}/instances"
+        self.listed(path, SOP_UID, self.expected(n))
+
+    def listed(self, path: str, tag: str, wanted: set[str], *pairs: tuple[str, str]) -> None:
+        response = search(self.client, path.format(study=self.study.study_uid), *pairs)
+        if response.status_code in GONE and not wanted:
+            return  # nothing stored there yet, or all of it deleted: a fair answer
+        results = expect.results(response)
+        found = [str(first_value(obj, tag)) for obj in results]
+        if sorted(found) != sorted(wanted):  # a repeated result differs too
+            raise self.diverged(
+                f"{expect.request_line(response)} lists {len(found)} ({sorted(found)}), "
+                f"the archive holds {len(wanted)} ({sorted(wanted)})"
+            )
+
+
+@pytest.mark.requirement("STOW-SEARCH-FINDS-STORED")
+def test_stores_retrieves_and_searches_agree_with_the_model(
+    dicomweb: Client, empty_study: EmptyStudy
+) -> None:
+    """Sequences of stores (new instances, instances stored again), retrieves and searches at
+    study, series and instance level, each example in two fresh series: every answer agrees
+    with a model of what they must hold. A divergence is shrunk to the shortest sequence."""
+    run_sequences(dicomweb, empty_study, "stateful", ACTIONS)
+
+
+def run_sequences(client: Client, study: EmptyStudy, name: str, actions: Any) -> None:
+    """Each generated sequence of ``actions``, in two fresh series of ``study``."""
+    examples = iter(range(1, 1_000_000))
+    remains: list[bool] = [False]  # whether instances of an earlier example are still there
+
+    def holds(sequence: list[Action]) -> None:
+        archive = Archive(client, study, next(examples), remains[0])
+        try:
+            for action in sequence:
+                archive.do(action)
+        finally:
+            remains[0] = remains[0] or bool(archive.stored)
+
+    explore(name, st.lists(actions, min_size=1, max_size=12), holds)
+
+
+@pytest.mark.requirement("AZ-DELETE-INSTANCE", "AZ-DELETE-SERIES")
+def test_deletes_stores_and_searches_agree_with_the_model(
+    dicomweb: Client, empty_study: EmptyStudy
+) -> None:
+    """The sequences of the property above with deletes of instances and series among them:
+    what was deleted is listed and retrieved no more, what was not is still all there, in
+    whatever order the deletes, stores and searches come (a search cached past a delete shows
+    only after a search before it)."""
+    probe = synthetic.generated_instance(
+        empty_study.patient_id, empty_study.study_uid, f"{empty_study.study_uid}.9.1", None, [], 9
+    )
+    expect.answered(stow(dicomweb, [probe], empty_study.study_uid), 200)
+    response = dicomweb.delete(instance_path(probe))
+    if response.status_code in (404, 405, 501):
+        expect.not_implemented(f"no DELETE of an instance: it answered {response.status_code}")
+    expect.status(response, 204)
+    run_sequences(dicomweb, empty_study, "deletes", st.one_of(ACTIONS, DELETES))

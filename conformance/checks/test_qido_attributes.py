@@ -1,0 +1,356 @@
+"""QIDO-RS, the attributes a search returns (conformance/requirements/qido.toml): includefield
+(8.3.4.3) and the attributes each level must return (Tables 10.6.3-3 to -5), with the counts and
+the Retrieve URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from conformance import expect
+from conformance.checks.test_qido import (
+    INSTANCE_RETURN,
+    REQUEST_ATTRIBUTES,
+    REQUESTED_PROCEDURE_ID,
+    RETRIEVE_URL,
+    SCHEDULED_STEP_ID,
+    SERIES_RETURN,
+    STUDY_DESCRIPTION,
+    STUDY_RETURN,
+    STUDY_TABLE,
+    as_number,
+    check_study_description,
+    missing_tags,
+    only_result,
+    relational_answer,
+    requirement_param,
+)
+from conformance.client import Client
+from conformance.dicomweb import (
+    SERIES_UID,
+    SOP_UID,
+    STUDY_UID,
+    first_value,
+    instance_path,
+    search,
+    values,
+)
+from conformance.expect import request_line
+from conformance.samples import SampleStudy
+from conformance.synthetic import CatalogStudy
+
+# --- includefield (8.3.4.3) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        requirement_param("00081030", "QIDO-INCLUDEFIELD-TAG", id="includefield=00081030"),
+        requirement_param(
+            "StudyDescription", "QIDO-INCLUDEFIELD-KEYWORD", id="includefield=StudyDescription"
+        ),
+    ],
+)
+def test_includefield_adds_the_attribute(
+    dicomweb: Client, stored_synthetic: CatalogStudy, field: str
+) -> None:
+    y = stored_synthetic.study_uid
+    expected = str(stored_synthetic.multiframe.dataset.StudyDescription)
+    response = search(dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", field))
+    check_study_description(dicomweb, response, y, expected)
+
+
+@pytest.mark.requirement("QIDO-INCLUDEFIELD-LIST")
+@pytest.mark.parametrize("form", ["repeated", "comma-separated"])
+def test_includefield_list_adds_every_attribute(
+    dicomweb: Client, stored_study: SampleStudy, form: str
+) -> None:
+    """StudyDescription and PatientAge (024Y): each returned alone is returned when combined."""
+    s = stored_study.study_uid
+    fields = ["StudyDescription", "PatientAge"]
+    alone: set[str] = set()
+    for field in fields:
+        response = search(dicomweb, "studies", ("StudyInstanceUID", s), ("includefield", field))
+        alone |= set(only_result(response, STUDY_UID, s))
+    params = (
+        [("includefield", f) for f in fields]
+        if form == "repeated"
+        else [("includefield", ",".join(fields))]
+    )
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s), *params)
+    missing = sorted(alone - set(only_result(response, STUDY_UID, s)))
+    assert not missing, (
+        f"{request_line(response)}: {missing} are returned when asked for alone, not in the list"
+    )
+
+
+@pytest.mark.requirement("QIDO-INCLUDEFIELD-ALL")
+def test_includefield_all_is_a_superset(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
+    """includefield=all carries the attributes of Table 10.6.3-3 the server returns by default,
+    and Study Description (an Optional Key of PS3.4 C.6.2.1.2) if it returns it when named.
+    Other attributes a server adds by default (Specific Character Set, say) are not counted."""
+    y = stored_synthetic.study_uid
+    default = set(only_result(search(dicomweb, "studies", ("StudyInstanceUID", y)), STUDY_UID, y))
+    asked = set(
+        only_result(
+            search(
+                dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", "StudyDescription")
+            ),
+            STUDY_UID,
+            y,
+        )
+    )
+    response = search(dicomweb, "studies", ("StudyInstanceUID", y), ("includefield", "all"))
+    wanted = (default | asked) & (STUDY_TABLE | {STUDY_DESCRIPTION})
+    missing = sorted(wanted - set(only_result(response, STUDY_UID, y)))
+    assert not missing, (
+        f"{request_line(response)}: lacks {missing}, returned by default or when named; with 'all' "
+        "the response shall contain all Study Level Attributes specified as Optional Keys [...] "
+        "that are supported by the origin server (10.6.3.3.1), besides Table 10.6.3-3's"
+    )
+
+
+LOWER_LEVEL = {  # id: (level searched, includefield value, tag, keyword)
+    "studies?includefield=0020000E": ("studies", "0020000E", "0020000E", "SeriesInstanceUID"),
+    "studies?includefield=Modality": ("studies", "Modality", "00080060", "Modality"),
+    "studies?includefield=SeriesDescription": (
+        "studies",
+        "SeriesDescription",
+        "0008103E",
+        "SeriesDescription",
+    ),
+    "series?includefield=00080018": ("series", "00080018", "00080018", "SOPInstanceUID"),
+    "series?includefield=InstanceNumber": (
+        "series",
+        "InstanceNumber",
+        "00200013",
+        "InstanceNumber",
+    ),
+}
+
+
+@pytest.mark.requirement("QIDO-INCLUDEFIELD-LOWER-LEVEL-EXCLUDED")
+@pytest.mark.parametrize("case", list(LOWER_LEVEL))
+def test_includefield_of_a_lower_level_is_not_returned(
+    dicomweb: Client, stored_synthetic: CatalogStudy, case: str
+) -> None:
+    """The synthetic study's series have descriptions, so a server has them to return."""
+    level, field, tag, keyword = LOWER_LEVEL[case]
+    y = stored_synthetic.study_uid
+    path = "studies" if level == "studies" else f"studies/{y}/series"
+    params = [("StudyInstanceUID", y)] if level == "studies" else []
+    response = search(dicomweb, path, *params, ("includefield", field))
+    objects = expect.results(response)
+    assert objects, f"{request_line(response)} finds nothing"
+    carrying = sum(1 for obj in objects if tag in obj)
+    lower = "series" if level == "studies" else "instance"
+    assert not carrying, (
+        f"{request_line(response)}: {carrying} result(s) carry {keyword} ({tag}), a {lower} "
+        f"attribute; in a {level} search it shall not be returned"
+    )
+
+
+# --- returned attributes (Tables 10.6.3-3, -4, -5) --------------------------------------------
+
+
+@pytest.mark.requirement("QIDO-RETURN-STUDY-ATTRIBUTES")
+def test_study_result_has_required_attributes(dicomweb: Client, stored_study: SampleStudy) -> None:
+    s, ds = stored_study.study_uid, stored_study.red.dataset
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s))
+    obj = only_result(response, STUDY_UID, s)
+    missing = missing_tags(obj, STUDY_RETURN)
+    assert not missing, f"{request_line(response)}: the study result lacks {missing}"
+    checks = {
+        "StudyDate": (first_value(obj, "00080020"), str(ds.StudyDate)),
+        "PatientID": (first_value(obj, "00100020"), str(ds.PatientID)),
+        "StudyID": (first_value(obj, "00200010"), str(ds.StudyID)),
+    }
+    wrong = {k: got for k, (got, want) in checks.items() if got != want}
+    assert not wrong, f"{request_line(response)}: values differ from the stored ones: {wrong}"
+    time = str(first_value(obj, "00080030"))
+    assert time.startswith(str(ds.StudyTime)), f"StudyTime is {time!r}, stored {ds.StudyTime}"
+    modalities = values(obj, "00080061")
+    assert "OT" in modalities, f"ModalitiesInStudy is {modalities}, the series are OT"
+
+
+@pytest.mark.requirement("QIDO-RETURN-STUDY-COUNTS")
+def test_study_counts_its_series_and_instances(dicomweb: Client, stored_study: SampleStudy) -> None:
+    s = stored_study.study_uid
+    response = search(dicomweb, "studies", ("StudyInstanceUID", s))
+    obj = only_result(response, STUDY_UID, s)
+    series, instances = first_value(obj, "00201206"), first_value(obj, "00201208")
+    assert series is not None and as_number(series) == 2, (
+        f"{request_line(response)}: NumberOfStudyRelatedSeries is {series!r}, the study has 2 "
+        "series"
+    )
+    assert instances is not None and as_number(instances) == 3, (
+        f"{request_line(response)}: NumberOfStudyRelatedInstances is {instances!r}, it has 3 "
+        "instances"
+    )
+
+
+@pytest.mark.requirement("QIDO-RETURN-RETRIEVE-URL")
+@pytest.mark.parametrize("level", ["study", "series", "instance"])
+def test_result_has_retrieve_url(dicomweb: Client, stored_study: SampleStudy, level: str) -> None:
+    red = stored_study.red
+    path, tag, uid, resource = {
+        "study": (f"studies/{red.study_uid}", STUDY_UID, red.study_uid, "studies"),
+        "series": (
+            f"studies/{red.study_uid}/series/{red.series_uid}",
+            SERIES_UID,
+            red.series_uid,
+            f"studies/{red.study_uid}/series",
+        ),
+        "instance": (
+            instance_path(red),
+            SOP_UID,
+            red.sop_uid,
+            f"studies/{red.study_uid}/series/{red.series_uid}/instances",
+        ),
+    }[level]
+    key = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "instance": "SOPInstanceUID"}
+    response = search(dicomweb, resource, (key[level], uid))
+    url = first_value(only_result(response, tag, uid), RETRIEVE_URL)
+    assert url is not None, (
+        f"{request_line(response)}: no RetrieveURL (0008,1190) in the {level} result"
+    )
+    assert str(url).rstrip("/").endswith(path), (
+        f"{request_line(response)}: RetrieveURL {url!r} does not name {path}"
+    )
+
+
+def _series_by_uid(response: requests.Response) -> dict[str, dict[str, Any]]:
+    objects = expect.results(response)
+    expect.unique_keys(response, SERIES_UID)
+    return {str(first_value(o, SERIES_UID)): o for o in objects}
+
+
+@pytest.mark.requirement("QIDO-RETURN-SERIES-ATTRIBUTES")
+def test_series_result_has_required_attributes(dicomweb: Client, stored_study: SampleStudy) -> None:
+    response = search(dicomweb, f"studies/{stored_study.study_uid}/series")
+    by_uid = _series_by_uid(response)
+    for instance in stored_study:
+        obj = by_uid.get(instance.series_uid)
+        assert obj is not None, f"{request_line(response)} misses series {instance.series_uid}"
+        missing = missing_tags(obj, SERIES_RETURN)
+        assert not missing, (
+            f"{request_line(response)}: series {instance.series_uid} lacks {missing}"
+        )
+        ds = instance.dataset
+        assert first_value(obj, "00080060") == ds.Modality, f"Modality differs: {obj['00080060']}"
+        number = first_value(obj, "00200011")
+        assert number is not None and as_number(number) == int(ds.SeriesNumber), (
+            f"{request_line(response)}: SeriesNumber is {number!r}, stored {ds.SeriesNumber}"
+        )
+
+
+@pytest.mark.requirement("QIDO-RETURN-SERIES-COUNT")
+def test_series_counts_its_instances(dicomweb: Client, stored_study: SampleStudy) -> None:
+    response = search(dicomweb, f"studies/{stored_study.study_uid}/series")
+    by_uid = _series_by_uid(response)
+    for uid in {i.series_uid for i in stored_study}:
+        expected = len(stored_study.in_series(uid))
+        count = first_value(by_uid.get(uid, {}), "00201209")
+        assert count is not None and as_number(count) == expected, (
+            f"{request_line(response)}: NumberOfSeriesRelatedInstances of {uid} is {count!r}, "
+            f"the series has {expected}"
+        )
+
+
+@pytest.mark.requirement("QIDO-RETURN-SERIES-IF-KNOWN")
+@pytest.mark.parametrize("attribute", ["SeriesDescription", "RequestAttributesSequence"])
+def test_series_result_has_known_conditional_attributes(
+    dicomweb: Client, stored_synthetic: CatalogStudy, attribute: str
+) -> None:
+    response = search(dicomweb, f"studies/{stored_synthetic.study_uid}/series")
+    by_uid = _series_by_uid(response)
+    if attribute == "SeriesDescription":
+        for instance in stored_synthetic:
+            got = first_value(by_uid.get(instance.series_uid, {}), "0008103E")
+            assert got == instance.dataset.SeriesDescription, (
+                f"{request_line(response)}: SeriesDescription of series {instance.series_uid} is "
+                f"{got!r}, stored {instance.dataset.SeriesDescription!r}"
+            )
+        return
+    request = stored_synthetic.sequence
+    items = values(by_uid.get(request.series_uid, {}), REQUEST_ATTRIBUTES)
+    assert items, (
+        f"{request_line(response)}: series {request.series_uid} has no RequestAttributesSequence "
+        "(0040,0275), though its instance has one"
+    )
+    pairs = [
+        (first_value(i, SCHEDULED_STEP_ID), first_value(i, REQUESTED_PROCEDURE_ID)) for i in items
+    ]
+    wanted = (stored_synthetic.scheduled_procedure_step_id, stored_synthetic.requested_procedure_id)
+    assert wanted in pairs, (
+        f"{request_line(response)}: the sequence items are {pairs}, stored {wanted}"
+    )
+
+
+@pytest.mark.requirement("QIDO-RETURN-INSTANCE-ATTRIBUTES")
+def test_instance_result_has_required_attributes(
+    dicomweb: Client, stored_study: SampleStudy
+) -> None:
+    red = stored_study.red
+    response = search(dicomweb, f"studies/{red.study_uid}/series/{red.series_uid}/instances")
+    objects = expect.results(response)
+    expect.unique_keys(response, SOP_UID)
+    by_uid = {str(first_value(o, SOP_UID)): o for o in objects}
+    for instance in stored_study.in_series(red.series_uid):
+        obj = by_uid.get(instance.sop_uid)
+        assert obj is not None, f"{request_line(response)} misses instance {instance.sop_uid}"
+        missing = missing_tags(obj, INSTANCE_RETURN)
+        assert not missing, f"{request_line(response)}: instance {instance.sop_uid} lacks {missing}"
+        ds = instance.dataset
+        assert first_value(obj, "00080016") == ds.SOPClassUID, "SOPClassUID differs"
+        number = first_value(obj, "00200013")
+        assert number is not None and as_number(number) == int(ds.InstanceNumber), (
+            f"{request_line(response)}: InstanceNumber of {instance.sop_uid} is {number!r}, "
+            f"stored {ds.InstanceNumber}"
+        )
+
+
+@pytest.mark.requirement("QIDO-RETURN-INSTANCE-IF-KNOWN")
+def test_instance_result_has_image_attributes(
+    dicomweb: Client, stored_synthetic: CatalogStudy
+) -> None:
+    """The multi-frame image: 16 rows, 16 columns, 8 bits allocated, 4 frames."""
+    image = stored_synthetic.multiframe
+    response = search(dicomweb, f"studies/{image.study_uid}/series/{image.series_uid}/instances")
+    obj = only_result(response, SOP_UID, image.sop_uid)
+    expected = {"00280010": 16, "00280011": 16, "00280100": 8, "00280008": 4}
+    got = {tag: first_value(obj, tag) for tag in expected}
+    wrong = {t: v for t, v in got.items() if v is None or as_number(v) != expected[t]}
+    assert not wrong, f"{request_line(response)}: expected {expected}, got {got}"
+
+
+RELATIONAL_RETURN = {
+    "series": ("QIDO-RETURN-ALL-SERIES-STUDY-ATTRIBUTES", {**STUDY_RETURN}),
+    "instances": ("QIDO-RETURN-ALL-INSTANCES-UPPER-ATTRIBUTES", {**STUDY_RETURN, **SERIES_RETURN}),
+    "studies/{study}/instances": (
+        "QIDO-RETURN-STUDY-INSTANCES-SERIES-ATTRIBUTES",
+        {**SERIES_RETURN},
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "resource", [requirement_param(r, req) for r, (req, _) in RELATIONAL_RETURN.items()]
+)
+def test_relational_result_has_upper_level_attributes(
+    dicomweb: Client, stored_study: SampleStudy, resource: str
+) -> None:
+    red = stored_study.red
+    if resource == "series":
+        response = search(dicomweb, "series", ("SeriesInstanceUID", red.series_uid))
+        tag, uid = SERIES_UID, red.series_uid
+    else:
+        path = resource.format(study=red.study_uid)
+        response = search(dicomweb, path, ("SOPInstanceUID", red.sop_uid))
+        tag, uid = SOP_UID, red.sop_uid
+    relational_answer(response)
+    missing = missing_tags(only_result(response, tag, uid), RELATIONAL_RETURN[resource][1])
+    assert not missing, f"{request_line(response)}: the result lacks {missing}"
