@@ -199,16 +199,20 @@ def test_a_search_answering_50_mb_per_series_is_asked_a_bounded_number_of_times(
     assert marked_studies_on(azure_standin.orthanc) == []
 
 
-@pytest.mark.parametrize(("mode", "bound"), [("throttled-429", 60), ("hang-after-headers", 60)])
+@pytest.mark.parametrize("mode", ["throttled-429", "hang-after-headers"])
 def test_properties_against_an_outage_end_in_errors_not_in_long_shrinking(
-    orthanc: LocalOrthanc, run_suite: RunSuite, mode: str, bound: float
+    orthanc: LocalOrthanc, run_suite: RunSuite, mode: str
 ) -> None:
     """A property meeting no answer stops asking (checks/test_properties.py, explore): one
-    request deadline, not one per example hypothesis tries while shrinking."""
-    run, elapsed, _ = checks_through(orthanc, run_suite, mode, "test_properties")
+    request deadline, not one per example hypothesis tries while shrinking. Asked of the
+    proxy (how many answers it broke), not of the clock: the run's time is mostly the
+    properties' normal work, and a loaded machine stretched it past a bound of 60 s once
+    (62 s). Measured: 18 (429) and 5 (hang) broken answers for 24 property checks; a property
+    that kept asking would meet hundreds."""
+    run, _, proxy = checks_through(orthanc, run_suite, mode, "test_properties")
     assert "INTERNALERROR" not in run.stdout, run.stdout
     recorded = expectations.load(ORTHANC_EXPECTATIONS).entries
     changed = {c: v for c, v in run.verdicts.items() if v != recorded[c].verdict}
     assert changed and set(changed.values()) == {"ERROR"}, run.stdout  # never a new FAIL
-    assert elapsed < bound, f"{mode}: the properties took {elapsed:.1f} s"
+    assert proxy.hits <= 2 * len(run.verdicts), f"{mode}: {proxy.hits} broken answers met"
     assert marked_studies_on(orthanc) == []
