@@ -269,7 +269,8 @@ def unsupported_transfer_syntax_ignored(request: Exchange, forward: Forward) -> 
 
 
 TRANSFER_SYNTAXES = (
-    "test_properties.py::test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels"
+    "test_properties_roundtrip.py::"
+    "test_a_retrieve_gives_the_transfer_syntax_asked_for_with_the_same_pixels"
 )
 
 
@@ -513,11 +514,11 @@ def stored_floats(obj: dict[str, Any], stored: pydicom.Dataset) -> None:
 
 repair(
     "character-set-kept-in-metadata",
-    passes=["test_properties.py::test_metadata_keeps_the_stored_character_set"],
+    passes=["test_properties_roundtrip.py::test_metadata_keeps_the_stored_character_set"],
 )(instance_metadata_mended(stored_character_set))
 repair(
     "floats-kept-in-metadata",
-    passes=["test_properties.py::test_metadata_keeps_numbers_of_every_size"],
+    passes=["test_properties_roundtrip.py::test_metadata_keeps_numbers_of_every_size"],
 )(instance_metadata_mended(stored_floats))
 
 
@@ -938,7 +939,9 @@ def datetime_ranges_matched_as_moments(request: Exchange, forward: Forward) -> A
 # Invalid values of a search's Query Parameters: PS3.18 8.3 allows a 400 (a supported parameter)
 # or the parameter ignored (an unsupported one). Orthanc gives neither for most (StudyDate=abc
 # finds nothing, limit=-1 is a 500): each repair gives one, and the check records it.
-INVALID_QUERY_VALUES = "test_properties.py::test_invalid_query_values_get_400_or_are_ignored"
+INVALID_QUERY_VALUES = (
+    "test_properties_bad_input.py::test_invalid_query_values_get_400_or_are_ignored"
+)
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 

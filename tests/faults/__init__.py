@@ -6,7 +6,7 @@ with the checks it must catch, by check name (``test_x.py::test_y[param]``), and
 asserts it (by default test_catalog_faults.py, which runs those checks through the proxy with the
 fault and requires each to fail)::
 
-    @fault("search-ignores-limit", catches=["test_qido.py::test_limit_caps_results"])
+    @fault("search-ignores-limit", catches=["test_qido_paging.py::test_limit_caps_results"])
     def search_ignores_limit(request: Exchange, forward: Forward) -> Answer: ...
 
 Modules here hold the faults of one transaction each; importing this package registers them all.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from proof import STANDIN, register
 
 A, W = "test_azure.py::", "test_walkthrough.py::"
-P = "test_properties.py::"
+P = "test_properties_stateful.py::"
 DELETE_404 = f"{A}test_delete_of_what_is_not_there_is_404"
 NOT_THERE = ("unknown study", "unknown series", "unknown instance", "deleted instance")
 DELETE_TARGET = f"{W}test_delete_removes_exactly_its_target"

@@ -601,7 +601,9 @@ def metadata_coerces_names(request: Exchange, forward: Forward) -> Answer:
 
 @fault(
     "metadata-numbers-as-float32",
-    catches=["test_properties.py::test_metadata_of_a_generated_instance_is_what_was_stored"],
+    catches=[
+        "test_properties_roundtrip.py::test_metadata_of_a_generated_instance_is_what_was_stored"
+    ],
 )
 def metadata_numbers_as_float32(request: Exchange, forward: Forward) -> Answer:
     """Binary numbers kept in single precision (a float field of the JSON model, as in writers
@@ -818,7 +820,9 @@ def auth_refused_404(request: Exchange, forward: Forward) -> Answer:
 
 @fault(
     "stow-garbage-500",
-    catches=["test_properties.py::test_malformed_requests_get_client_errors_and_harm_nothing"],
+    catches=[
+        "test_properties_bad_input.py::test_malformed_requests_get_client_errors_and_harm_nothing"
+    ],
 )
 def stow_garbage_500(request: Exchange, forward: Forward) -> Answer:
     """A store handler that gives every application/dicom part to its DICOM parser unchecked
