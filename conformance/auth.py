@@ -36,6 +36,11 @@ class BearerAuth(AuthBase):
     def __init__(self, token: str) -> None:
         self._token = token
 
+    @property
+    def token(self) -> str:
+        """The token (a secret: the client's redactor hides it wherever it is shown)."""
+        return self._token
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self._token}"
         return request

@@ -778,6 +778,51 @@ def auth_accepts_any_credentials(request: Exchange, forward: Forward) -> Answer:
     return forward(request)
 
 
+# The gateway faults of a user name and password: a bearer token has neither part.
+BASIC_ONLY = frozenset({"auth-ignores-the-password", "auth-ignores-the-user-name"})
+
+
+def basic_credentials(request: Exchange) -> tuple[str, str] | None:
+    """The user name and password of a request's Basic Authorization, if it has one."""
+    value = request.headers.get("authorization", "")
+    if not value.lower().startswith("basic "):
+        return None
+    user, _, password = base64.b64decode(value[6:]).decode(errors="replace").partition(":")
+    return user, password
+
+
+def authorized_as(request: Exchange) -> Exchange:
+    headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
+    return Exchange(request.method, request.path, request.query, headers, request.body)
+
+
+@fault(
+    "auth-ignores-the-password",
+    [f"{HTTP}test_request_with_wrong_credentials_is_refused"],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
+def auth_ignores_the_password(request: Exchange, forward: Forward) -> Answer:
+    """A gateway that lets a known user in whatever the password (codeigniter-restserver#332:
+    "Authentication passes with any password"; apache/brooklyn-server#1419: "the password is
+    never checked"). An unknown user with a random password is still refused."""
+    given = basic_credentials(request)
+    return forward(authorized_as(request) if given and given[0] == ORTHANC_USER else request)
+
+
+@fault(
+    "auth-ignores-the-user-name",
+    [f"{HTTP}test_request_with_wrong_credentials_is_refused"],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
+def auth_ignores_the_user_name(request: Exchange, forward: Forward) -> Answer:
+    """A gateway that checks the password and not whose it is (gevorg/http-auth#7: "the
+    username seems to be ignored", curl -u mi:supergirl let in)."""
+    given = basic_credentials(request)
+    return forward(authorized_as(request) if given and given[1] == ORTHANC_PASSWORD else request)
+
+
 @fault(
     "401-without-challenge",
     [f"{HTTP}test_401_answers_carry_a_challenge"],
