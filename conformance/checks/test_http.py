@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from conformance.dicomweb import (
     declared_media_type,
     instance_path,
     metadata,
+    retrieve,
     search,
     stow,
 )
@@ -359,13 +361,54 @@ def refusal(response: requests.Response, who: str) -> None:
     expect.chose(str(status))
 
 
+Ask = Callable[[Client], requests.Response]
+
+
+def protected(study: SampleStudy) -> dict[str, Ask]:
+    """One request of each read service asked with another credential (or none): a server that
+    guards its searches and not its retrieves must not pass. (A retrieve's body is never read.)
+    Store and delete are not asked: a wrong credential let through would write."""
+    red = study.red
+    return {
+        "search": lambda client: search(client, "studies", StudyInstanceUID=study.study_uid),
+        "metadata": lambda client: metadata(client, f"studies/{study.study_uid}"),
+        "retrieve": lambda client: retrieve(client, instance_path(red)),
+    }
+
+
+def asked_with(
+    dicomweb: Client, credentials: dict[str, AuthBase | None], study: SampleStudy
+) -> dict[str, requests.Response]:
+    """Each service asked with each credential: "search with an unknown user" -> its answer."""
+    answers = {}
+    for what, auth in credentials.items():
+        client = client_with(dicomweb, auth)
+        for service, ask in protected(study).items():
+            response = ask(client)
+            response.close()  # the status is the answer; a body served is not read
+            answers[f"{service} {what}"] = response
+    return answers
+
+
+def refused_everywhere(answers: dict[str, requests.Response], scheme: str) -> None:
+    """The core first (nothing is served, over every request), then the detail of each."""
+    served = [
+        f"{who} ({r.status_code})" for who, r in answers.items() if 200 <= r.status_code < 300
+    ]
+    assert not served, (
+        f"served: {'; '.join(served)}, although the profile declares that the server demands "
+        f"{scheme} authentication (RFC 9110 11.4: 401)"
+    )
+    for who, response in answers.items():
+        refusal(response, who)
+
+
 @pytest.mark.requirement("HTTP-AUTH-REQUIRED")
 def test_request_without_credentials_is_refused(
-    dicomweb: Client, stored_study: SampleStudy
+    dicomweb: Client, dicomweb_settings: Settings, stored_study: SampleStudy
 ) -> None:
-    anonymous = client_with(dicomweb, None)
-    response = search(anonymous, "studies", StudyInstanceUID=stored_study.study_uid)
-    refusal(response, "a request without credentials")
+    answers = asked_with(dicomweb, {"without credentials": None}, stored_study)
+    refused_everywhere(answers, dicomweb_settings.auth)
 
 
 NOBODY = "dicomweb-conformance-nobody"
@@ -406,23 +449,14 @@ def wrong_credentials(dicomweb: Client, settings: Settings) -> dict[str, AuthBas
 def test_request_with_wrong_credentials_is_refused(
     dicomweb: Client, dicomweb_settings: Settings, stored_study: SampleStudy
 ) -> None:
-    """Each wrong credential is refused, not only one unrelated to the real one: the core (none
-    is served) judged over all of them before the detail (401, or 404 by local policy)."""
-    answers = {
-        what: search(
-            client_with(dicomweb, auth), "studies", StudyInstanceUID=stored_study.study_uid
-        )
-        for what, auth in wrong_credentials(dicomweb, dicomweb_settings).items()
+    """Each wrong credential is refused by each service, not only one credential unrelated to
+    the real one by search: the core (nothing is served) judged over all of them before the
+    detail (401, or 404 by local policy)."""
+    variants = wrong_credentials(dicomweb, dicomweb_settings)
+    credentials: dict[str, AuthBase | None] = {
+        f"with {what}": auth for what, auth in variants.items()
     }
-    served = [
-        f"{what} ({r.status_code})" for what, r in answers.items() if 200 <= r.status_code < 300
-    ]
-    assert not served, (
-        f"served with a wrong {dicomweb_settings.auth} credential: {'; '.join(served)}, although "
-        "the profile declares that the server demands authentication (RFC 9110 11.4: 401)"
-    )
-    for what, response in answers.items():
-        refusal(response, f"a request with {what} ({dicomweb_settings.auth})")
+    refused_everywhere(asked_with(dicomweb, credentials, stored_study), dicomweb_settings.auth)
 
 
 @pytest.mark.requirement("HTTP-401-CHALLENGE")

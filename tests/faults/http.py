@@ -824,6 +824,23 @@ def auth_ignores_the_user_name(request: Exchange, forward: Forward) -> Answer:
 
 
 @fault(
+    "auth-only-on-search",
+    [
+        f"{HTTP}test_request_without_credentials_is_refused",
+        f"{HTTP}test_request_with_wrong_credentials_is_refused",
+    ],
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
+def auth_only_on_search(request: Exchange, forward: Forward) -> Answer:
+    """A gateway that guards searches and lets retrieves through with the service's own
+    credentials: a deployment that opens WADO without authentication while its searches need
+    it (nroduit/Weasis#200: "WADO retrieve without authentication combined with C-FIND")."""
+    searched = request.path.rstrip("/").rsplit("/", 1)[-1] in ("studies", "series", "instances")
+    return forward(request if searched else authorized_as(request))
+
+
+@fault(
     "401-without-challenge",
     [f"{HTTP}test_401_answers_carry_a_challenge"],
     test="test_http_auth_orthanc.py",
