@@ -750,6 +750,12 @@ def malformed_warning_header(request: Exchange, forward: Forward) -> Answer:
 # --- authentication (proven by tests/test_http_auth_orthanc.py) -------------------------------
 
 
+def authorized_as(request: Exchange) -> Exchange:
+    """The request with the service's own credentials, as a faulty gateway forwards it."""
+    headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
+    return Exchange(request.method, request.path, request.query, headers, request.body)
+
+
 @fault(
     "auth-not-enforced",
     [f"{HTTP}test_request_without_credentials_is_refused"],
@@ -758,10 +764,7 @@ def malformed_warning_header(request: Exchange, forward: Forward) -> Answer:
 )
 def auth_not_enforced(request: Exchange, forward: Forward) -> Answer:
     """A gateway that lets anonymous requests through with a service account's credentials."""
-    if "authorization" not in request.headers:
-        headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
-        request = Exchange(request.method, request.path, request.query, headers, request.body)
-    return forward(request)
+    return forward(request if "authorization" in request.headers else authorized_as(request))
 
 
 @fault(
@@ -772,10 +775,7 @@ def auth_not_enforced(request: Exchange, forward: Forward) -> Answer:
 )
 def auth_accepts_any_credentials(request: Exchange, forward: Forward) -> Answer:
     """A gateway that checks that credentials are present, not that they are right."""
-    if "authorization" in request.headers:
-        headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
-        request = Exchange(request.method, request.path, request.query, headers, request.body)
-    return forward(request)
+    return forward(authorized_as(request) if "authorization" in request.headers else request)
 
 
 # The gateway faults of a user name and password: a bearer token has neither part.
@@ -789,11 +789,6 @@ def basic_credentials(request: Exchange) -> tuple[str, str] | None:
         return None
     user, _, password = base64.b64decode(value[6:]).decode(errors="replace").partition(":")
     return user, password
-
-
-def authorized_as(request: Exchange) -> Exchange:
-    headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
-    return Exchange(request.method, request.path, request.query, headers, request.body)
 
 
 @fault(
