@@ -527,7 +527,7 @@ repair(
 
 @repair(
     "metadata-and-bulk-data-stored",
-    passes=["test_stow.py::test_metadata_and_bulkdata_store_one_instance"],
+    passes=["test_stow_failures.py::test_metadata_and_bulkdata_store_one_instance"],
 )
 def metadata_and_bulk_data_stored(request: Exchange, forward: Forward) -> Answer:
     """A store of DICOM JSON metadata with its bulk data parts (PS3.18 10.5.1.2.2), made into
@@ -554,7 +554,7 @@ def metadata_and_bulk_data_stored(request: Exchange, forward: Forward) -> Answer
 
 # Warning headers on store answers: RFC 7234's form or PS3.18 10.5.3.2's DICOM status form
 # (STOW-WARNING-HEADER-SYNTAX). No real server sends either; a repair gives each.
-STORE_WARNINGS = "test_stow.py::test_warning_headers_on_store_responses_are_well_formed"
+STORE_WARNINGS = "test_stow_failures.py::test_warning_headers_on_store_responses_are_well_formed"
 
 
 def is_store(request: Exchange) -> bool:
