@@ -243,6 +243,27 @@ class Client:
         self.check_deadline: tuple[float, str] | None = None
         self.run_deadline: tuple[float, str] | None = None
         self.exchanges: list[Exchange] = []
+        self._guard_reader: Client = self  # whose credentials the guard reads the server with
+
+    def as_other(self, auth: AuthBase | None) -> Client:
+        """The same server asked with other credentials (or none): the same evidence, redactor,
+        deadlines and guard, and the guard still reads the server with this client's own
+        credentials (what a request may change is decided by what the run's identity sees).
+        Never retried: a refusal is the answer."""
+        other = Client(
+            self.base_url,
+            auth=auth,
+            timeout=self.timeout,
+            retries=0,
+            redactor=self.redactor,
+            guard=self.guard,
+        )
+        other.session.verify = self.session.verify
+        other.session.proxies = self.session.proxies
+        other.exchanges = self.exchanges
+        other.check_deadline, other.run_deadline = self.check_deadline, self.run_deadline
+        other._guard_reader = self._guard_reader
+        return other
 
     def url(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
         """The absolute URL for a path under the base URL (absolute URLs pass through)."""
@@ -367,7 +388,7 @@ class Client:
     def _read_for_guard(
         self, url: str, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
     ) -> requests.Response:
-        return self.request("GET", url, query=query, headers=headers)
+        return self._guard_reader.request("GET", url, query=query, headers=headers)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)

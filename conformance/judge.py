@@ -98,10 +98,12 @@ class Judge:
         ``readings``: what the check recorded with ``chose()``."""
         if report.when == "setup" and report.passed:
             return None
+        absent: str | None = None  # the capability a NOT-IMPLEMENTED skip names, if any
         # Decided by the exception's type, never by its text.
         if excinfo is not None and excinfo.errisinstance(VerdictSkip):
             skip: VerdictSkip = excinfo.value  # type: ignore[assignment]
             verdict, message = skip.verdict, _first_line(skip.detail)
+            absent = skip.capability
         elif report.skipped and getattr(report, "wasxfail", None) is None:
             # Any other skip (pytest.skip, a skip mark) is a check switched off.
             reason = str(report.longrepr[2]).removeprefix("Skipped: ")  # type: ignore[index]
@@ -145,9 +147,10 @@ class Judge:
                     verdict = Verdict.INFO
                     message = "; ".join(f"reading {g}: {listed[g].source}" for g in readings)
         if verdict is Verdict.NOT_IMPLEMENTED:
+            capabilities = [absent] if absent else self.catalog.capabilities(requirement_ids)
             promised = [
                 (c, d)
-                for c in sorted(self.catalog.capabilities(requirement_ids))
+                for c in sorted(capabilities)
                 if (d := self.profile.declared(c)) is not None and d.supported
             ]
             if promised:

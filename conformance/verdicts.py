@@ -62,10 +62,11 @@ class VerdictSkip(Skipped):
     It is a pytest skip, so ``-rs`` and every report show it as one; the judge reads
     ``verdict`` and ``detail``. The message keeps the verdict as a prefix for people."""
 
-    def __init__(self, verdict: Verdict, detail: str) -> None:
+    def __init__(self, verdict: Verdict, detail: str, capability: str | None = None) -> None:
         super().__init__(f"{verdict}: {detail}")
         self.verdict = verdict
         self.detail = detail
+        self.capability = capability  # the capability found absent, if not the requirement's
 
 
 class PreconditionFailed(Exception):
@@ -81,9 +82,12 @@ def info(observation: str) -> NoReturn:
     raise Informational(observation)
 
 
-def not_implemented(what: str) -> NoReturn:
-    """The server lacks an optional capability (detected from a spec-sanctioned answer)."""
-    raise VerdictSkip(Verdict.NOT_IMPLEMENTED, what)
+def not_implemented(what: str, capability: str | None = None) -> NoReturn:
+    """The server lacks an optional capability (detected from a spec-sanctioned answer): the
+    capability of the check's requirement, or ``capability`` where the check judges its rule on
+    each of several services (authentication on frames, say: without frames, nothing to judge,
+    and auth is not what is missing)."""
+    raise VerdictSkip(Verdict.NOT_IMPLEMENTED, what, capability)
 
 
 def disabled(why: str) -> NoReturn:

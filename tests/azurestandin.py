@@ -26,9 +26,14 @@ reference A.3, A.6, A.7; microsoft/dicom-server's source where the documents are
 (a plausible mistake in a server's code, not a different reading of the documents), so that the
 suite's checks can be shown to catch it.
 
-Not modelled: auth (401/403), data partitions, ``api-deprecated-versions``, ``v1.0-prerelease``,
-``api.yaml``, size limits (413), 45071, v2 warnings (202 with WarningReason for invalid optional
-attributes), zeroing the preamble, implicit-VR rules, extended query tags, operations, bulk update,
+``AzureStandIn(orthanc, token=...)`` demands ``Authorization: Bearer <token>`` of every request
+and answers any other with 401 and a Bearer challenge (as Azure does for a missing or invalid
+Entra ID token; the token here is a plain shared string, not a JWT).
+
+Not modelled: 403 (a valid token without the DICOM role), data partitions,
+``api-deprecated-versions``, ``v1.0-prerelease``, ``api.yaml``, size limits (413), 45071, v2
+warnings (202 with WarningReason for invalid optional attributes), zeroing the preamble,
+implicit-VR rules, extended query tags, operations, bulk update,
 UPS, ETags anywhere but metadata, If-Match. WADO, QIDO, metadata (but for its ETag) and rendered
 answers are Orthanc's own, with all their differences from Azure (406 rules, QIDO 400s, default
 attributes, 400 for malformed path UIDs). The change feed lives in memory; writes are serialized
@@ -124,6 +129,13 @@ class Reply:
 
 def text(status: int, message: str) -> Reply:
     return Reply(status, message.encode(), "text/plain; charset=utf-8")
+
+
+# Azure's challenge names the token's issuer and audience; the stand-in's names itself.
+UNAUTHORIZED = replace(
+    text(401, "Authentication failed: no valid bearer token."),
+    headers=(("WWW-Authenticate", 'Bearer realm="dicom-stand-in", error="invalid_token"'),),
+)
 
 
 def json_reply(status: int, value: object, content_type: str = "application/json") -> Reply:
@@ -233,6 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(text(404, "Routes without a version (/v1, /v2) are not supported."))
             return
         version, path = versioned.group(1), versioned.group(2) or ""
+        if standin.token is not None and headers.get("authorization") != f"Bearer {standin.token}":
+            self._send(UNAUTHORIZED)
+            return
         try:
             reply = standin.dispatch(self.command, version, path, url.query, headers, body)
         except Exception as error:  # an answer beats a dropped connection in tests
@@ -302,7 +317,14 @@ class _Handler(BaseHTTPRequestHandler):
 class AzureStandIn:
     """The stand-in on ``127.0.0.1`` (a free port) over ``orthanc``; a context manager."""
 
-    def __init__(self, orthanc: LocalOrthanc, fault: str | None = None, *, gone: int = 404) -> None:
+    def __init__(
+        self,
+        orthanc: LocalOrthanc,
+        fault: str | None = None,
+        *,
+        gone: int = 404,
+        token: str | None = None,
+    ) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         if gone not in (404, 410):
@@ -310,6 +332,7 @@ class AzureStandIn:
         self.orthanc = orthanc
         self.fault = fault
         self.gone = gone  # what a resource deleted through the stand-in answers
+        self.token = token  # the bearer token every request must carry (None: none needed)
         self._lock = threading.RLock()
         self._log: list[Event] = []
         self._current: dict[Triple, int | None] = {}  # sequence of the latest create; None: deleted
@@ -321,6 +344,18 @@ class AzureStandIn:
     def base_url(self, version: str = "v2") -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/{version}"
+
+    def public_url(self, version: str, headers: dict[str, str]) -> str:
+        """The stand-in's root as its client reaches it: through a gateway that says where it
+        is (RFC 7239 Forwarded: host=...;proto=...), else directly."""
+        forwarded = dict(
+            pair.strip().split("=", 1)
+            for pair in headers.get("forwarded", "").split(",")[0].split(";")
+            if "=" in pair
+        )
+        if "host" not in forwarded:
+            return self.base_url(version)
+        return f"{forwarded.get('proto', 'http')}://{forwarded['host'].strip(chr(34))}/{version}"
 
     def reset(self) -> None:
         """Forget every event (purging Orthanc is the caller's business)."""
@@ -363,7 +398,7 @@ class AzureStandIn:
             if self._deleted(cast(str, study), series, sop):
                 return text(410, "The resource has been deleted.")
         if method == "GET" and METADATA_PATH.fullmatch(path):
-            return self._metadata_with_etag(path, query, headers)
+            return self._metadata_with_etag(version, path, query, headers)
         if method == "GET" and self.fault == "search-cached-past-delete":
             return (
                 self._cached_search(path, query, headers) if SEARCH_PATH.fullmatch(path) else None
@@ -415,20 +450,31 @@ class AzureStandIn:
 
     # --- metadata ETags ---------------------------------------------------------------------
 
-    def _metadata_with_etag(self, path: str, query: str, headers: dict[str, str]) -> Reply:
+    def _metadata_with_etag(
+        self, version: str, path: str, query: str, headers: dict[str, str]
+    ) -> Reply:
         """Orthanc's metadata answer, with an ETag when it is a 200; 304 when it is unchanged.
-        The stand-in answers conditions itself: Orthanc sees none."""
+        The stand-in answers conditions itself: Orthanc sees none. Orthanc's BulkDataURIs lead
+        to Orthanc itself: they are rewritten to lead through the stand-in, as Azure's lead to
+        its own service (else they would go around the stand-in and its token)."""
         url = self.orthanc.dicomweb_url + path + (f"?{query}" if query else "")
-        forwarded = {k: v for k, v in headers.items() if k not in HOP_BY_HOP | CONDITIONAL}
+        # Not its Forwarded either: Orthanc then writes its own root, which is rewritten below.
+        forwarded = {
+            k: v for k, v in headers.items() if k not in HOP_BY_HOP | CONDITIONAL | {"forwarded"}
+        }
         upstream = requests.get(url, headers=forwarded, timeout=60)
         content_type = upstream.headers.get("Content-Type")
         if upstream.status_code != 200:
             return Reply(upstream.status_code, upstream.content, content_type)
-        etag = etag_of(upstream.content)
+        body = upstream.content.replace(
+            f'"{self.orthanc.dicomweb_url}/'.encode(),
+            f'"{self.public_url(version, headers)}/'.encode(),
+        )
+        etag = etag_of(body)
         if_none_match = headers.get("if-none-match")
         if if_none_match and matches(if_none_match, etag) and self.fault != "etag-ignored":
             return Reply(304, headers=(("ETag", etag),))
-        return Reply(200, upstream.content, content_type, (("ETag", etag),))
+        return Reply(200, body, content_type, (("ETag", etag),))
 
     # --- STOW ------------------------------------------------------------------------------
 

@@ -21,8 +21,12 @@ from faults import FAULTS, HOP_BY_HOP, Answer, Exchange
 class FaultProxy:
     """A loopback proxy to ``upstream`` (a server root) applying at most one fault or repair."""
 
-    def __init__(self, upstream: str, fault: str | None = None) -> None:
+    def __init__(self, upstream: str, fault: str | None = None, *, forwarded: bool = False) -> None:
+        """``forwarded``: say where the proxy is (RFC 7239 Forwarded), as a gateway in front of a
+        server does, so that the URLs the server writes (BulkDataURI, RetrieveURL) lead back
+        through the proxy rather than around it."""
         self.upstream = upstream.rstrip("/")
+        self.forwarded = forwarded
         self.fault = FAULTS[fault] if fault else None
         self._session = requests.Session()
         proxy = self
@@ -69,6 +73,8 @@ class FaultProxy:
     def forward(self, request: Exchange) -> Answer:
         url = self.upstream + request.path + (f"?{request.query}" if request.query else "")
         headers = {k: v for k, v in request.headers.items() if k not in HOP_BY_HOP | {"host"}}
+        if self.forwarded:
+            headers["forwarded"] = f"host={self.url.removeprefix('http://')};proto=http"
         response = self._session.request(
             request.method, url, headers=headers, data=request.body or None, timeout=60
         )

@@ -171,6 +171,28 @@ def test_a_capability_the_profile_promises_but_lacks_is_a_fail(pytester: pytest.
     assert f"profile vendor declares {CAPABILITY} (vendor manual 4.2)" in result.stdout.str()
 
 
+def test_an_absent_capability_a_check_names_is_judged_by_what_the_profile_says_of_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """A check of a MUST without a capability of its own, judged on a service that is one (an
+    authentication check on frames): its absence is NOT-IMPLEMENTED, or FAIL where the profile
+    promises that capability, whatever the requirement's own."""
+    checks = f"""
+import pytest
+from conformance import expect
+
+@pytest.mark.requirement("{MUST}")
+def test_on_a_service_absent():
+    expect.not_implemented("no such service: it answered 404", capability="{CAPABILITY}")
+"""
+    _, plain = run(pytester, checks=checks)
+    assert verdicts(plain) == {"test_on_a_service_absent": "NOT-IMPLEMENTED"}
+    profile = _profile(pytester.path, supported=True)
+    result, promised = run(pytester, f"--dicomweb-profile={profile}", checks=checks)
+    assert verdicts(promised) == {"test_on_a_service_absent": "FAIL"}
+    assert f"profile vendor declares {CAPABILITY} (vendor manual 4.2)" in result.stdout.str()
+
+
 def test_a_capability_the_profile_denies_is_not_asked_for(pytester: pytest.Pytester) -> None:
     checks = f"""
 import pytest

@@ -9,18 +9,14 @@ it is the server's own prose.
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
-from requests.auth import AuthBase, HTTPBasicAuth
 
 from conformance import expect
-from conformance.auth import BearerAuth
 from conformance.client import Client
 from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
@@ -28,13 +24,11 @@ from conformance.dicomweb import (
     declared_media_type,
     instance_path,
     metadata,
-    retrieve,
     search,
     stow,
 )
 from conformance.run.fixtures import NewSynthetic
 from conformance.samples import SampleStudy
-from conformance.settings import Settings
 from conformance.synthetic import CatalogStudy
 
 # RFC 7234 5.5: warn-code SP warn-agent SP warn-text. PS3.18 writes its warnings unquoted
@@ -330,167 +324,3 @@ def test_warning_headers_follow_the_http_grammar(
         expect.info(f"a malformed Warning where PS3.18 prescribes none: {shown}")
     if not warnings:
         expect.info(f"no Warning header in {len(asked)} answers ({', '.join(asked)})")
-
-
-# --- authentication ---------------------------------------------------------------------------
-
-
-def client_with(dicomweb: Client, auth: AuthBase | None) -> Client:
-    """The same server with other credentials (or none); its exchanges join the evidence."""
-    other = Client(
-        dicomweb.base_url,
-        auth=auth,
-        timeout=dicomweb.timeout,
-        retries=0,
-        redactor=dicomweb.redactor,
-    )
-    other.session.verify = dicomweb.session.verify
-    other.exchanges = dicomweb.exchanges
-    return other
-
-
-def refusal(response: requests.Response, who: str) -> None:
-    """A request to the protected resource was refused: 401 (reading 401), or 404 by local
-    policy (reading 404, PS3.18 8.5); anything else departs from RFC 9110 11.4's SHOULD."""
-    status = response.status_code
-    assert not 200 <= status < 300, (
-        f"{who} was served ({status}), although the profile declares that the server demands "
-        "authentication (RFC 9110 11.4: 401)"
-    )
-    expect.status(response, 401, 404, why=f"{who}: 401 (RFC 9110 11.4), or 404 (PS3.18 8.5)")
-    expect.chose(str(status))
-
-
-Ask = Callable[[Client], requests.Response]
-
-
-def protected(study: SampleStudy) -> dict[str, Ask]:
-    """One request of each read service asked with another credential (or none): a server that
-    guards its searches and not its retrieves must not pass. (A retrieve's body is never read.)
-    Store and delete are not asked: a wrong credential let through would write."""
-    red = study.red
-    return {
-        "search": lambda client: search(client, "studies", StudyInstanceUID=study.study_uid),
-        "metadata": lambda client: metadata(client, f"studies/{study.study_uid}"),
-        "retrieve": lambda client: retrieve(client, instance_path(red)),
-    }
-
-
-def asked_with(
-    dicomweb: Client, credentials: dict[str, AuthBase | None], study: SampleStudy
-) -> dict[str, requests.Response]:
-    """Each service asked with each credential: "search with an unknown user" -> its answer."""
-    answers = {}
-    for what, auth in credentials.items():
-        client = client_with(dicomweb, auth)
-        for service, ask in protected(study).items():
-            response = ask(client)
-            response.close()  # the status is the answer; a body served is not read
-            answers[f"{service} {what}"] = response
-    return answers
-
-
-def refused_everywhere(answers: dict[str, requests.Response], scheme: str) -> None:
-    """The core first (nothing is served, over every request), then the detail of each."""
-    served = [
-        f"{who} ({r.status_code})" for who, r in answers.items() if 200 <= r.status_code < 300
-    ]
-    assert not served, (
-        f"served: {'; '.join(served)}, although the profile declares that the server demands "
-        f"{scheme} authentication (RFC 9110 11.4: 401)"
-    )
-    for who, response in answers.items():
-        refusal(response, who)
-
-
-@pytest.mark.requirement("HTTP-AUTH-REQUIRED")
-def test_request_without_credentials_is_refused(
-    dicomweb: Client, dicomweb_settings: Settings, stored_study: SampleStudy
-) -> None:
-    answers = asked_with(dicomweb, {"without credentials": None}, stored_study)
-    refused_everywhere(answers, dicomweb_settings.auth)
-
-
-NOBODY = "dicomweb-conformance-nobody"
-
-
-def wrong_credentials(dicomweb: Client, settings: Settings) -> dict[str, AuthBase]:
-    """Credentials that differ from the run's own in one part each, by what they are: what a
-    server checking only the user name, only the password, or a prefix of either lets through
-    (real bugs: any password passed for a known user, codeigniter-restserver#332 and
-    apache/brooklyn-server#1419; the user name ignored, gevorg/http-auth#7), and one unrelated
-    to it. None is ever shown: the Authorization header is redacted wherever it is recorded."""
-    unrelated = secrets.token_urlsafe(16)
-    real = dicomweb.session.auth
-    if settings.auth == "basic" and settings.username and settings.password:
-        user, password = settings.username, settings.password
-        return {
-            "an unknown user": HTTPBasicAuth(NOBODY, unrelated),
-            "the real user with a wrong password": HTTPBasicAuth(user, unrelated),
-            "the real password with a character added": HTTPBasicAuth(user, f"{password}x"),
-            "the real password less its last character": HTTPBasicAuth(user, password[:-1]),
-            "an unknown user with the real password": HTTPBasicAuth(NOBODY, password),
-        }
-    variants: dict[str, AuthBase] = {
-        "an invalid token": BearerAuth(f"dicomweb-conformance-invalid-{unrelated}")
-    }
-    if isinstance(real, BearerAuth) and real.token:
-        token = real.token
-        # The first character, not the last: a base64url signature's last character carries
-        # padding bits, which a lenient decoder ignores (then the token is rightly accepted).
-        changed = ("B" if token[0] == "A" else "A") + token[1:]
-        variants |= {
-            "the real token with its first character changed": BearerAuth(changed),
-            "the real token with a character added": BearerAuth(f"{token}A"),
-            "the real token less its last character": BearerAuth(token[:-1]),
-        }
-    return variants
-
-
-def hidden(dicomweb: Client, variants: dict[str, AuthBase]) -> dict[str, AuthBase]:
-    """The variants, each also hidden wherever the run shows text: most of them are nearly the
-    real secret (the Authorization header is redacted by name; this covers a server that echoes
-    what it was sent). A part shorter than 4 characters would hide every such run of text."""
-    for auth in variants.values():
-        parts = [auth.password] if isinstance(auth, HTTPBasicAuth) else []
-        parts += [auth.token] if isinstance(auth, BearerAuth) else []
-        for part in parts:
-            if isinstance(part, str) and len(part) >= 4:
-                dicomweb.redactor.add(part)
-    return variants
-
-
-@pytest.mark.requirement("HTTP-AUTH-WRONG-CREDENTIALS")
-def test_request_with_wrong_credentials_is_refused(
-    dicomweb: Client, dicomweb_settings: Settings, stored_study: SampleStudy
-) -> None:
-    """Each wrong credential is refused by each service, not only one credential unrelated to
-    the real one by search: the core (nothing is served) judged over all of them before the
-    detail (401, or 404 by local policy)."""
-    variants = hidden(dicomweb, wrong_credentials(dicomweb, dicomweb_settings))
-    credentials: dict[str, AuthBase | None] = {
-        f"with {what}": auth for what, auth in variants.items()
-    }
-    refused_everywhere(asked_with(dicomweb, credentials, stored_study), dicomweb_settings.auth)
-
-
-@pytest.mark.requirement("HTTP-401-CHALLENGE")
-def test_401_answers_carry_a_challenge(
-    dicomweb: Client, dicomweb_settings: Settings, stored_study: SampleStudy
-) -> None:
-    """The refused requests of the checks above (no credentials, each wrong one): each 401
-    among their answers has a WWW-Authenticate header (PS3.18 Table 8.5-1: "shall send")."""
-    asked = {"without credentials": client_with(dicomweb, None)} | {
-        f"with {what}": client_with(dicomweb, auth)
-        for what, auth in hidden(dicomweb, wrong_credentials(dicomweb, dicomweb_settings)).items()
-    }
-    answers = {
-        who: search(client, "studies", StudyInstanceUID=stored_study.study_uid)
-        for who, client in asked.items()
-    }
-    unauthorized = {who: r for who, r in answers.items() if r.status_code == 401}
-    if not unauthorized:
-        statuses = ", ".join(f"{who}: {r.status_code}" for who, r in answers.items())
-        expect.info(f"no 401 to judge ({statuses})")
-    silent = [who for who, r in unauthorized.items() if not r.headers.get("WWW-Authenticate")]
-    assert not silent, f"401 without a WWW-Authenticate challenge to the requests {silent}"

@@ -6,9 +6,9 @@ quoted, framework defaults (application/json, a 405 without Allow), a metadata c
 normalizes names. The JSON faults rewrite every DICOM JSON answer (metadata, search results,
 store responses) unless they say otherwise.
 
-Four faults are not in the catalog run, and tests/test_http_auth_orthanc.py proves them: the three
-authentication faults (the catalog's Orthanc has no users) and the malformed Warning (Orthanc
-sends no Warning, so the check is INFO there, not PASS).
+One fault is not in the catalog run, and tests/test_http_auth_orthanc.py proves it: the
+malformed Warning (Orthanc sends no Warning, so the check is INFO there, not PASS). The
+authentication faults are tests/faults/auth.py's.
 """
 
 from __future__ import annotations
@@ -20,19 +20,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from proof import AUTH_GATEWAY
-
 from conformance import multipart
 
-from . import Answer, Exchange, Forward, behaviour, fault, header, is_dicom_json, json_changed
+from . import Answer, Exchange, Forward, fault, header, is_dicom_json, json_changed
 
 HTTP = "test_http.py::"
 
-# The credentials of the orthanc_with_auth fixture (tests/conftest.py).
-ORTHANC_USER, ORTHANC_PASSWORD = "alice", "s3cret-pw"
-ORTHANC_AUTHORIZATION = (
-    "Basic " + base64.b64encode(f"{ORTHANC_USER}:{ORTHANC_PASSWORD}".encode()).decode()
-)
 
 JsonObject = dict[str, Any]
 
@@ -745,131 +738,6 @@ def malformed_warning_header(request: Exchange, forward: Forward) -> Answer:
     if request.method != "GET" or request.path.endswith("/metadata") or answer.status != 200:
         return answer
     return with_header(answer, "Warning", "Additional results are available")
-
-
-# --- authentication (proven by tests/test_http_auth_orthanc.py) -------------------------------
-
-
-def authorized_as(request: Exchange) -> Exchange:
-    """The request with the service's own credentials, as a faulty gateway forwards it."""
-    headers = {**request.headers, "authorization": ORTHANC_AUTHORIZATION}
-    return Exchange(request.method, request.path, request.query, headers, request.body)
-
-
-@fault(
-    "auth-not-enforced",
-    [f"{HTTP}test_request_without_credentials_is_refused"],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-)
-def auth_not_enforced(request: Exchange, forward: Forward) -> Answer:
-    """A gateway that lets anonymous requests through with a service account's credentials."""
-    return forward(request if "authorization" in request.headers else authorized_as(request))
-
-
-@fault(
-    "auth-accepts-any-credentials",
-    [f"{HTTP}test_request_with_wrong_credentials_is_refused"],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-)
-def auth_accepts_any_credentials(request: Exchange, forward: Forward) -> Answer:
-    """A gateway that checks that credentials are present, not that they are right."""
-    return forward(authorized_as(request) if "authorization" in request.headers else request)
-
-
-# The gateway faults of a user name and password: a bearer token has neither part.
-BASIC_ONLY = frozenset({"auth-ignores-the-password", "auth-ignores-the-user-name"})
-
-
-def basic_credentials(request: Exchange) -> tuple[str, str] | None:
-    """The user name and password of a request's Basic Authorization, if it has one."""
-    value = request.headers.get("authorization", "")
-    if not value.lower().startswith("basic "):
-        return None
-    user, _, password = base64.b64decode(value[6:]).decode(errors="replace").partition(":")
-    return user, password
-
-
-@fault(
-    "auth-ignores-the-password",
-    [f"{HTTP}test_request_with_wrong_credentials_is_refused"],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-)
-def auth_ignores_the_password(request: Exchange, forward: Forward) -> Answer:
-    """A gateway that lets a known user in whatever the password (codeigniter-restserver#332:
-    "Authentication passes with any password"; apache/brooklyn-server#1419: "the password is
-    never checked"). An unknown user with a random password is still refused."""
-    given = basic_credentials(request)
-    return forward(authorized_as(request) if given and given[0] == ORTHANC_USER else request)
-
-
-@fault(
-    "auth-ignores-the-user-name",
-    [f"{HTTP}test_request_with_wrong_credentials_is_refused"],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-)
-def auth_ignores_the_user_name(request: Exchange, forward: Forward) -> Answer:
-    """A gateway that checks the password and not whose it is (gevorg/http-auth#7: "the
-    username seems to be ignored", curl -u mi:supergirl let in)."""
-    given = basic_credentials(request)
-    return forward(authorized_as(request) if given and given[1] == ORTHANC_PASSWORD else request)
-
-
-@fault(
-    "auth-only-on-search",
-    [
-        f"{HTTP}test_request_without_credentials_is_refused",
-        f"{HTTP}test_request_with_wrong_credentials_is_refused",
-    ],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-)
-def auth_only_on_search(request: Exchange, forward: Forward) -> Answer:
-    """A gateway that guards searches and lets retrieves through with the service's own
-    credentials: a deployment that opens WADO without authentication while its searches need
-    it (nroduit/Weasis#200: "WADO retrieve without authentication combined with C-FIND")."""
-    searched = request.path.rstrip("/").rsplit("/", 1)[-1] in ("studies", "series", "instances")
-    return forward(request if searched else authorized_as(request))
-
-
-@fault(
-    "401-without-challenge",
-    [f"{HTTP}test_401_answers_carry_a_challenge"],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-)
-def challenge_dropped(request: Exchange, forward: Forward) -> Answer:
-    """A gateway that answers 401 but drops the server's WWW-Authenticate (a reverse proxy
-    whose error pages replace the upstream answer), so a client cannot learn how to
-    authenticate."""
-    answer = forward(request)
-    return with_header(answer, "WWW-Authenticate", None) if answer.status == 401 else answer
-
-
-# A reading, not a fault: the refusal PS3.18 8.5 allows instead of a 401. A repair of the auth
-# gateway, asserted by tests/test_http_auth_orthanc.py (the catalog's Orthanc has no users).
-@behaviour(
-    "auth-refused-404",
-    [],
-    test="test_http_auth_orthanc.py",
-    where=AUTH_GATEWAY,
-    kind="repair",
-    readings={
-        f"{HTTP}test_request_without_credentials_is_refused": "404",
-        f"{HTTP}test_request_with_wrong_credentials_is_refused": "404",
-    },
-)
-def auth_refused_404(request: Exchange, forward: Forward) -> Answer:
-    """A gateway whose local policy answers 404 rather than 401 to a request it does not
-    authenticate, "to avoid allowing the user agent to infer the existence of a resource"
-    (PS3.18 8.5)."""
-    answer = forward(request)
-    if answer.status != 401:
-        return answer
-    return Answer(404, {"Content-Type": "text/plain"}, b"Not Found")
 
 
 # --- robustness -------------------------------------------------------------------------------
