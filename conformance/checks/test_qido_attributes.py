@@ -6,6 +6,7 @@ the Retrieve URL.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from conformance.checks.test_qido import (
     check_study_description,
     missing_tags,
     only_result,
+    patient_id_of,
     relational_answer,
     requirement_param,
 )
@@ -34,7 +36,6 @@ from conformance.dicomweb import (
     SOP_UID,
     STUDY_UID,
     first_value,
-    instance_path,
     search,
     values,
 )
@@ -176,62 +177,107 @@ def test_study_result_has_required_attributes(dicomweb: Client, stored_study: Sa
     assert "OT" in modalities, f"ModalitiesInStudy is {modalities}, the series are OT"
 
 
+def run_studies(dicomweb: Client, stored_study: SampleStudy) -> requests.Response:
+    """A search of the run's Patient ID: an answer of several studies, among them the article's
+    and the synthetic one (two studies of the run's patient), and the run's other checks'."""
+    return search(dicomweb, "studies", ("PatientID", patient_id_of(stored_study.red)))
+
+
+def by_unique_key(response: requests.Response, tag: str) -> dict[str, dict[str, Any]]:
+    """The results of a search by their unique key (``tag``), each once (10.6.3.3)."""
+    objects = expect.results(response)
+    expect.unique_keys(response, tag)
+    return {str(first_value(o, tag)): o for o in objects}
+
+
+def among_results(
+    response: requests.Response, found: dict[str, dict[str, Any]], stored: list[str]
+) -> None:
+    """The run's stored entities are among the results: which ones a search finds is the
+    matching checks' business, so without them this check cannot judge its rule."""
+    missing = [uid for uid in stored if uid not in found]
+    expect.precondition(not missing, f"{request_line(response)} does not find {missing}")
+
+
 @pytest.mark.requirement("QIDO-RETURN-STUDY-COUNTS")
-def test_study_counts_its_series_and_instances(dicomweb: Client, stored_study: SampleStudy) -> None:
-    s = stored_study.study_uid
-    response = search(dicomweb, "studies", ("StudyInstanceUID", s))
-    obj = only_result(response, STUDY_UID, s)
-    series, instances = first_value(obj, "00201206"), first_value(obj, "00201208")
-    assert series is not None and as_number(series) == 2, (
-        f"{request_line(response)}: NumberOfStudyRelatedSeries is {series!r}, the study has 2 "
-        "series"
-    )
-    assert instances is not None and as_number(instances) == 3, (
-        f"{request_line(response)}: NumberOfStudyRelatedInstances is {instances!r}, it has 3 "
-        "instances"
-    )
+def test_study_counts_its_series_and_instances(
+    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy
+) -> None:
+    """Two studies in one answer, each held to its own counts: the article's (2 series, 3
+    instances) and the synthetic one, so that one study's counts cannot stand for another's.
+    The run's other studies in the answer are not judged: what they hold is not this check's to
+    know."""
+    response = run_studies(dicomweb, stored_study)
+    found = by_unique_key(response, STUDY_UID)
+    studies: list[SampleStudy | CatalogStudy] = [stored_study, stored_synthetic]
+    among_results(response, found, [study.study_uid for study in studies])
+    wrong = []
+    for study in studies:
+        obj = found[study.study_uid]
+        counts = {
+            "NumberOfStudyRelatedSeries": ("00201206", len(study.series_uids), "series"),
+            "NumberOfStudyRelatedInstances": ("00201208", len(study), "instances"),
+        }
+        for keyword, (tag, wanted, what) in counts.items():
+            got = first_value(obj, tag)
+            if got is None or as_number(got) != wanted:
+                wrong.append(f"{keyword} of {study.study_uid} is {got!r}, it has {wanted} {what}")
+    assert not wrong, f"{request_line(response)}: {'; '.join(wrong)}"
+
+
+def names_resource(url: Any, path: str) -> bool:
+    """Whether a Retrieve URL names the resource ``path`` (studies/{study}[/series/...]): its
+    path ends with it, whatever the base it is under (percent-decoded, in case a key holds a
+    character a URL must encode)."""
+    return f"/{unquote(str(url)).rstrip('/')}".endswith(f"/{path}")
 
 
 @pytest.mark.requirement("QIDO-RETURN-RETRIEVE-URL")
 @pytest.mark.parametrize("level", ["study", "series", "instance"])
-def test_result_has_retrieve_url(dicomweb: Client, stored_study: SampleStudy, level: str) -> None:
+def test_result_has_retrieve_url(
+    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, level: str
+) -> None:
+    """Searches answering several results (the run's studies, the article study's two series,
+    the two instances of its red series): each result's Retrieve URL names that result's own
+    resource, made of its own unique key, not another result's. The article's and synthetic
+    studies' results must carry one (their instances are retrievable); another result (the
+    run's other checks' studies) is held to the URL it carries."""
     red = stored_study.red
-    path, tag, uid, resource = {
-        "study": (f"studies/{red.study_uid}", STUDY_UID, red.study_uid, "studies"),
-        "series": (
-            f"studies/{red.study_uid}/series/{red.series_uid}",
-            SERIES_UID,
-            red.series_uid,
-            f"studies/{red.study_uid}/series",
-        ),
-        "instance": (
-            instance_path(red),
-            SOP_UID,
-            red.sop_uid,
-            f"studies/{red.study_uid}/series/{red.series_uid}/instances",
-        ),
-    }[level]
-    key = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "instance": "SOPInstanceUID"}
-    response = search(dicomweb, resource, (key[level], uid))
-    url = first_value(only_result(response, tag, uid), RETRIEVE_URL)
-    assert url is not None, (
-        f"{request_line(response)}: no RetrieveURL (0008,1190) in the {level} result"
+    if level == "study":
+        resource, tag = "studies", STUDY_UID
+        response = run_studies(dicomweb, stored_study)
+        stored = [red.study_uid, stored_synthetic.study_uid]
+    elif level == "series":
+        resource, tag = f"studies/{red.study_uid}/series", SERIES_UID
+        response = search(dicomweb, resource)
+        stored = stored_study.series_uids
+    else:
+        resource, tag = f"studies/{red.study_uid}/series/{red.series_uid}/instances", SOP_UID
+        response = search(dicomweb, resource)
+        stored = [i.sop_uid for i in stored_study.in_series(red.series_uid)]
+    found = by_unique_key(response, tag)
+    among_results(response, found, stored)
+    absent = [uid for uid in stored if first_value(found[uid], RETRIEVE_URL) is None]
+    assert not absent, (
+        f"{request_line(response)}: no RetrieveURL (0008,1190) in the {level} result of {absent}"
     )
-    assert str(url).rstrip("/").endswith(path), (
-        f"{request_line(response)}: RetrieveURL {url!r} does not name {path}"
+    wrong = [
+        f"{uid}: {url!r}"
+        for uid, obj in found.items()
+        if (url := first_value(obj, RETRIEVE_URL)) is not None
+        and not names_resource(url, f"{resource}/{uid}")
+    ]
+    assert not wrong, (
+        f"{request_line(response)}: {len(wrong)} of {len(found)} {level} results carry a "
+        f"RetrieveURL that does not name their own resource ({resource}/{{uid}}): "
+        + "; ".join(wrong[:3])
     )
-
-
-def _series_by_uid(response: requests.Response) -> dict[str, dict[str, Any]]:
-    objects = expect.results(response)
-    expect.unique_keys(response, SERIES_UID)
-    return {str(first_value(o, SERIES_UID)): o for o in objects}
 
 
 @pytest.mark.requirement("QIDO-RETURN-SERIES-ATTRIBUTES")
 def test_series_result_has_required_attributes(dicomweb: Client, stored_study: SampleStudy) -> None:
     response = search(dicomweb, f"studies/{stored_study.study_uid}/series")
-    by_uid = _series_by_uid(response)
+    by_uid = by_unique_key(response, SERIES_UID)
     for instance in stored_study:
         obj = by_uid.get(instance.series_uid)
         assert obj is not None, f"{request_line(response)} misses series {instance.series_uid}"
@@ -250,7 +296,7 @@ def test_series_result_has_required_attributes(dicomweb: Client, stored_study: S
 @pytest.mark.requirement("QIDO-RETURN-SERIES-COUNT")
 def test_series_counts_its_instances(dicomweb: Client, stored_study: SampleStudy) -> None:
     response = search(dicomweb, f"studies/{stored_study.study_uid}/series")
-    by_uid = _series_by_uid(response)
+    by_uid = by_unique_key(response, SERIES_UID)
     for uid in {i.series_uid for i in stored_study}:
         expected = len(stored_study.in_series(uid))
         count = first_value(by_uid.get(uid, {}), "00201209")
@@ -266,7 +312,7 @@ def test_series_result_has_known_conditional_attributes(
     dicomweb: Client, stored_synthetic: CatalogStudy, attribute: str
 ) -> None:
     response = search(dicomweb, f"studies/{stored_synthetic.study_uid}/series")
-    by_uid = _series_by_uid(response)
+    by_uid = by_unique_key(response, SERIES_UID)
     if attribute == "SeriesDescription":
         for instance in stored_synthetic:
             got = first_value(by_uid.get(instance.series_uid, {}), "0008103E")
@@ -296,9 +342,7 @@ def test_instance_result_has_required_attributes(
 ) -> None:
     red = stored_study.red
     response = search(dicomweb, f"studies/{red.study_uid}/series/{red.series_uid}/instances")
-    objects = expect.results(response)
-    expect.unique_keys(response, SOP_UID)
-    by_uid = {str(first_value(o, SOP_UID)): o for o in objects}
+    by_uid = by_unique_key(response, SOP_UID)
     for instance in stored_study.in_series(red.series_uid):
         obj = by_uid.get(instance.sop_uid)
         assert obj is not None, f"{request_line(response)} misses instance {instance.sop_uid}"

@@ -248,10 +248,16 @@ def test_metadata_describes_each_instance(
         f"{level} metadata describes SOP instances {uids(objects, SOP_UID)}, "
         f"expected {[i.sop_uid for i in expected]}"
     )
-    assert set(uids(objects, STUDY_UID)) == {red.study_uid}, "wrong StudyInstanceUID"
-    assert sorted(uids(objects, SERIES_UID)) == sorted(i.series_uid for i in expected), (
-        "wrong SeriesInstanceUID"
-    )
+    # Each object names its own instance's study and series: the same UIDs shuffled between
+    # objects are as wrong as UIDs of no instance.
+    by_uid = {i.sop_uid: i for i in expected}
+    wrong = []
+    for sop, study, series in zip(
+        uids(objects, SOP_UID), uids(objects, STUDY_UID), uids(objects, SERIES_UID), strict=True
+    ):
+        if (study, series) != (by_uid[sop].study_uid, by_uid[sop].series_uid):
+            wrong.append(f"{sop}: study {study}, series {series}")
+    assert not wrong, f"{level} metadata names another study or series than stored: {wrong}"
 
 
 # Step 6: frames ---------------------------------------------------------------------------------

@@ -352,6 +352,49 @@ fault(
 )(_dropping("00201208", "00081190"))
 """Results without Number of Study Related Instances (0020,1208) and Retrieve URL (0008,1190)."""
 
+
+def _from_the_first_result(*tags: str) -> Callable[[Exchange, Forward], Answer]:
+    """A fault that gives every search result the first result's ``tags`` (those it has)."""
+
+    def apply(request: Exchange, forward: Forward) -> Answer:
+        answer = forward(request)
+        results = search_results(answer)
+        if not is_search(request) or not results or not isinstance(results[0], dict):
+            return answer
+        first = results[0]
+        for obj in results[1:]:
+            if isinstance(obj, dict):
+                obj.update({tag: first[tag] for tag in tags if tag in first})
+        return json_answer(answer, results)
+
+    return apply
+
+
+fault(
+    "retrieve-url-of-the-first-row",
+    catches=[
+        _check("test_result_has_retrieve_url[study]"),
+        _check("test_result_has_retrieve_url[series]"),
+        _check("test_result_has_retrieve_url[instance]"),
+    ],
+)(_from_the_first_result("00081190"))
+"""Every result carries the first result's Retrieve URL (0008,1190): a URL not built from the
+result's own unique key, as dcm4chee-arc built ".../studies/null" into every result when the
+key was not among the attributes it read (dcm4che/dcm4chee-arc-light#4062). Searches by one
+unique key, answering one result, cannot see it."""
+
+fault(
+    "counts-of-the-first-row",
+    catches=[
+        _check("test_study_counts_its_series_and_instances"),
+        _check("test_series_counts_its_instances"),
+    ],
+)(_from_the_first_result("00201206", "00201208", "00201209"))
+"""Every result carries the first result's Number of Study Related Series and Instances and
+Number of Series Related Instances: counts that are not the result's own, as medplum's first
+QIDO-RS answered the same hard-coded counts for every study and series (medplum/medplum#10150).
+A search of one study by its UID answers one result, whose counts nothing else stands for."""
+
 fault(
     "search-drops-series-attributes",
     catches=[
