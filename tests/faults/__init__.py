@@ -180,9 +180,9 @@ def json_answer(answer: Answer, objects: list[Any], content_type: str = DICOM_JS
 
 
 # Importing the modules registers their faults.
-from . import auth, azure, http, qido, stow, wado, walkthrough  # noqa: E402
+from . import auth, azure, http, qido, state, stow, wado, walkthrough  # noqa: E402
 
 __all__ = ["FAULTS", "Answer", "Exchange", "Forward", "behaviour", "fault"]
 __all__ += ["header", "is_dicom_json", "is_search", "json_answer", "json_changed", "query_pairs"]
 __all__ += ["search_results", "with_query"]
-__all__ += ["auth", "azure", "http", "qido", "stow", "wado", "walkthrough"]
+__all__ += ["auth", "azure", "http", "qido", "state", "stow", "wado", "walkthrough"]
