@@ -62,6 +62,10 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+MAX_DISCOVERED = 100  # studies --dicomweb-studies=auto:N may ask for
+AUTO = re.compile(r"auto:(\d+)")
+
+
 def _names(value: str) -> tuple[str, ...]:
     return tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
 
@@ -190,8 +194,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "studies",
-        "Comma-separated StudyInstanceUIDs of studies already on the server, for the checks "
-        "of a read-only run.",
+        "Comma-separated StudyInstanceUIDs of studies already on the server, or auto:N for the "
+        f"N most recent studies a search lists (N up to {MAX_DISCOVERED}), for the checks of a "
+        "read-only run.",
         parse=_names,
         metavar="UIDS",
     ),
@@ -301,6 +306,12 @@ class Settings:
             pair = f"{self.username or ''}:{self.password}".encode()
             found.append(base64.b64encode(pair).decode("ascii"))
         return tuple(found)
+
+    @property
+    def discover(self) -> int | None:
+        """N of --dicomweb-studies=auto:N (None: the studies are named, or none)."""
+        match = AUTO.fullmatch(self.studies[0]) if len(self.studies) == 1 else None
+        return int(match[1]) if match else None
 
     @property
     def writes(self) -> bool:
@@ -440,6 +451,12 @@ def resolve(
         values["run_id_given"] = True
     settings = Settings(base_url=base_url.rstrip("/"), **values)
     _check_auth(settings)
+    auto = [s for s in settings.studies if s.startswith("auto")]
+    if auto and (len(settings.studies) > 1 or not 1 <= (settings.discover or 0) <= MAX_DISCOVERED):
+        raise SettingsError(
+            f"--dicomweb-studies takes UIDs or auto:N alone (N from 1 to {MAX_DISCOVERED}), "
+            f"not {','.join(settings.studies)!r}"
+        )
     if settings.read_only and not settings.studies:
         raise SettingsError(
             "--dicomweb-read-only needs --dicomweb-studies: the UIDs of studies already on the "

@@ -429,3 +429,16 @@ def test_each_resolve_gets_a_fresh_run_id() -> None:
 
 def test_a_given_run_id_is_kept() -> None:
     assert resolve(URL, {}, env={"DICOMWEB_RUN_ID": "run-42"}).run_id == "run-42"
+
+
+def test_studies_auto_n_asks_for_the_n_most_recent() -> None:
+    settings = resolve(URL, {"read_only": True, "studies": "auto:3"}, env={})
+    assert settings.discover == 3
+    named = resolve(URL, {"read_only": True, "studies": "1.2.3,1.2.4"}, env={})
+    assert named.discover is None and named.studies == ("1.2.3", "1.2.4")
+
+
+@pytest.mark.parametrize("value", ["auto:0", "auto:101", "auto:x", "auto", "auto:2,1.2.3"])
+def test_studies_auto_takes_one_count_alone(value: str) -> None:
+    with pytest.raises(SettingsError, match="UIDs or auto:N alone"):
+        resolve(URL, {"read_only": True, "studies": value}, env={})

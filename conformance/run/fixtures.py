@@ -76,10 +76,10 @@ def new_article_study(dicomweb_state: RunState, request: pytest.FixtureRequest) 
 
 @pytest.fixture(scope="session")
 def readable_studies(dicomweb_state: RunState, request: pytest.FixtureRequest) -> list[str]:
-    """Studies the read-only checks read: those named by --dicomweb-studies, or else the study
-    this run stored."""
-    if dicomweb_state.settings.studies:
-        return list(dicomweb_state.settings.studies)
+    """Studies the read-only checks read: those of --dicomweb-studies the server has (named, or
+    found with auto:N), or else the study this run stored."""
+    if dicomweb_state.held is not None:
+        return list(dicomweb_state.held)
     return [request.getfixturevalue("stored_study").study_uid]
 
 

@@ -23,6 +23,7 @@ from pytest_metadata.plugin import metadata_key
 
 from .. import deadline, samples
 from ..cleanup import CleanupReport, marked_studies
+from ..held import held_studies
 from ..items import targets_checks
 from ..preflight import preflight
 from ..settings import Settings
@@ -51,6 +52,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     probe = preflight(state.client, settings)
     if probe.problem:
         raise pytest.UsageError(f"dicomweb: {probe.problem}")
+    if settings.studies:
+        state.held = read_held(config, state)
     # What the server says it is goes into every report: a stand-in or a proxy must show.
     config.stash[server_key] = probe.server or "(no Server header)"
     identity = config.stash[identity_key] = identify(settings, probe)
@@ -63,6 +66,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.get_terminal_writer().line(f"dicomweb: warning: {warning}", yellow=True)
 
 
+def read_held(config: pytest.Config, state: RunState) -> tuple[str, ...]:
+    """The studies the run reads, decided once, before any check and before xdist starts its
+    workers (they get them with their input): one line for each named study the server does not
+    have; none to read stops the run (exit 4)."""
+    settings = state.settings
+    held = held_studies(state.client, settings.studies, settings.discover)
+    writer = config.get_terminal_writer()
+    for uid in held.missing:
+        writer.line(f"dicomweb: study {uid} is not on the server: not read", yellow=True)
+    if held.problem:
+        raise pytest.UsageError(f"dicomweb: {held.problem}")
+    described = held.described(discovered=settings.discover is not None)
+    writer.line(f"dicomweb: reading {described}: {', '.join(held.studies)}")
+    xdist = config.pluginmanager.get_plugin("dicomweb-xdist")
+    if xdist is not None:
+        xdist.held = held.studies
+    return held.studies
+
+
 class XdistHooks:
     """Hooks that only exist under pytest-xdist, registered only when it is there."""
 
@@ -70,6 +92,7 @@ class XdistHooks:
         self.run_id = settings.run_id
         self.run_ends = run_ends
         self.shared_dir: str | None = None  # made by the controller for its workers
+        self.held: tuple[str, ...] | None = None  # the studies the run reads (read_held)
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["dicomweb_run_id"] = self.run_id
@@ -77,6 +100,7 @@ class XdistHooks:
         if self.shared_dir is None:
             self.shared_dir = tempfile.mkdtemp(prefix=f"dicomweb-{self.run_id}-")
         node.workerinput["dicomweb_shared_dir"] = self.shared_dir
+        node.workerinput["dicomweb_held"] = self.held
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.shared_dir is not None:

@@ -72,7 +72,9 @@ def configure(config: pytest.Config, base_url: str) -> None:
     run_deadline = time.monotonic() + (ends - time.time())
     shared = Path(workerinput["dicomweb_shared_dir"]) if workerinput else None
     shared = shared if shared is not None and shared.is_dir() else None  # a worker elsewhere
-    config.stash[state_key] = RunState(settings, label, profile, run_deadline, shared)
+    state = config.stash[state_key] = RunState(settings, label, profile, run_deadline, shared)
+    if workerinput is not None and workerinput.get("dicomweb_held") is not None:
+        state.held = tuple(workerinput["dicomweb_held"])
     disabled = {c: "switched off by --dicomweb-disable" for c in settings.disable}
     if settings.auth == "none":
         disabled.setdefault("auth", "the run has no credentials (--dicomweb-auth=none)")

@@ -76,6 +76,9 @@ class RunState:
         # Under pytest-xdist on one machine: the folder where workers agree on which of them
         # stores the studies the read-only checks share (stored_once); None: each its own.
         self.shared_dir = shared_dir
+        # The studies a run given --dicomweb-studies reads, found on the server before any check
+        # (lifecycle.read_held; a worker gets them from the controller); None: none named.
+        self.held: tuple[str, ...] | None = None
         # Studies stored for every worker, which the controller deletes after the last one.
         self.handed_over: list[tuple[str, str]] = []  # (Study Instance UID, Patient ID)
 
