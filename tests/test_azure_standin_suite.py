@@ -15,6 +15,7 @@ from __future__ import annotations
 import proof
 import pytest
 from azurestandin import FAULTS, STAND_IN, AzureStandIn
+from faultproxy import FaultProxy
 from faults.azure import DELETE_404, DELETE_TARGET, FEED_WINDOW, SINGLE_PART_CONFLICT, A, P, W
 from suiterun import RunSuite, SuiteRun
 
@@ -187,3 +188,21 @@ def test_every_azure_check_catches_some_fault(
     assert caught <= related, f"not Azure checks, or no checks at all: {caught - related}"
     assert not related - caught, f"no fault catches {sorted(related - caught)}"
     assert all(run.verdicts[check] in PASSING for check in caught), "a catch on a failing check"
+
+
+def test_the_deletes_property_reads_every_level_after_a_change(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """The deletes property looks at every level after its stores and deletes, counts and
+    modalities included: a gateway in front of the stand-in that serves a study's counts as it
+    first computed them (tests/faults/state.py) makes it fail, where it passes without."""
+    deletes = f"{P}test_deletes_stores_and_searches_agree_with_the_model"
+    verdicts = {}
+    for fault in (None, "study-counts-computed-once"):
+        orthanc.purge()
+        with AzureStandIn(orthanc) as standin:
+            root = standin.base_url("v2").removesuffix("/v2")
+            with FaultProxy(root, fault, forwarded=True) as proxy:
+                run = run_suite(f"{proxy.url}/v2", "--dicomweb-profile=azure-v2", checks=[deletes])
+        verdicts[fault] = run.verdicts.get(deletes)
+    assert verdicts == {None: "PASS", "study-counts-computed-once": "FAIL"}, run.stdout

@@ -92,7 +92,6 @@ class Levels:
 
 SEARCHES = Levels(lists=True, counts=True, metadata=False)
 METADATA = Levels(lists=False, counts=False, metadata=True)
-LISTS = Levels(lists=True, counts=False, metadata=False)
 
 
 def every_level(
