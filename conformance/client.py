@@ -14,7 +14,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +22,7 @@ import requests
 import urllib3.exceptions as urllib3_exceptions
 from requests.auth import AuthBase
 
-from . import deadline, multipart
+from . import deadline, multipart, readmap
 from .errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
 from .evidence import compact_json, shown
 from .guard import SAFE_METHODS, Guard
@@ -298,6 +298,8 @@ class Client:
         for attempt in range(self.retries + 1):
             response = self._send(method, url, headers or {}, sent, body, stream)
             if response.status_code not in RETRY_STATUSES:
+                if readmap.on:
+                    readmap.watch(response, self.base_url)
                 return response
             response.close()
             asked = retry_after_seconds(response.headers.get("Retry-After"), time.time())
@@ -388,7 +390,10 @@ class Client:
     def _read_for_guard(
         self, url: str, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
     ) -> requests.Response:
-        return self._guard_reader.request("GET", url, query=query, headers=headers)
+        response = self._guard_reader.request("GET", url, query=query, headers=headers)
+        if readmap.on:
+            readmap.unwatch(response)  # what the guard reads is no check's
+        return response
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -412,6 +417,8 @@ class Client:
                 summary.append(f"{part.content_type or 'no Content-Type'} {len(part.body)} B")
                 if exchange is not None:
                     exchange.response_body = f"[{len(summary)} part(s): {'; '.join(summary)}]"
+                if readmap.on:
+                    part = replace(part, headers=readmap.part_headers(part.headers, response))
                 yield part
         except (requests.RequestException, DeadlineExceeded) as exc:
             request = response.request

@@ -12,7 +12,7 @@ import pydicom
 import requests
 from pydicom.dataset import Dataset
 
-from . import multipart
+from . import multipart, readmap
 from .client import Client
 from .samples import Instance
 
@@ -183,7 +183,9 @@ def store_module_if_any(response: requests.Response) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or not value:
         return None
-    return value if all(DICOM_TAG_KEY.match(key) for key in value) else None
+    if not all(DICOM_TAG_KEY.match(key) for key in value):
+        return None
+    return readmap.tracked_answer(response, value) if readmap.on else value
 
 
 def sequence_items(obj: dict[str, Any], tag: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from pydicom.dataset import Dataset
 
-from . import multipart
+from . import multipart, readmap
 from .client import Client
 from .dicomweb import (
     ACCEPT_DICOM_ANY_TS,
@@ -44,6 +44,8 @@ def request_line(response: requests.Response) -> str:
 
 def status(response: requests.Response, *expected: int, why: str = "") -> None:
     """The answer has one of the expected status codes; ``why`` says which rule asks for them."""
+    if readmap.on:
+        readmap.status(response, expected)
     if response.status_code not in expected:
         wanted = " or ".join(str(code) for code in expected)
         raise AssertionError(
@@ -85,6 +87,8 @@ def get_metadata(
     ``needed``: the check needs it before its rule, so another answer than 200 leaves the check
     unjudged (``answered``) instead of failing it."""
     response = metadata(client, path)
+    if readmap.on:
+        readmap.status(response, ROUTE_ABSENT + ((406,) if transcoded else ()))
     if response.status_code in ROUTE_ABSENT:
         not_implemented(
             f"no metadata resource: GET {path}/metadata answered {response.status_code}"
@@ -122,6 +126,8 @@ def chose_406(response: requests.Response) -> bool:
     """Whether the answer is 406 (Not Acceptable), 8.7.8.1's reading of a negotiation nothing
     acceptable is left to: then it is recorded as the reading "406", its body let go, and the
     check has nothing more to judge."""
+    if readmap.on:
+        readmap.status(response, (406,))
     if response.status_code != 406:
         return False
     response.close()
@@ -139,6 +145,8 @@ def precondition(holds: bool, what: str) -> None:
 def answered(response: requests.Response, *expected: int) -> None:
     """A step the check needs before its rule (storing the study first, say) was answered with
     one of the expected status codes: a ``precondition`` on a response."""
+    if readmap.on:
+        readmap.status(response, expected, readmap.PRECONDITION)
     precondition(
         response.status_code in expected,
         f"{request_line(response)} answered {response.status_code} {response.reason}, so the "

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .. import readmap
 from ..errors import DeadlineExceeded
 from ..items import check_name, is_check, requirement_ids
 from ..judge import Judgement
@@ -38,6 +39,8 @@ from .views import (
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     forget_readings()
+    if readmap.on:  # what is read from here on is this check's (docs/what-is-read.md)
+        readmap.enter(item.nodeid if is_check(item) else None)
     state = item.config.stash.get(state_key, None)
     if state is not None:
         item.stash[exchange_mark_key] = len(state.client.exchanges) if state.client_made else 0
@@ -55,6 +58,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             time.monotonic() + timeout,
             f"the check's deadline of {timeout:g} s (--dicomweb-check-timeout)",
         )
+
+
+def pytest_runtest_logfinish() -> None:
+    if readmap.on:
+        readmap.enter(None)
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

@@ -7,6 +7,7 @@ session.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .. import catalog, expectations, profiles, samples
+from .. import catalog, expectations, profiles, readmap, samples
 from ..items import CHECKS_DIR, arg_path, check_name, is_check, requirement_ids
 from ..judge import Judge
 from ..preflight import preflight
@@ -75,6 +76,9 @@ def configure(config: pytest.Config, base_url: str) -> None:
     state = config.stash[state_key] = RunState(settings, label, profile, run_deadline, shared)
     if workerinput is not None and workerinput.get("dicomweb_held") is not None:
         state.held = tuple(workerinput["dicomweb_held"])
+    read_map = os.environ.get(readmap.ENV)  # docs/what-is-read.md's runs only (tests/)
+    if read_map:
+        readmap.start(read_map, label)
     disabled = {c: "switched off by --dicomweb-disable" for c in settings.disable}
     if settings.auth == "none":
         disabled.setdefault("auth", "the run has no credentials (--dicomweb-auth=none)")
