@@ -168,6 +168,12 @@ def test_study_result_has_required_attributes(dicomweb: Client, stored_study: Sa
         "StudyDate": (first_value(obj, "00080020"), str(ds.StudyDate)),
         "PatientID": (first_value(obj, "00100020"), str(ds.PatientID)),
         "StudyID": (first_value(obj, "00200010"), str(ds.StudyID)),
+        # Stored empty (Type 2): an R key then comes without a Value (first_value None).
+        "PatientBirthDate": (
+            first_value(obj, "00100030") or None,
+            str(ds.PatientBirthDate) or None,
+        ),
+        "PatientSex": (first_value(obj, "00100040") or None, str(ds.PatientSex) or None),
     }
     wrong = {k: got for k, (got, want) in checks.items() if got != want}
     assert not wrong, f"{request_line(response)}: values differ from the stored ones: {wrong}"
