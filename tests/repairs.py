@@ -42,6 +42,7 @@ from faults import (
     search_results,
     with_query,
 )
+from faults.resources import via_proxy
 from faults.wado import (
     DICOM_DEFAULT,
     INSTANCE,
@@ -51,7 +52,6 @@ from faults.wado import (
     metadata_request,
     only_video_asked,
     rewrite,
-    via_proxy,
     with_accept,
 )
 from faults.walkthrough import (

@@ -137,6 +137,60 @@ def json_changed(answer: Answer, change: Callable[[Any], Any]) -> Answer:
     return Answer(answer.status, answer.headers, body)
 
 
+JsonObject = dict[str, Any]
+
+
+def rewrite_json(
+    request: Exchange,
+    forward: Forward,
+    change: Callable[[Any], Any],
+    only: Callable[[Exchange], bool] = lambda request: True,
+) -> Answer:
+    """Forward the request; pass the DICOM JSON body of a successful answer through ``change``."""
+    answer = forward(request)
+    return json_changed(answer, change) if only(request) else answer
+
+
+def is_metadata(request: Exchange) -> bool:
+    return request.method == "GET" and request.path.endswith("/metadata")
+
+
+def each_object(body: Any, change: Callable[[JsonObject], JsonObject]) -> Any:
+    """``change`` applied to every DICOM JSON object, sequence items first."""
+
+    def fix(obj: JsonObject) -> JsonObject:
+        for attribute in obj.values():
+            if isinstance(attribute, dict) and attribute.get("vr") == "SQ":
+                items = attribute.get("Value")
+                if isinstance(items, list):
+                    attribute["Value"] = [fix(i) if isinstance(i, dict) else i for i in items]
+        return change(obj)
+
+    if isinstance(body, list):
+        return [fix(o) if isinstance(o, dict) else o for o in body]
+    return fix(body) if isinstance(body, dict) else body
+
+
+def each_attribute(body: Any, change: Callable[[str, JsonObject], None]) -> Any:
+    """``change(tag, attribute)`` applied in place to every attribute object."""
+
+    def fix(obj: JsonObject) -> JsonObject:
+        for tag, attribute in obj.items():
+            if isinstance(attribute, dict):
+                change(tag, attribute)
+        return obj
+
+    return each_object(body, fix)
+
+
+def of_vr(vrs: set[str], change: Callable[[JsonObject], None]) -> Callable[[str, JsonObject], None]:
+    def apply(tag: str, attribute: JsonObject) -> None:
+        if attribute.get("vr") in vrs and isinstance(attribute.get("Value"), list):
+            change(attribute)
+
+    return apply
+
+
 # --- searches ---------------------------------------------------------------------------------
 
 DICOM_JSON = "application/dicom+json"
@@ -180,9 +234,23 @@ def json_answer(answer: Answer, objects: list[Any], content_type: str = DICOM_JS
 
 
 # Importing the modules registers their faults.
-from . import auth, azure, http, qido, state, stow, wado, walkthrough  # noqa: E402
+from . import (  # noqa: E402
+    auth,
+    azure,
+    dicomjson,
+    http,
+    properties,
+    qido,
+    resources,
+    state,
+    stow,
+    wado,
+    walkthrough,
+)
 
-__all__ = ["FAULTS", "Answer", "Exchange", "Forward", "behaviour", "fault"]
-__all__ += ["header", "is_dicom_json", "is_search", "json_answer", "json_changed", "query_pairs"]
+__all__ = ["FAULTS", "Answer", "Exchange", "Forward", "JsonObject", "behaviour", "fault"]
+__all__ += ["each_attribute", "each_object", "header", "is_dicom_json", "is_metadata"]
+__all__ += ["is_search", "json_answer", "json_changed", "of_vr", "query_pairs", "rewrite_json"]
 __all__ += ["search_results", "with_query"]
-__all__ += ["auth", "azure", "http", "qido", "state", "stow", "wado", "walkthrough"]
+__all__ += ["auth", "azure", "dicomjson", "http", "properties", "qido", "resources", "state"]
+__all__ += ["stow", "wado", "walkthrough"]
