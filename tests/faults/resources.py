@@ -97,6 +97,24 @@ def metadata_series_is_study(request: Exchange, forward: Forward) -> Answer:
 
 
 @fault(
+    "series-metadata-of-its-own-level-only",
+    catches=[
+        f"test_json_values.py::test_metadata_values_equal_the_stored_values[{study}-series]"
+        for study in ("samples", "synthetic")
+    ],
+)
+def series_metadata_of_its_own_level_only(request: Exchange, forward: Forward) -> Answer:
+    """Series metadata built from the series' own level: the Patient's attributes (group 0010)
+    left out of every object, as DICOM-RST's /series answered only its own level's attributes
+    (UMEssen/DICOM-RST#18: "only the series tag 0020,000E is returned"). The study's and each
+    instance's metadata are whole, and the series checks read only which instances it holds."""
+    answer = forward(request)
+    if not metadata_request(request) or not SERIES.search(request.path.removesuffix("/metadata")):
+        return answer
+    return json_changed(answer, lambda objects: without_keys(objects, lambda k, v: k[:4] == "0010"))
+
+
+@fault(
     "metadata-duplicates-last-object",
     catches=[
         f"{WADO}test_study_metadata_describes_every_instance_once[article]",
