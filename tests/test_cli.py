@@ -253,9 +253,10 @@ def test_run_refuses_a_word_that_names_nothing_before_pytest_starts(
     said = capsys.readouterr().err
     assert said == (
         "dicomweb-conformance run: error: 'qidoo' names no module of the suite (azure, existing, "
-        "http, json, properties, properties_bad_input, properties_roundtrip, properties_stateful, "
-        "qido, qido_attributes, qido_paging, stow, stow_failures, wado, wado_frames, "
-        "wado_metadata, walkthrough) and no path here (an option's value? write --option=value)\n"
+        "http, http_auth, json, json_values, properties, properties_bad_input, "
+        "properties_roundtrip, properties_stateful, qido, qido_attributes, qido_paging, stow, "
+        "stow_failures, wado, wado_frames, wado_metadata, walkthrough) and no path here (an "
+        "option's value? write --option=value)\n"
     )
     assert not out.exists()
 

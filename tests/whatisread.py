@@ -171,6 +171,10 @@ UNREAD_WHY = {
     "stored to compare); a value a server invents is compared by the includefield property, "
     "which holds every value a result carries to the stored instance",
     "00400245": "Performed Procedure Step Start Time: as its Start Date",
+    "7FE00010": "Pixel Data in metadata is a BulkDataURI (or InlineBinary): its form is judged "
+    "on every metadata object (test_json.py), the URI of instance metadata is followed and its "
+    "bytes compared with the stored ones (test_wado_frames.py); series metadata's is not asked "
+    "again",
     "0008119A": "Other Failures Sequence (1C: failures not tied to one instance): no request of "
     "the catalog provokes one on the four servers; the STOW checks judge the sequences a "
     "failure of an instance is reported in",

@@ -140,8 +140,17 @@ def json_vr_missing_when_empty(request: Exchange, forward: Forward) -> Answer:
     catches=[
         "test_json.py::test_vr_is_the_data_dictionary_vr[study-metadata]",
         "test_json.py::test_vr_is_the_data_dictionary_vr[synthetic-metadata]",
-        "test_json.py::test_metadata_values_equal_the_stored_values[samples]",
-        "test_json.py::test_metadata_values_equal_the_stored_values[synthetic]",
+        *(
+            f"test_json_values.py::test_metadata_values_equal_the_stored_values[{of}]"
+            for of in (
+                "samples",
+                "synthetic",
+                "samples-series",
+                "synthetic-series",
+                "samples-instance",
+                "synthetic-instance",
+            )
+        ),
     ],
 )
 def json_us_written_as_ss(request: Exchange, forward: Forward) -> Answer:
