@@ -1,15 +1,19 @@
 """A read-only run (--dicomweb-read-only) sends no POST, PUT, PATCH or DELETE: shown by a proxy
 that records every method on the wire, over the whole catalog. It reads the studies the user
 names (those the server has; with auto:N the most recent), and says which checks it could not
-run."""
+run. The DICOM JSON shape checks judge the held study's documents as they judge the run's own
+in a writing run: the same verdicts on Orthanc, and the same FAIL through a faulty proxy."""
 
 from __future__ import annotations
 
+import proof
 import pytest
+from faultproxy import FaultProxy
 from hostileproxy import HostileProxy
-from suiterun import RunSuite
+from paths import ORTHANC_EXPECTATIONS
+from suiterun import RunSuite, SuiteRun
 
-from conformance import samples
+from conformance import expectations, samples
 from conformance.client import Client
 from conformance.dicomweb import stow
 from conformance.local.orthanc import LocalOrthanc
@@ -19,35 +23,65 @@ READING = [
     "test_existing.py::test_a_study_retrieve_sends_the_instances_searches_list",
     "test_existing.py::test_each_series_retrieve_sends_the_instances_searches_list_in_it",
 ]
+# The DICOM JSON documents a read-only run reads from the held study; the synthetic study's
+# metadata and a store response are the run's own, so their checks stay DISABLED.
+HELD_DOCUMENTS = ("study-metadata", "studies-search", "instances-search")
+KEYS_IN_ORDER = "test_json.py::test_attributes_are_in_ascending_tag_order"
+
+
+def json_checks(run: SuiteRun) -> tuple[dict[str, str], dict[str, str]]:
+    """The verdicts of test_json.py's checks: of the held documents, and of the others."""
+    ours = {c: v for c, v in run.verdicts.items() if c.startswith("test_json.py::")}
+    held = {c: v for c, v in ours.items() if any(f"[{k}]" in c for k in HELD_DOCUMENTS)}
+    return held, {c: v for c, v in ours.items() if c not in held}
+
+
+def read_only_disabled(run: SuiteRun) -> list[str]:
+    """The checks a read-only run did not run because they need to write."""
+    return [
+        c["check"]
+        for c in run.results["checks"]
+        if c["verdict"] == "DISABLED" and "read-only" in c["message"]
+    ]
+
+
+def stored_directly(orthanc: LocalOrthanc) -> str:
+    """The article's study of "somebody", stored straight into Orthanc: data no run stored."""
+    orthanc.purge()
+    existing = samples.fresh_copy(samples.load(), "somebody", "existing")
+    assert stow(Client(orthanc.dicomweb_url), existing).status_code == 200
+    return existing.study_uid
 
 
 def test_a_read_only_run_only_reads_and_lists_what_it_could_not_run(
     orthanc: LocalOrthanc, run_suite: RunSuite
 ) -> None:
-    orthanc.purge()
-    existing = samples.fresh_copy(samples.load(), "somebody", "existing")
-    assert stow(Client(orthanc.dicomweb_url), existing).status_code == 200
+    existing = stored_directly(orthanc)
     with HostileProxy(orthanc.url) as proxy:
         run = run_suite(
             f"{proxy.url}/dicom-web",
             "--dicomweb-read-only",
-            f"--dicomweb-studies={existing.study_uid}",
+            f"--dicomweb-studies={existing}",
             "--dicomweb-profile=orthanc",
         )
     assert proxy.methods <= {"GET", "HEAD", "OPTIONS"}, proxy.methods
     assert {check: run.verdicts.get(check) for check in READING} == dict.fromkeys(READING, "PASS")
     assert "ERROR" not in run.verdicts.values(), run.stdout
     assert run.ret == 0, run.stdout  # the one FAIL that needs no write is Orthanc's known one
-    unrun = [
-        c
-        for c in run.results["checks"]
-        if c["verdict"] == "DISABLED" and "read-only" in c["message"]
-    ]
-    assert len(unrun) > 300, len(unrun)
+    # The JSON shape checks of the held study's documents are judged, each as Orthanc's writing
+    # run judges the same document of the run's own study; the others need the run's own.
+    held, others = json_checks(run)
+    assert len(held) == 36, sorted(held)
+    entries = expectations.load(ORTHANC_EXPECTATIONS).entries
+    assert held == {c: entries[c].verdict for c in held}, run.stdout
+    unrun = read_only_disabled(run)
+    assert others and set(others) <= set(unrun), others
+    # 398 before the JSON shape checks read the held study; what is left still needs to write.
+    assert 0 < len(unrun) <= 398 - len(held), len(unrun)
     assert f"read-only run: {len(unrun)} checks need to write and were not run" in run.stdout
     assert run.results["cleanup"] is None
     # What was there is there, and nothing else.
-    stored = Client(orthanc.dicomweb_url).get(f"studies/{existing.study_uid}/metadata")
+    stored = Client(orthanc.dicomweb_url).get(f"studies/{existing}/metadata")
     assert stored.status_code == 200 and len(stored.json()) == 3
     orthanc.purge()
 
@@ -112,3 +146,27 @@ def test_auto_reads_the_most_recent_studies_and_stops_on_an_empty_server(
     assert f"reading the 2 most recent studies a search lists: {newest}, {newer}" in run.stdout
     assert old not in run.stdout
     assert {check: run.verdicts.get(check) for check in READING} == dict.fromkeys(READING, "PASS")
+
+
+def test_a_faulty_json_writer_is_caught_reading_what_the_server_holds(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """A serializer that loses the tag order fails the order check in a read-only run, on the
+    held study's documents, as it does on the run's own in a writing run."""
+    fault = proof.faults()["json-keys-out-of-order"]
+    checks = sorted(c for c in fault.checks if c.startswith(KEYS_IN_ORDER))
+    existing = stored_directly(orthanc)
+    with FaultProxy(orthanc.url, fault.name) as proxy:
+        run = run_suite(
+            f"{proxy.url}/dicom-web",
+            "--dicomweb-read-only",
+            f"--dicomweb-studies={existing}",
+            checks=checks,
+        )
+    orthanc.purge()
+    held = {f"{KEYS_IN_ORDER}[{kind}]" for kind in HELD_DOCUMENTS}
+    assert held < set(checks), checks
+    assert run.verdicts == {c: "FAIL" if c in held else "DISABLED" for c in checks}, run.stdout
+    failed = {c["check"]: c["message"] for c in run.results["checks"] if c["check"] in held}
+    assert all("out of ascending order" in m for m in failed.values()), failed
+    assert "{held study}/metadata: " in failed[f"{KEYS_IN_ORDER}[study-metadata]"], failed

@@ -4,6 +4,11 @@ The documents are what a user agent parses every day: the metadata of the articl
 the synthetic study, search results, and a store response. The shape rules (tags, order, vr,
 JSON types) run on each of them; the content rules, which read the metadata back against the
 stored datasets, are test_json_values.py's.
+
+The shape rules judge a document's form, never its values against stored bytes, so they run in
+a read-only run too, on the data the server already holds: the first study the run reads gives
+the study's metadata, a search for it and the instances of one of its series. The documents only
+the run's own synthetic study or a store can give are DISABLED there.
 """
 
 from __future__ import annotations
@@ -31,7 +36,15 @@ from conformance.annexf import (
     is_number,
 )
 from conformance.client import Client
-from conformance.dicomweb import ProtocolError, json_body, search, stow
+from conformance.dicomweb import (
+    SERIES_UID,
+    ProtocolError,
+    first_value,
+    json_body,
+    search,
+    search_results,
+    stow,
+)
 from conformance.run.fixtures import NewSynthetic
 from conformance.samples import SampleStudy
 from conformance.synthetic import CatalogStudy
@@ -63,6 +76,13 @@ DOCUMENTS = {
     "instances-search": "GET studies/{synthetic}/series/{charset series}/instances",
     "store-response": "POST studies (a new synthetic instance)",
 }
+# The same documents of the data a read-only run holds (the first study it reads); the others
+# need the run's own synthetic study or a store, and are DISABLED there.
+HELD_DOCUMENTS = {
+    "study-metadata": "GET studies/{held study}/metadata",
+    "studies-search": "GET studies?StudyInstanceUID={held study}",
+    "instances-search": "GET studies/{held study}/series/{its first series}/instances",
+}
 METADATA_DOCUMENTS = ("study-metadata", "synthetic-metadata")
 
 
@@ -73,6 +93,11 @@ class Document:
     kind: str
     response: requests.Response
     body: Any
+    asked: str = ""  # how messages name the request (DOCUMENTS' line unless given)
+    size: tuple[str, int] | None = None  # how many objects an array should hold, and why
+
+    def __post_init__(self) -> None:
+        self.asked = self.asked or DOCUMENTS.get(self.kind, self.kind)
 
     @property
     def objects(self) -> list[dict[str, Any]]:
@@ -93,40 +118,86 @@ Fetch = Callable[[str], Document]
 
 
 @pytest.fixture
-def fetch(
-    dicomweb: Client,
-    stored_study: SampleStudy,
-    stored_synthetic: CatalogStudy,
-    new_synthetic: NewSynthetic,
-) -> Fetch:
+def fetch(dicomweb: Client, held_study: str | None, request: pytest.FixtureRequest) -> Fetch:
     """Ask the server for one of the DOCUMENTS, in the check itself (so a broken answer is the
-    check's FAIL, with its exchange as evidence)."""
+    check's FAIL, with its exchange as evidence), of the data: what the run stored, or in a
+    read-only run the first study it reads (HELD_DOCUMENTS; the others are DISABLED there)."""
+    get = request.getfixturevalue
+    if held_study is None:
+        for name in ("stored_study", "stored_synthetic", "new_synthetic"):
+            get(name)  # stored before the check begins: a store that fails leaves it ERROR
 
     def load(kind: str) -> Document:
-        synthetic = stored_synthetic.study_uid
-        if kind == "study-metadata":
-            response = expect.get_metadata(dicomweb, f"studies/{stored_study.study_uid}")
-        elif kind == "synthetic-metadata":
-            # Text stored in ISO_IR 126: a 406 is 8.8.5's (INFO; JSON-UTF8's check records it).
-            response = expect.get_metadata(dicomweb, f"studies/{synthetic}", transcoded=True)
-        elif kind == "studies-search":
-            response = search(dicomweb, "studies", StudyInstanceUID=synthetic)
-            expect.status(response, 200)
-        elif kind == "instances-search":
-            series = stored_synthetic.charset_latin.series_uid
-            response = search(dicomweb, f"studies/{synthetic}/series/{series}/instances")
-            expect.status(response, 200)
-        elif kind == "store-response":
-            study = new_synthetic()
-            response = stow(dicomweb, [study.sequence])
-            expect.answered(response, 200)
-        else:
-            raise ValueError(kind)
-        document = Document(kind, response, parse(response))
-        expect.precondition(bool(document.objects), f"{DOCUMENTS[kind]} gave no DICOM JSON object")
+        if held_study is not None and kind in HELD_DOCUMENTS:
+            response = held_document(dicomweb, held_study, kind)
+            asked, size = HELD_DOCUMENTS[kind], HELD_SIZES.get(kind)
+        else:  # asks for only the fixtures the kind needs: DISABLED in a read-only run
+            response = stored_document(dicomweb, get, kind)
+            asked, size = DOCUMENTS[kind], ARRAYS.get(kind)
+        document = Document(kind, response, parse(response), asked, size)
+        expect.precondition(bool(document.objects), f"{asked} gave no DICOM JSON object")
         return document
 
     return load
+
+
+def stored_document(dicomweb: Client, get: Callable[[str], Any], kind: str) -> requests.Response:
+    """The answer holding one of the DOCUMENTS of what the run stored (``get``: a fixture)."""
+    if kind == "study-metadata":
+        study: SampleStudy = get("stored_study")
+        response = expect.get_metadata(dicomweb, f"studies/{study.study_uid}")
+    elif kind == "synthetic-metadata":
+        synthetic: CatalogStudy = get("stored_synthetic")
+        # Text stored in ISO_IR 126: a 406 is 8.8.5's (INFO; JSON-UTF8's check records it).
+        response = expect.get_metadata(dicomweb, f"studies/{synthetic.study_uid}", transcoded=True)
+    elif kind == "studies-search":
+        synthetic = get("stored_synthetic")
+        response = search(dicomweb, "studies", StudyInstanceUID=synthetic.study_uid)
+        expect.status(response, 200)
+    elif kind == "instances-search":
+        synthetic = get("stored_synthetic")
+        series = synthetic.charset_latin.series_uid
+        response = search(dicomweb, f"studies/{synthetic.study_uid}/series/{series}/instances")
+        expect.status(response, 200)
+    elif kind == "store-response":
+        new_synthetic: NewSynthetic = get("new_synthetic")
+        response = stow(dicomweb, [new_synthetic().sequence])
+        expect.answered(response, 200)
+    else:
+        raise ValueError(kind)
+    return response
+
+
+def held_document(dicomweb: Client, study_uid: str, kind: str) -> requests.Response:
+    """The answer holding one of the HELD_DOCUMENTS of a study the server holds: asked as
+    stored_document asks, with the series the first a series search lists."""
+    if kind == "study-metadata":
+        response = expect.get_metadata(dicomweb, f"studies/{study_uid}")
+    elif kind == "studies-search":
+        response = search(dicomweb, "studies", StudyInstanceUID=study_uid)
+        expect.status(response, 200)
+    elif kind == "instances-search":
+        series = first_series(dicomweb, study_uid)
+        response = search(dicomweb, f"studies/{study_uid}/series/{series}/instances")
+        expect.status(response, 200)
+    else:
+        raise ValueError(kind)
+    return response
+
+
+def first_series(dicomweb: Client, study_uid: str) -> str:
+    """The first series a search of the study's series lists: the way to a search of instances
+    (a series search that fails leaves the check unjudged; the search checks judge it)."""
+    response = search(dicomweb, f"studies/{study_uid}/series")
+    expect.answered(response, 200)
+    try:
+        series = first_value(next(iter(search_results(response)), {}), SERIES_UID)
+    except ProtocolError as exc:
+        raise expect.PreconditionFailed(f"{expect.request_line(response)}: {exc}") from None
+    expect.precondition(
+        isinstance(series, str), f"{expect.request_line(response)} lists no series with its UID"
+    )
+    return str(series)
 
 
 # --- walking a document -----------------------------------------------------------------------
@@ -167,18 +238,18 @@ def attributes(document: Document) -> Iterator[Attribute]:
         yield from attributes_of(obj, f"object {number}: ")
 
 
-def assert_none(bad: list[Any], rule: str, kind: str) -> None:
+def assert_none(bad: list[Any], rule: str, document: Document) -> None:
     """No offending attribute, or a message naming the first few."""
     shown = "; ".join(str(b) for b in bad[:SHOWN])
     more = f" (and {len(bad) - SHOWN} more)" if len(bad) > SHOWN else ""
-    assert not bad, f"{DOCUMENTS[kind]}: {len(bad)} attribute(s) {rule}: {shown}{more}"
+    assert not bad, f"{document.asked}: {len(bad)} attribute(s) {rule}: {shown}{more}"
 
 
 def of_vrs(document: Document, vrs: frozenset[str]) -> list[Attribute]:
     """The attributes of these VRs that have a Value array (the ones a type rule applies to)."""
     found = [a for a in attributes(document) if a.vr in vrs and isinstance(a.values, list)]
     if not found:
-        expect.info(f"{DOCUMENTS[document.kind]} has no value of VR {', '.join(sorted(vrs))}")
+        expect.info(f"{document.asked} has no value of VR {', '.join(sorted(vrs))}")
     return found
 
 
@@ -198,7 +269,7 @@ WITH_BULKDATA = pytest.mark.parametrize("kind", list(METADATA_DOCUMENTS))
 def test_attribute_names_are_eight_uppercase_hex_digits(fetch: Fetch, kind: str) -> None:
     document = fetch(kind)
     bad = [a for a in attributes(document) if not HEX_TAG.fullmatch(a.tag)]
-    assert_none(bad, "not named by 8 uppercase hex digits", kind)
+    assert_none(bad, "not named by 8 uppercase hex digits", document)
 
 
 class Pairs(list[tuple[str, Any]]):
@@ -229,13 +300,13 @@ def test_attributes_are_in_ascending_tag_order(fetch: Fetch, kind: str) -> None:
     tree = json.loads(document.response.content, object_pairs_hook=Pairs)
     bad = []
     objects = list(ordered_objects(tree, ""))
-    expect.precondition(bool(objects), f"{DOCUMENTS[kind]} holds no JSON object")
+    expect.precondition(bool(objects), f"{document.asked} holds no JSON object")
     for where, names in objects:
         for before, after in pairwise(names):
             if not before < after:
                 bad.append(f"{where or 'the object'}: {before} before {after}")
                 break
-    assert_none(bad, "out of ascending order (or repeated)", kind)
+    assert_none(bad, "out of ascending order (or repeated)", document)
 
 
 @pytest.mark.requirement("JSON-NO-GROUP-LENGTH")
@@ -243,7 +314,7 @@ def test_attributes_are_in_ascending_tag_order(fetch: Fetch, kind: str) -> None:
 def test_no_group_length_attributes(fetch: Fetch, kind: str) -> None:
     document = fetch(kind)
     bad = [a for a in attributes(document) if len(a.tag) == 8 and a.tag[4:] == "0000"]
-    assert_none(bad, "are Group Length (gggg,0000) elements", kind)
+    assert_none(bad, "are Group Length (gggg,0000) elements", document)
 
 
 @pytest.mark.requirement("JSON-VR-PRESENT")
@@ -251,7 +322,7 @@ def test_no_group_length_attributes(fetch: Fetch, kind: str) -> None:
 def test_every_attribute_has_a_vr(fetch: Fetch, kind: str) -> None:
     document = fetch(kind)
     bad = [a for a in attributes(document) if a.vr not in VRS]
-    assert_none(bad, "without a vr naming a DICOM VR", kind)
+    assert_none(bad, "without a vr naming a DICOM VR", document)
 
 
 def dictionary_vrs(tag: str) -> set[str] | None:
@@ -276,8 +347,8 @@ def test_vr_is_the_data_dictionary_vr(fetch: Fetch, kind: str) -> None:
         checked += 1
         if attribute.vr not in allowed:
             bad.append(f"{attribute} (PS3.6: {' or '.join(sorted(allowed))})")
-    expect.precondition(checked > 0, f"{DOCUMENTS[kind]} has no standard attribute with a vr")
-    assert_none(bad, "with a vr other than the data dictionary's", kind)
+    expect.precondition(checked > 0, f"{document.asked} has no standard attribute with a vr")
+    assert_none(bad, "with a vr other than the data dictionary's", document)
 
 
 @pytest.mark.requirement("JSON-ONE-VALUE-FORM")
@@ -289,7 +360,7 @@ def test_at_most_one_of_value_bulkdatauri_inlinebinary(fetch: Fetch, kind: str) 
         for a in attributes(document)
         if isinstance(a.value, dict) and sum(form in a.value for form in VALUE_FORMS) > 1
     ]
-    assert_none(bad, "with more than one of Value, BulkDataURI, InlineBinary", kind)
+    assert_none(bad, "with more than one of Value, BulkDataURI, InlineBinary", document)
 
 
 @pytest.mark.requirement("JSON-VALUE-ARRAY")
@@ -301,7 +372,7 @@ def test_value_is_an_array(fetch: Fetch, kind: str) -> None:
         for a in attributes(document)
         if isinstance(a.value, dict) and "Value" in a.value and not isinstance(a.values, list)
     ]
-    assert_none(bad, "whose Value is not an array", kind)
+    assert_none(bad, "whose Value is not an array", document)
 
 
 # --- JSON types per VR (Table F.2.3-1) --------------------------------------------------------
@@ -310,17 +381,19 @@ def test_value_is_an_array(fetch: Fetch, kind: str) -> None:
 @pytest.mark.requirement("JSON-STRING-VRS")
 @KINDS
 def test_string_vrs_are_json_strings(fetch: Fetch, kind: str) -> None:
-    found = of_vrs(fetch(kind), STRING_VRS)
+    document = fetch(kind)
+    found = of_vrs(document, STRING_VRS)
     bad = [a for a in found if not all(v is None or isinstance(v, str) for v in a.values)]
-    assert_none(bad, "of a string VR with a value that is not a JSON string", kind)
+    assert_none(bad, "of a string VR with a value that is not a JSON string", document)
 
 
 @pytest.mark.requirement("JSON-NUMBER-VRS")
 @WITH_NUMBERS
 def test_binary_number_vrs_are_json_numbers(fetch: Fetch, kind: str) -> None:
-    found = of_vrs(fetch(kind), NUMBER_VRS)
+    document = fetch(kind)
+    found = of_vrs(document, NUMBER_VRS)
     bad = [a for a in found if not all(v is None or is_number(v) for v in a.values)]
-    assert_none(bad, "of VR FL/FD/SL/SS/UL/US with a value that is not a JSON number", kind)
+    assert_none(bad, "of VR FL/FD/SL/SS/UL/US with a value that is not a JSON number", document)
 
 
 def is_decimal_string(vr: str, value: Any) -> bool:
@@ -348,9 +421,12 @@ def is_decimal_string(vr: str, value: Any) -> bool:
 @pytest.mark.requirement("JSON-DS-IS-NUMBER-OR-STRING")
 @WITH_NAMES_AND_DECIMALS
 def test_ds_and_is_values_are_numbers_or_numeric_strings(fetch: Fetch, kind: str) -> None:
-    found = of_vrs(fetch(kind), frozenset({"DS", "IS"}))
+    document = fetch(kind)
+    found = of_vrs(document, frozenset({"DS", "IS"}))
     bad = [a for a in found if not all(is_decimal_string(a.vr, v) for v in a.values)]
-    assert_none(bad, "of VR DS/IS with a value that is neither a number nor a numeric string", kind)
+    assert_none(
+        bad, "of VR DS/IS with a value that is neither a number nor a numeric string", document
+    )
 
 
 def is_person_name(value: Any) -> bool:
@@ -366,17 +442,21 @@ def is_person_name(value: Any) -> bool:
 @pytest.mark.requirement("JSON-PN-OBJECT")
 @WITH_NAMES_AND_DECIMALS
 def test_person_names_are_component_group_objects(fetch: Fetch, kind: str) -> None:
-    found = of_vrs(fetch(kind), frozenset({"PN"}))
+    document = fetch(kind)
+    found = of_vrs(document, frozenset({"PN"}))
     bad = [a for a in found if not all(is_person_name(v) for v in a.values)]
-    assert_none(bad, "of VR PN not encoded as {Alphabetic, Ideographic, Phonetic} objects", kind)
+    assert_none(
+        bad, "of VR PN not encoded as {Alphabetic, Ideographic, Phonetic} objects", document
+    )
 
 
 @pytest.mark.requirement("JSON-SQ-ITEMS")
 @WITH_SEQUENCES
 def test_sequence_values_are_arrays_of_objects(fetch: Fetch, kind: str) -> None:
-    found = of_vrs(fetch(kind), frozenset({"SQ"}))
+    document = fetch(kind)
+    found = of_vrs(document, frozenset({"SQ"}))
     bad = [a for a in found if not all(isinstance(item, dict) for item in a.values)]
-    assert_none(bad, "of VR SQ whose items are not JSON objects", kind)
+    assert_none(bad, "of VR SQ whose items are not JSON objects", document)
 
 
 def binary_form_problem(attribute: Attribute) -> str | None:
@@ -413,9 +493,9 @@ def test_inline_binary_and_bulkdata_uri_are_well_formed(fetch: Fetch, kind: str)
         if isinstance(a.value, dict) and ("InlineBinary" in a.value or "BulkDataURI" in a.value)
     ]
     if not found:
-        expect.info(f"{DOCUMENTS[kind]} has no InlineBinary and no BulkDataURI")
+        expect.info(f"{document.asked} has no InlineBinary and no BulkDataURI")
     bad = [f"{a}: {why}" for a in found if (why := binary_form_problem(a))]
-    assert_none(bad, "with a malformed InlineBinary or BulkDataURI", kind)
+    assert_none(bad, "with a malformed InlineBinary or BulkDataURI", document)
     if any(a.vr == "US" and "InlineBinary" in a.value for a in found):
         # F.2.2 lists InlineBinary for OB ... UN only; F.2.7's example puts it on a US.
         expect.chose("f27-us")
@@ -429,6 +509,9 @@ ARRAYS = {  # document -> how many objects the array should hold (other rules' b
     "studies-search": ("one study matches", 1),
     "instances-search": ("the character-set series has 3 instances", 3),
 }
+# Of a study the server holds, only the search by its UID says how many: the run never saw the
+# instances it has.
+HELD_SIZES = {"studies-search": ("one study matches", 1)}
 
 
 @pytest.mark.requirement("JSON-MULTIPLE-RESULTS-ARRAY")
@@ -436,13 +519,13 @@ ARRAYS = {  # document -> how many objects the array should hold (other rules' b
 def test_results_are_one_top_level_array(fetch: Fetch, kind: str) -> None:
     document = fetch(kind)
     assert isinstance(document.body, list), (
-        f"{DOCUMENTS[kind]}: the body is a JSON {type(document.body).__name__}, not an array"
+        f"{document.asked}: the body is a JSON {type(document.body).__name__}, not an array"
     )
     objects = document.objects  # each item a JSON object
-    why, count = ARRAYS[kind]
-    if len(objects) != count:
+    if document.size is not None and len(objects) != document.size[1]:
         # A missing instance is JSON-METADATA-EQUALS-STORED's, a wrong match the search's.
-        expect.info(f"{DOCUMENTS[kind]}: the array holds {len(objects)} objects; {why}")
+        why = document.size[0]
+        expect.info(f"{document.asked}: the array holds {len(objects)} objects; {why}")
 
 
 @pytest.mark.requirement("JSON-STORE-RESPONSE-OBJECT")

@@ -83,6 +83,15 @@ def readable_studies(dicomweb_state: RunState, request: pytest.FixtureRequest) -
     return [request.getfixturevalue("stored_study").study_uid]
 
 
+@pytest.fixture(scope="session")
+def held_study(dicomweb_state: RunState) -> str | None:
+    """The study a run that stores nothing reads in place of what it would store: the first of
+    --dicomweb-studies the server has. None in a run that stores its own studies."""
+    if dicomweb_state.settings.writes or not dicomweb_state.held:
+        return None
+    return dicomweb_state.held[0]
+
+
 @pytest.fixture
 def absent_uid(dicomweb_state: RunState, request: pytest.FixtureRequest) -> str:
     """A study UID this run minted and never stores, for checks of what is not there."""
