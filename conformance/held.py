@@ -30,7 +30,7 @@ class Held:
     problem: str | None = None
 
     def described(self, discovered: bool) -> str:
-        """"2 studies", or "the 2 most recent studies a search lists" (discovered)."""
+        """How many studies, or which: "the 2 most recent studies a search lists"."""
         n = len(self.studies)
         noun = "study" if n == 1 else "studies"
         return f"the {n} most recent {noun} a search lists" if discovered else f"{n} {noun}"

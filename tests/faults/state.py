@@ -27,7 +27,7 @@ STUDY_METADATA = re.compile(r"/studies/[^/]+(/series/[^/]+)?/metadata$")
 
 _lock = threading.Lock()
 _first_served: dict[str, dict[str, Any]] = {}  # study or series UID -> its aggregates, as first
-_first_metadata: dict[str, Answer] = {}  # path -> the first 200 answer of its metadata
+_first_metadata: dict[tuple[str, str], Answer] = {}  # (path, Accept) -> its first 200 answer
 
 
 def _frozen(row: dict[str, Any], uid_tag: str, aggregates: tuple[str, ...]) -> dict[str, Any]:
@@ -71,12 +71,14 @@ def metadata_cached_after_first_read(request: Exchange, forward: Forward) -> Ans
     Series"; #4640, which reads metadata only while the series' is not marked stale)."""
     if request.method != "GET" or not STUDY_METADATA.search(request.path):
         return forward(request)
+    # Per media type asked for (the cache honours Vary: Accept): stale, never of another kind.
+    key = (request.path, request.headers.get("accept", ""))
     with _lock:
-        cached = _first_metadata.get(request.path)
+        cached = _first_metadata.get(key)
     if cached is not None:
         return cached
     answer = forward(request)
     if answer.status == 200:
         with _lock:
-            _first_metadata.setdefault(request.path, answer)
+            _first_metadata.setdefault(key, answer)
     return answer
