@@ -2,7 +2,9 @@
 that records every method on the wire, over the whole catalog. It reads the studies the user
 names (those the server has; with auto:N the most recent), and says which checks it could not
 run. The DICOM JSON shape checks judge the held study's documents as they judge the run's own
-in a writing run: the same verdicts on Orthanc, and the same FAIL through a faulty proxy."""
+in a writing run: the same verdicts on Orthanc, and the same FAIL through a faulty proxy. So do
+the search and retrieve checks that ask their questions of "the data" (study_data): a sample of
+the held study in place of the run's stored one."""
 
 from __future__ import annotations
 
@@ -27,12 +29,47 @@ READING = [
 # metadata and a store response are the run's own, so their checks stay DISABLED.
 HELD_DOCUMENTS = ("study-metadata", "studies-search", "instances-search")
 KEYS_IN_ORDER = "test_json.py::test_attributes_are_in_ascending_tag_order"
+# The checks that read "the data" (fixture study_data), and their cases that need the run's
+# synthetic study all the same (DISABLED in a read-only run).
+STUDY_DATA_CHECKS = (
+    "test_qido_attributes.py::test_includefield_list_adds_every_attribute",
+    "test_qido_attributes.py::test_study_result_has_required_attributes",
+    "test_qido_attributes.py::test_result_has_retrieve_url",
+    "test_qido_attributes.py::test_series_result_has_required_attributes",
+    "test_qido_attributes.py::test_series_counts_its_instances",
+    "test_qido_attributes.py::test_instance_result_has_required_attributes",
+    "test_qido_attributes.py::test_relational_result_has_upper_level_attributes",
+    "test_wado.py::test_unsupported_transfer_syntax_answers_406_or_the_default",
+    "test_wado.py::test_multipart_type_wildcard_gets_the_default_or_406",
+    "test_wado.py::test_multipart_without_type_gets_default_or_406",
+    "test_wado.py::test_retrieve_without_accept_answers_406",
+    "test_wado.py::test_unacceptable_media_type_answers_406_or_the_default",
+    "test_wado.py::test_single_part_instance_retrieve",
+    "test_wado.py::test_what_is_not_there_is_never_a_success",
+    "test_wado.py::test_retrieve_of_what_is_not_there_answers_404",
+    "test_wado.py::test_metadata_of_what_is_not_there_answers_404",
+    "test_wado.py::test_malformed_uid_answers_a_client_error",
+    "test_wado.py::test_instance_retrieve_returns_that_instance_intact[red-triangle]",
+)
+NEEDS_THE_SYNTHETIC = ("[series-under-another-study]", "[frame-past-the-last]")
 
 
 def json_checks(run: SuiteRun) -> tuple[dict[str, str], dict[str, str]]:
     """The verdicts of test_json.py's checks: of the held documents, and of the others."""
     ours = {c: v for c, v in run.verdicts.items() if c.startswith("test_json.py::")}
     held = {c: v for c, v in ours.items() if any(f"[{k}]" in c for k in HELD_DOCUMENTS)}
+    return held, {c: v for c, v in ours.items() if c not in held}
+
+
+def study_data_checks(run: SuiteRun) -> tuple[dict[str, str], dict[str, str]]:
+    """The verdicts of the checks that read "the data": the cases a held study answers, and
+    those that need the run's synthetic study."""
+    ours = {
+        c: v
+        for c, v in run.verdicts.items()
+        if c in STUDY_DATA_CHECKS or c.split("[")[0] in STUDY_DATA_CHECKS
+    }
+    held = {c: v for c, v in ours.items() if not c.endswith(NEEDS_THE_SYNTHETIC)}
     return held, {c: v for c, v in ours.items() if c not in held}
 
 
@@ -67,17 +104,27 @@ def test_a_read_only_run_only_reads_and_lists_what_it_could_not_run(
     assert proxy.methods <= {"GET", "HEAD", "OPTIONS"}, proxy.methods
     assert {check: run.verdicts.get(check) for check in READING} == dict.fromkeys(READING, "PASS")
     assert "ERROR" not in run.verdicts.values(), run.stdout
-    assert run.ret == 0, run.stdout  # the one FAIL that needs no write is Orthanc's known one
+    entries = expectations.load(ORTHANC_EXPECTATIONS).entries
+    # Every FAIL is one Orthanc's writing run has too (406 for a request without Accept, 400
+    # for an Accept an instance has no representation for): known, not the read-only run's.
+    failed = {c for c, v in run.verdicts.items() if v == "FAIL"}
+    assert failed and all(entries[c].verdict == "FAIL" for c in failed), failed
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.stdout
     # The JSON shape checks of the held study's documents are judged, each as Orthanc's writing
     # run judges the same document of the run's own study; the others need the run's own.
     held, others = json_checks(run)
     assert len(held) == 36, sorted(held)
-    entries = expectations.load(ORTHANC_EXPECTATIONS).entries
     assert held == {c: entries[c].verdict for c in held}, run.stdout
+    # So are the search and retrieve checks of "the data", on a sample of the held study.
+    data, needs_synthetic = study_data_checks(run)
+    assert len(data) == 36, sorted(data)
+    assert data == {c: entries[c].verdict for c in data}, run.stdout
     unrun = read_only_disabled(run)
     assert others and set(others) <= set(unrun), others
-    # 398 before the JSON shape checks read the held study; what is left still needs to write.
-    assert 0 < len(unrun) <= 398 - len(held), len(unrun)
+    assert needs_synthetic and set(needs_synthetic) <= set(unrun), needs_synthetic
+    # 362 before the checks of "the data" read the held study (398 before the JSON shape
+    # checks did); what is left still needs to write.
+    assert 0 < len(unrun) <= 362 - len(data), len(unrun)
     assert f"read-only run: {len(unrun)} checks need to write and were not run" in run.stdout
     assert run.results["cleanup"] is None
     # What was there is there, and nothing else.
@@ -170,3 +217,25 @@ def test_a_faulty_json_writer_is_caught_reading_what_the_server_holds(
     failed = {c["check"]: c["message"] for c in run.results["checks"] if c["check"] in held}
     assert all("out of ascending order" in m for m in failed.values()), failed
     assert "{held study}/metadata: " in failed[f"{KEYS_IN_ORDER}[study-metadata]"], failed
+
+
+def test_a_search_that_drops_attributes_is_caught_on_a_sample_of_what_the_server_holds(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """Series results without Series Number and Number of Series Related Instances fail the
+    checks of "the data" in a read-only run, on the held study's sample (its two series, whole,
+    so their counts are judged), as they fail on the run's own study in a writing run."""
+    fault = proof.faults()["search-drops-series-attributes"]
+    checks = sorted(c for c in fault.checks if c.split("[")[0] in STUDY_DATA_CHECKS)
+    assert len(checks) == 2, fault.checks
+    existing = stored_directly(orthanc)
+    with FaultProxy(orthanc.url, fault.name) as proxy:
+        run = run_suite(
+            f"{proxy.url}/dicom-web",
+            "--dicomweb-read-only",
+            f"--dicomweb-studies={existing}",
+            checks=checks,
+        )
+    orthanc.purge()
+    assert run.verdicts == dict.fromkeys(checks, "FAIL"), run.stdout
+    assert run.results["cleanup"] is None

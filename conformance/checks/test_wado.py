@@ -15,6 +15,12 @@ are optional; the accept query parameter and DICOM XML metadata are not. Where t
 answers one request two ways (406 or the default media type), a check passes each reading and
 records which one the server chose. Annex F's JSON model (key order, VR typing) is checked
 elsewhere: here metadata is judged by what it says.
+
+The checks that need only an instance to exist (what is not there, malformed UIDs, Accept
+negotiation on an instance) ask their questions of "the data" (fixture study_data): the run's
+stored article study, or in a read-only run a sample of the first study it reads. Of a held
+instance only its identity can be judged (the parts are that instance): whether it is intact
+needs the stored bytes, so that half is the writing run's.
 """
 
 from __future__ import annotations
@@ -54,8 +60,10 @@ from conformance.dicomweb import (
     retrieve,
     uids,
 )
+from conformance.heldstudy import DataInstance, HeldInstance, StudyData, first_instance, path_of
 from conformance.samples import Instance, SampleStudy, derive_uid
 from conformance.synthetic import CATALOG_NAMES, CatalogStudy, compressed_pixels
+from conformance.verdicts import disabled
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
@@ -99,14 +107,17 @@ def decoded_pixels(ds: Dataset, what: str) -> bytes | None:
     return bytes(ds.PixelData[: pixel_size(ds)])
 
 
-def assert_intact(got: Sequence[Dataset], stored: Sequence[Instance]) -> None:
+def assert_intact(got: Sequence[Dataset], stored: Sequence[DataInstance]) -> None:
     """Exactly the stored instances, each equal attribute for attribute outside group 0002;
-    pixel data compared decoded (the transfer syntax may differ where the request allows)."""
+    pixel data compared decoded (the transfer syntax may differ where the request allows).
+    Instances of a held study: exactly those (their bytes are not the run's to compare)."""
     by_uid = {i.sop_uid: i for i in stored}
     got_uids = [str(ds.get("SOPInstanceUID", "<no SOPInstanceUID>")) for ds in got]
     assert sorted(got_uids) == sorted(by_uid), (
         f"expected {len(by_uid)} instances {sorted(by_uid)}, got {len(got_uids)}: {got_uids}"
     )
+    if any(isinstance(i, HeldInstance) for i in stored):
+        return
     for ds in got:
         instance = by_uid[str(ds.SOPInstanceUID)]
         diff = [d for d in expect.differences(ds, instance.dataset) if d != "PixelData"]
@@ -139,6 +150,14 @@ def instance_named(request: pytest.FixtureRequest, name: str) -> Instance:
     if name in ("blue-circle", "green-square", "red-triangle"):
         return cast(Instance, request.getfixturevalue("stored_study")[name])
     return synthetic(request)[name]
+
+
+def data_instance(request: pytest.FixtureRequest, name: str) -> DataInstance:
+    """red-triangle: an instance of the data (study_data: in a read-only run a held one), else
+    a synthetic one (the run's own)."""
+    if name == "red-triangle":
+        return first_instance(cast(StudyData, request.getfixturevalue("study_data")))
+    return instance_named(request, name)
 
 
 # --- instance resources: the right instances, intact ------------------------------------------
@@ -182,8 +201,8 @@ def test_series_retrieve_returns_only_that_series(
 def test_instance_retrieve_returns_that_instance_intact(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
-    instance = instance_named(request, name)
-    got = list(expect.retrieved(dicomweb, instance_path(instance), ACCEPT_DICOM_ANY_TS))
+    instance = data_instance(request, name)
+    got = list(expect.retrieved(dicomweb, path_of(instance), ACCEPT_DICOM_ANY_TS))
     assert len(got) == 1, f"an instance retrieve returned {len(got)} parts, expected 1"
     assert_intact(got, [instance])
 
@@ -338,12 +357,12 @@ def test_any_transfer_syntax_returns_the_instance_intact(
 
 @pytest.mark.requirement("WADO-UNSUPPORTED-TRANSFER-SYNTAX-406")
 def test_unsupported_transfer_syntax_answers_406_or_the_default(
-    dicomweb: Client, stored_study: SampleStudy
+    dicomweb: Client, study_data: StudyData
 ) -> None:
     """8.7.8.1 says 406; 8.7.7 says the unsupported parameter is ignored, which leaves the
     default representation (Explicit VR Little Endian): both pass, recorded."""
-    red = stored_study.red
-    response = retrieve(dicomweb, instance_path(red), dicom_accept(MPEG2))
+    red = first_instance(study_data)
+    response = retrieve(dicomweb, path_of(red), dicom_accept(MPEG2))
     if expect.chose_406(response):
         return
     expect.status(
@@ -414,7 +433,7 @@ def is_multipart_dicom(response: requests.Response) -> bool:
     return kind == MULTIPART and parsed(params.get("type", "x/x"), "the type parameter")[0] == DICOM
 
 
-def assert_default_parts(got: Sequence[Dataset], instance: Instance) -> None:
+def assert_default_parts(got: Sequence[Dataset], instance: DataInstance) -> None:
     """The instance, alone, in the default transfer syntax (8.7.3.4), intact."""
     assert [transfer_syntax(ds) for ds in got] == [EXPLICIT_VR_LE], (
         f"expected one part in the default {EXPLICIT_VR_LE}, got "
@@ -424,7 +443,7 @@ def assert_default_parts(got: Sequence[Dataset], instance: Instance) -> None:
 
 
 def assert_default_representation(
-    client: Client, response: requests.Response, instance: Instance
+    client: Client, response: requests.Response, instance: DataInstance
 ) -> None:
     """multipart/related; type="application/dicom" in Explicit VR Little Endian, intact."""
     expect.status(response, 200)
@@ -435,7 +454,7 @@ def assert_default_representation(
 
 
 def refused_or_default(
-    client: Client, response: requests.Response, instance: Instance, why: str
+    client: Client, response: requests.Response, instance: DataInstance, why: str
 ) -> None:
     """An Accept with nothing the instance has: 406 (8.7.8.1) or the default representation
     (Table 8.7.3-1, 8.7.3.1), the reading recorded; anything else fits neither."""
@@ -458,10 +477,10 @@ def test_wildcard_accept_gets_the_default_media_type(
 
 @pytest.mark.requirement("WADO-ACCEPT-TYPE-WILDCARD")
 def test_multipart_type_wildcard_gets_the_default_or_406(
-    dicomweb: Client, stored_study: SampleStudy
+    dicomweb: Client, study_data: StudyData
 ) -> None:
-    red = stored_study.red
-    response = retrieve(dicomweb, instance_path(red), 'multipart/related; type="*/*"')
+    red = first_instance(study_data)
+    response = retrieve(dicomweb, path_of(red), 'multipart/related; type="*/*"')
     refused_or_default(
         dicomweb, response, red, why='type="*/*" unsupported is ignored (8.7.7): 406 or default'
     )
@@ -469,16 +488,16 @@ def test_multipart_type_wildcard_gets_the_default_or_406(
 
 @pytest.mark.requirement("WADO-ACCEPT-MULTIPART-WITHOUT-TYPE")
 def test_multipart_without_type_gets_default_or_406(
-    dicomweb: Client, stored_study: SampleStudy
+    dicomweb: Client, study_data: StudyData
 ) -> None:
-    red = stored_study.red
-    response = retrieve(dicomweb, instance_path(red), MULTIPART)
+    red = first_instance(study_data)
+    response = retrieve(dicomweb, path_of(red), MULTIPART)
     refused_or_default(dicomweb, response, red, why="an invalid Accept value is ignored (8.7.7)")
 
 
 @pytest.mark.requirement("WADO-NO-ACCEPT-406")
-def test_retrieve_without_accept_answers_406(dicomweb: Client, stored_study: SampleStudy) -> None:
-    response = retrieve(dicomweb, instance_path(stored_study.red), None)
+def test_retrieve_without_accept_answers_406(dicomweb: Client, study_data: StudyData) -> None:
+    response = retrieve(dicomweb, path_of(first_instance(study_data)), None)
     response.close()
     expect.status(response, 406, why="PS3.18 8.7.5: a request without Accept gets 406")
 
@@ -486,21 +505,21 @@ def test_retrieve_without_accept_answers_406(dicomweb: Client, stored_study: Sam
 @pytest.mark.requirement("WADO-UNACCEPTABLE-MEDIA-TYPE-406")
 @pytest.mark.parametrize("accept", ["application/json", "text/html"])
 def test_unacceptable_media_type_answers_406_or_the_default(
-    dicomweb: Client, stored_study: SampleStudy, accept: str
+    dicomweb: Client, study_data: StudyData, accept: str
 ) -> None:
-    red = stored_study.red
-    response = retrieve(dicomweb, instance_path(red), accept)
+    red = first_instance(study_data)
+    response = retrieve(dicomweb, path_of(red), accept)
     refused_or_default(dicomweb, response, red, why=f"an instance has no {accept} representation")
 
 
 @pytest.mark.requirement("WADO-SINGLE-PART-INSTANCE")
-def test_single_part_instance_retrieve(dicomweb: Client, stored_study: SampleStudy) -> None:
+def test_single_part_instance_retrieve(dicomweb: Client, study_data: StudyData) -> None:
     """application/dicom is optional (Table 10.4.4-1): a server that offers it selects it when
     it is the only media type asked, and the body is exactly the instance. Any other answer is a
     server without it; how such a server must answer is WADO-UNACCEPTABLE-MEDIA-TYPE-406's rule
     (406 or the default), judged there once."""
-    red = stored_study.red
-    response = retrieve(dicomweb, instance_path(red), DICOM)
+    red = first_instance(study_data)
+    response = retrieve(dicomweb, path_of(red), DICOM)
     if response.status_code != 200 or declared_media_type(response) != DICOM:
         response.close()
         expect.not_implemented(
@@ -632,16 +651,21 @@ NOT_FOUND = {
 }
 
 
-def not_found_path(template: str, article: SampleStudy, other: CatalogStudy) -> str:
-    red = article.red
-    return template.format(
-        absent=ABSENT_UID,
-        study=red.study_uid,
-        series=red.series_uid,
-        sop=red.sop_uid,
-        blue_series=article.blue.series_uid,
-        other_study=other.study_uid,
-    )
+def not_found_path(template: str, study: StudyData, request: pytest.FixtureRequest) -> str:
+    """The path of a case under an instance of the data (red-triangle of the article's study);
+    "another series" is the data's other one (blue-circle's), "another study" the synthetic
+    one (so that case needs the run's own: DISABLED in a read-only run)."""
+    red = first_instance(study)
+    fields = {"absent": ABSENT_UID, "study": red.study_uid, "series": red.series_uid}
+    fields["sop"] = red.sop_uid
+    if "{blue_series}" in template:
+        others = [uid for uid in study.series_uids if uid != red.series_uid]
+        if not others:
+            disabled("a read-only run: the study it reads shows it one series, no other")
+        fields["blue_series"] = others[0]
+    if "{other_study}" in template:
+        fields["other_study"] = synthetic(request).study_uid
+    return template.format(**fields)
 
 
 def assert_client_error(response: requests.Response, why: str) -> None:
@@ -655,14 +679,14 @@ def assert_client_error(response: requests.Response, why: str) -> None:
 @pytest.mark.requirement("WADO-NOT-FOUND-NO-SUCCESS")
 @pytest.mark.parametrize("case", [*NOT_FOUND, "frame-past-the-last"])
 def test_what_is_not_there_is_never_a_success(
-    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
+    dicomweb: Client, study_data: StudyData, request: pytest.FixtureRequest, case: str
 ) -> None:
     """Which refusal is the SHOULD of the 404 checks; a 2xx cannot hold what is not there."""
     if case == "frame-past-the-last":
-        frames_path = f"{instance_path(stored_synthetic.multiframe)}/frames/5"
+        frames_path = f"{instance_path(synthetic(request).multiframe)}/frames/5"
         asked = [(frames_path, MULTIPART_OCTETS)]
     else:
-        path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
+        path = not_found_path(NOT_FOUND[case], study_data, request)
         asked = [(path, ACCEPT_DICOM_ANY_TS), (f"{path}/metadata", DICOM_JSON)]
     for path, accept in asked:
         response = retrieve(dicomweb, path, accept)
@@ -676,9 +700,9 @@ def test_what_is_not_there_is_never_a_success(
 @pytest.mark.requirement("WADO-NOT-FOUND-404")
 @pytest.mark.parametrize("case", list(NOT_FOUND))
 def test_retrieve_of_what_is_not_there_answers_404(
-    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
+    dicomweb: Client, study_data: StudyData, request: pytest.FixtureRequest, case: str
 ) -> None:
-    path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
+    path = not_found_path(NOT_FOUND[case], study_data, request)
     response = retrieve(dicomweb, path, ACCEPT_DICOM_ANY_TS)
     response.close()
     expect.status(response, 404)
@@ -687,10 +711,10 @@ def test_retrieve_of_what_is_not_there_answers_404(
 @pytest.mark.requirement("WADO-METADATA-NOT-FOUND-404")
 @pytest.mark.parametrize("case", list(NOT_FOUND))
 def test_metadata_of_what_is_not_there_answers_404(
-    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy, case: str
+    dicomweb: Client, study_data: StudyData, request: pytest.FixtureRequest, case: str
 ) -> None:
-    expect.get_metadata(dicomweb, instance_path(stored_study.red), needed=True)
-    path = not_found_path(NOT_FOUND[case], stored_study, stored_synthetic)
+    expect.get_metadata(dicomweb, path_of(first_instance(study_data)), needed=True)
+    path = not_found_path(NOT_FOUND[case], study_data, request)
     response = metadata(dicomweb, path)
     expect.status(response, 404)
 
@@ -706,10 +730,10 @@ MALFORMED = {
 @pytest.mark.requirement("WADO-MALFORMED-UID-400")
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_uid_answers_a_client_error(
-    dicomweb: Client, stored_study: SampleStudy, case: str
+    dicomweb: Client, study_data: StudyData, case: str
 ) -> None:
     """Our request breaks PS3.5 9.1, which prescribes no answer: any 4xx is robust."""
-    red = stored_study.red
+    red = first_instance(study_data)
     path = MALFORMED[case].format(study=red.study_uid, series=red.series_uid)
     response = retrieve(dicomweb, path, ACCEPT_DICOM_ANY_TS)
     response.close()

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from .. import synthetic
+from .. import heldstudy, synthetic
 from ..client import Client
+from ..heldstudy import StudyData
 from ..profiles import Profile
 from ..samples import SampleStudy
 from ..settings import Settings
@@ -90,6 +91,17 @@ def held_study(dicomweb_state: RunState) -> str | None:
     if dicomweb_state.settings.writes or not dicomweb_state.held:
         return None
     return dicomweb_state.held[0]
+
+
+@pytest.fixture(scope="session")
+def study_data(dicomweb_state: RunState, request: pytest.FixtureRequest) -> StudyData:
+    """The data a check that only reads asks its questions of: the article's study, stored
+    once (stored_study), or in a run that stores nothing a sample of the first study it reads
+    (heldstudy.read: a few series, a few instances each, as the server lists them)."""
+    if dicomweb_state.settings.writes or not dicomweb_state.held:
+        study: StudyData = request.getfixturevalue("stored_study")
+        return study
+    return heldstudy.read(dicomweb_state.client, dicomweb_state.held[0])
 
 
 @pytest.fixture
