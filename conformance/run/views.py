@@ -154,6 +154,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     _cleanup(terminalreporter, config)
 
 
+def read_only_summary(records: list[dict[str, Any]], held: tuple[str, ...]) -> str:
+    """What a read-only run judged, on what, and what it could not run."""
+    unrun = [r for r in records if r["verdict"] == "DISABLED" and "read-only" in r["message"]]
+    judged = [r for r in records if r["verdict"] not in (Verdict.DISABLED, Verdict.NOT_IMPLEMENTED)]
+    studies = f"{len(held)} stud{'y' if len(held) == 1 else 'ies'}"
+    return (
+        f"read-only run on {studies}: {len(judged)} checks judged; {len(unrun)} checks need to "
+        "write and were not run (DISABLED; each is listed in results.json)"
+    )
+
+
 def _verdicts(tr: Any, config: pytest.Config, recorder: Any) -> None:
     records, settings = recorder.records, recorder.settings
     counts = Counter(r["verdict"] for r in records)
@@ -180,11 +191,7 @@ def _verdicts(tr: Any, config: pytest.Config, recorder: Any) -> None:
     if why:
         tr.line(why, bold=True)
     if not settings.writes:
-        unrun = [r for r in records if r["verdict"] == "DISABLED" and "read-only" in r["message"]]
-        tr.line(
-            f"read-only run: {len(unrun)} checks need to write and were not run "
-            "(DISABLED; each is listed in results.json)"
-        )
+        tr.line(read_only_summary(records, config.stash[state_key].held or ()))
     for key in recorder.unmatched_expectations(config):
         tr.line(f"expectation {key} matched no check in this run", yellow=True)
     if settings.results:
