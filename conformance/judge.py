@@ -147,7 +147,8 @@ class Judge:
                     verdict = Verdict.INFO
                     message = "; ".join(f"reading {g}: {listed[g].source}" for g in readings)
         if verdict is Verdict.NOT_IMPLEMENTED:
-            capabilities = [absent] if absent else self.catalog.capabilities(requirement_ids)
+            own = self.catalog.capabilities(requirement_ids)
+            capabilities = [absent] if absent else own
             promised = [
                 (c, d)
                 for c in sorted(capabilities)
@@ -155,11 +156,15 @@ class Judge:
             ]
             if promised:
                 capability, declared = promised[0]
-                verdict = Verdict.FAIL
-                message = (
-                    f"profile {self.profile.name} declares {capability} ({declared.source}), "
-                    f"but the server does not have it: {message}"
-                )
+                said = f"profile {self.profile.name} declares {capability} ({declared.source})"
+                if capability in own:
+                    verdict = Verdict.FAIL
+                    message = f"{said}, but the server does not have it: {message}"
+                else:
+                    # A capability the check only uses (frames, for an auth check): its absence
+                    # is no breach of the check's rules, which it leaves unjudged.
+                    verdict = Verdict.ERROR
+                    message = f"{said}, so the check cannot judge its rule: {message}"
         judgement = Judgement(verdict, message, reading=reading)
         judgement.expected = self.expectations.lookup(_check_of(report), requirement_ids)
         return judgement
@@ -169,7 +174,7 @@ class Judge:
         verdict, message = judgement.verdict, judgement.message
         if verdict is Verdict.INFO:
             report.outcome, report.longrepr = "passed", None
-        elif verdict is Verdict.FAIL and report.skipped:  # a promised capability is missing
+        elif verdict in (Verdict.FAIL, Verdict.ERROR) and report.skipped:  # promised, missing
             report.outcome, report.longrepr = "failed", f"{verdict}: {message}"
         elif verdict is Verdict.DISABLED and report.failed:  # a write a read-only run refused
             path, line = report.location[0], report.location[1] or 0

@@ -86,7 +86,8 @@ def not_implemented(what: str, capability: str | None = None) -> NoReturn:
     """The server lacks an optional capability (detected from a spec-sanctioned answer): the
     capability of the check's requirement, or ``capability`` where the check judges its rule on
     each of several services (authentication on frames, say: without frames, nothing to judge,
-    and auth is not what is missing)."""
+    and auth is not what is missing). Where the profile promises the capability, the verdict is
+    FAIL if it is the requirement's own, else ERROR: the check could not judge its rule."""
     raise VerdictSkip(Verdict.NOT_IMPLEMENTED, what, capability)
 
 

@@ -171,12 +171,13 @@ def test_a_capability_the_profile_promises_but_lacks_is_a_fail(pytester: pytest.
     assert f"profile vendor declares {CAPABILITY} (vendor manual 4.2)" in result.stdout.str()
 
 
-def test_an_absent_capability_a_check_names_is_judged_by_what_the_profile_says_of_it(
+def test_an_absent_capability_a_check_only_uses_is_never_its_fail(
     pytester: pytest.Pytester,
 ) -> None:
     """A check of a MUST without a capability of its own, judged on a service that is one (an
-    authentication check on frames): its absence is NOT-IMPLEMENTED, or FAIL where the profile
-    promises that capability, whatever the requirement's own."""
+    authentication check on frames): its absence is NOT-IMPLEMENTED, and where the profile
+    promises that capability ERROR (the check cannot judge its rule), never a FAIL of a rule
+    that is not about the capability."""
     checks = f"""
 import pytest
 from conformance import expect
@@ -189,8 +190,10 @@ def test_on_a_service_absent():
     assert verdicts(plain) == {"test_on_a_service_absent": "NOT-IMPLEMENTED"}
     profile = _profile(pytester.path, supported=True)
     result, promised = run(pytester, f"--dicomweb-profile={profile}", checks=checks)
-    assert verdicts(promised) == {"test_on_a_service_absent": "FAIL"}
-    assert f"profile vendor declares {CAPABILITY} (vendor manual 4.2)" in result.stdout.str()
+    assert verdicts(promised) == {"test_on_a_service_absent": "ERROR"}
+    assert f"profile vendor declares {CAPABILITY} (vendor manual 4.2), so the check cannot" in (
+        result.stdout.str()
+    )
 
 
 def test_a_capability_the_profile_denies_is_not_asked_for(pytester: pytest.Pytester) -> None:
