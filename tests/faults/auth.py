@@ -197,6 +197,24 @@ def auth_only_on_reads(request: Exchange, forward: Forward) -> Answer:
 
 
 @fault(
+    "auth-refuses-after-applying",
+    cells(WITHOUT, WRITES),
+    test="test_http_auth_orthanc.py",
+    where=AUTH_GATEWAY,
+)
+def auth_refuses_after_applying(request: Exchange, forward: Forward) -> Answer:
+    """A gateway that answers a write without credentials with 401 (and its challenge) only
+    after passing it on: the refusal sent, the handler not returned (rtcstats/rtcstats#260,
+    "return after http upload was not authorized"; MG-RAST/Shock#179, "auth check done after
+    upload"). Only reading back shows the store or delete was applied."""
+    if "authorization" in request.headers or request.method not in ("POST", "DELETE"):
+        return forward(request)
+    forward(authorized_as(request))
+    challenge = {"WWW-Authenticate": 'Basic realm="gateway"', "Content-Type": "text/plain"}
+    return Answer(401, challenge, b"Unauthorized")
+
+
+@fault(
     "401-without-challenge",
     cells(CHALLENGE),
     test="test_http_auth_orthanc.py",
