@@ -23,7 +23,8 @@ import urllib3.exceptions as urllib3_exceptions
 from requests.auth import AuthBase
 
 from . import deadline, multipart, readmap
-from .errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
+from .budget import Meter
+from .errors import BudgetSpent, DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
 from .evidence import compact_json, shown
 from .guard import SAFE_METHODS, Guard
 from .settings import REDACTED
@@ -220,6 +221,7 @@ class Client:
         max_retry_wait: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         guard: Guard | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
@@ -244,6 +246,8 @@ class Client:
         self.run_deadline: tuple[float, str] | None = None
         self.exchanges: list[Exchange] = []
         self._guard_reader: Client = self  # whose credentials the guard reads the server with
+        # What this process has read, held to its share of the read budget (if any).
+        self.meter = meter or Meter()
 
     def as_other(self, auth: AuthBase | None) -> Client:
         """The same server asked with other credentials (or none): the same evidence, redactor,
@@ -257,6 +261,7 @@ class Client:
             retries=0,
             redactor=self.redactor,
             guard=self.guard,
+            meter=self.meter,
         )
         other.session.verify = self.session.verify
         other.session.proxies = self.session.proxies
@@ -347,6 +352,11 @@ class Client:
         if left <= 0:
             exchange.error = f"not sent: {what} has passed"
             raise DeadlineExceeded(f"{method} {url} was not sent: {what} has passed")
+        try:
+            self.meter.ask(method, url)
+        except BudgetSpent as exc:
+            exchange.error = "not sent: the read budget is spent"
+            raise BudgetSpent(self.redactor.text(str(exc))) from None
         watch = deadline.Deadline(left, what).start()
         started = time.monotonic()
         try:
@@ -360,7 +370,14 @@ class Client:
                 stream=True,
             )
             watch.watch(response)
+            self.meter.watch(response)
             self._finish(exchange, response, stream)
+        except BudgetSpent as exc:
+            watch.cancel()
+            response.close()
+            exchange.error = "the read budget is spent: the answer was not read further"
+            exchange.elapsed = time.monotonic() - started
+            raise BudgetSpent(self.redactor.text(str(exc))) from None
         except (requests.RequestException, DeadlineExceeded) as exc:
             watch.cancel()
             error = watch.error() if watch.expired else self._no_answer(method, url, exc)
@@ -426,6 +443,10 @@ class Client:
             if exchange is not None:
                 exchange.error = f"after {len(summary)} part(s): {error}"
             raise error from None
+        except BudgetSpent as exc:
+            if exchange is not None:
+                exchange.error = f"after {len(summary)} part(s): the read budget is spent"
+            raise BudgetSpent(self.redactor.text(str(exc))) from None
         finally:
             response.close()
 

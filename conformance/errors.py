@@ -39,3 +39,9 @@ class UnsafeRequestError(Exception):
 
 class ReadOnlyError(UnsafeRequestError):
     """A request that would write, in a read-only run: it was not sent (verdict DISABLED)."""
+
+
+class BudgetSpent(Exception):
+    """The run's read budget (--dicomweb-read-budget) is spent: the request was not sent, or its
+    answer not read further. The check is not judged (verdict DISABLED), nor any later one that
+    asks the server."""

@@ -15,7 +15,7 @@ import pytest
 from _pytest._code.code import ExceptionInfo, ExceptionRepr
 
 from .catalog import Catalog
-from .errors import ReadOnlyError
+from .errors import BudgetSpent, ReadOnlyError
 from .expectations import Expectation, Expectations
 from .items import check_name
 from .profiles import Profile
@@ -112,8 +112,9 @@ class Judge:
             verdict, message = Verdict.ERROR, _first_line(str(excinfo.value))
         elif excinfo is not None and excinfo.errisinstance(Informational):
             verdict, message = Verdict.INFO, _first_line(str(excinfo.value))
-        elif excinfo is not None and excinfo.errisinstance(ReadOnlyError):
-            # The check needs a write that a read-only run does not send: switched off.
+        elif excinfo is not None and excinfo.errisinstance((ReadOnlyError, BudgetSpent)):
+            # The check needs a write that a read-only run does not send, or a read past the
+            # run's read budget: not run.
             verdict, message = Verdict.DISABLED, _first_line(str(excinfo.value))
         elif report.passed:
             verdict, message = Verdict.PASS, ""
@@ -176,7 +177,7 @@ class Judge:
             report.outcome, report.longrepr = "passed", None
         elif verdict in (Verdict.FAIL, Verdict.ERROR) and report.skipped:  # promised, missing
             report.outcome, report.longrepr = "failed", f"{verdict}: {message}"
-        elif verdict is Verdict.DISABLED and report.failed:  # a write a read-only run refused
+        elif verdict is Verdict.DISABLED and report.failed:  # a write refused, a budget spent
             path, line = report.location[0], report.location[1] or 0
             report.outcome, report.longrepr = "skipped", (path, line + 1, f"{verdict}: {message}")
         # A check switched off was not run: it has no verdict to compare with an expected one.

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .budget import size
 from .sections import edition_name, grouped, heading_url, part_key, transaction_name
 
 VERDICT_ORDER = ("FAIL", "ERROR", "NON-STRICT", "INFO", "PASS", "NOT-IMPLEMENTED", "DISABLED")
@@ -308,12 +309,31 @@ def identity_rows(results: Results) -> list[tuple[str, str]]:
         rows.append(("Mode", str(results["mode"])))
     if found := expectations_file(results):
         rows.append(("Expectations", found))
+    if reading := results.get("reading"):
+        if reading["read_only"]:
+            rows.append(("Read-only", read_only_line(reading)))
+        rows.append(("Read", read_line(reading)))
     rows.append(("Suite", f"dicomweb-conformance {version}"))
     rows.append(("Catalog", _editions(results["catalog"])))
     rows.append(
         ("Run", f"{results['started']} to {results['ended']} ({results['duration_s']:.0f} s)")
     )
     return rows
+
+
+def read_only_line(reading: dict[str, Any]) -> str:
+    """ "read-only run on 1 study (9 instances sampled, not the whole study)"."""
+    n, sampled = len(reading["studies"]), reading["instances_sampled"]
+    partial = ", not the whole study" if reading["partial"] else ""
+    return f"read-only run on {n} stud{'y' if n == 1 else 'ies'}" + (
+        f" ({sampled} instances sampled{partial})" if sampled else ""
+    )
+
+
+def read_line(reading: dict[str, Any]) -> str:
+    """ "read 412 requests and 3.1 MB of a budget of 5,000 requests and 500.0 MB"."""
+    budget = f" of a budget of {reading['budget']}" if reading["budget"] else ""
+    return f"read {reading['requests']:,} requests and {size(reading['bytes'])}{budget}"
 
 
 def _short(text: str, limit: int = SUMMARY_CHARS) -> str:

@@ -175,7 +175,7 @@ def build(
 ) -> dict[str, Any]:
     """results.json from what the run recorded. ``run``: base_url, server (its Server header),
     server_name (declared), profile, mode, capabilities (the profile's declarations), run_id,
-    settings (redacted), started, ended (seconds)."""
+    settings (redacted), started, ended (seconds); reading (what the run read, optional)."""
     editions: dict[str, set[str]] = {}
     for r in catalog.values():
         editions.setdefault(r.part, set()).add(r.edition)
@@ -203,6 +203,7 @@ def build(
         "checks": list(records),
         "requirements": requirement_rows(catalog, records),
         "unmatched_expectations": list(unmatched),
+        "reading": run.get("reading"),
     }
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .budget import DEFAULT_READ_ONLY, Budget
+from .budget import parse as parse_budget
 from .catalog import CAPABILITIES, CORE_CAPABILITIES
 
 AUTH_MODES = ("none", "basic", "bearer", "azure")
@@ -201,6 +203,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="UIDS",
     ),
     Option(
+        "read_budget",
+        "The most the run may read of the server: REQUESTS,SIZE (e.g. 2000,250MB), or none. "
+        "Past it no request is sent and the checks left are DISABLED. Default: "
+        f"{DEFAULT_READ_ONLY.requests},{DEFAULT_READ_ONLY.bytes // 10**6}MB in a read-only run, "
+        "none in a run that stores its own data.",
+        parse=lambda value: parse_budget(value) or "none",
+        metavar="N,SIZE",
+    ),
+    Option(
         "purge",
         "Run no checks: list (list) or delete (delete) the studies earlier runs of the suite "
         "left on the server, found by their marker (PatientID DWC-<run id>, or DWC-* without "
@@ -287,6 +298,7 @@ class Settings:
     run_id_given: bool = False  # False: the default, fresh and random
     read_only: bool = False
     studies: tuple[str, ...] = ()
+    read_budget: Budget | str | None = None  # "none": no budget; None: the default
     purge: str | None = None
     profile: str = "standard"
     expectations: Path | None = None
@@ -318,6 +330,15 @@ class Settings:
         """Whether the run may store and delete (not read-only, store not switched off)."""
         return not self.read_only and "store" not in self.disable
 
+    @property
+    def budget(self) -> Budget | None:
+        """The run's read budget: as given, else the default of a run that stores nothing."""
+        if isinstance(self.read_budget, Budget):
+            return self.read_budget
+        if self.read_budget == "none" or self.writes:
+            return None
+        return DEFAULT_READ_ONLY
+
     def redacted(self) -> dict[str, Any]:
         """The settings as shown to people: secrets replaced, paths as strings."""
         shown: dict[str, Any] = {}
@@ -325,6 +346,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("password", "token") and value:
                 value = REDACTED
+            if isinstance(value, Budget):
+                value = value.described()
             shown[f.name] = str(value) if isinstance(value, Path) else value
         return shown
 

@@ -19,6 +19,7 @@ from collections.abc import Generator, Iterable, Iterator
 import pytest
 from azurestandin import AzureStandIn
 from paths import CHECKS_DIR
+from scriptedserver import clients, server  # noqa: F401 (fixtures of test_client, test_budget)
 from suiterun import RunSuite, SuiteRun, parse_junit, valid
 
 from conformance.items import check_name
@@ -131,23 +132,23 @@ def checks(pytestconfig: pytest.Config) -> dict[str, list[str]]:
 def orthanc() -> Iterator[LocalOrthanc]:
     """A throwaway Orthanc with its DICOMweb plugin, for the whole test session."""
     _need_orthanc()
-    with LocalOrthanc() as server:
-        yield server
+    with LocalOrthanc() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")
 def orthanc_with_auth() -> Iterator[LocalOrthanc]:
     """A throwaway Orthanc that demands basic auth (alice / s3cret-pw)."""
     _need_orthanc()
-    with LocalOrthanc(users={"alice": "s3cret-pw"}) as server:
-        yield server
+    with LocalOrthanc(users={"alice": "s3cret-pw"}) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")
 def azure_standin() -> Iterator[AzureStandIn]:
     """The Azure stand-in (tests/azurestandin.py, no fault) over an Orthanc of its own."""
     _need_orthanc()
-    with LocalOrthanc() as server, AzureStandIn(server) as standin:
+    with LocalOrthanc() as launched, AzureStandIn(launched) as standin:
         yield standin
 
 

@@ -14,9 +14,8 @@ import pytest
 import requests
 import whatisread
 from paths import ORTHANC_EXPECTATIONS, REPO
+from scriptedserver import Answer, ScriptedServer
 from suiterun import RunSuite
-from test_client import Answer, ScriptedServer
-from test_client import server as server  # the fixture
 
 from conformance import dicomweb, expect, expectations, readmap
 from conformance.client import Client

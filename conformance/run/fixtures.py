@@ -101,7 +101,9 @@ def study_data(dicomweb_state: RunState, request: pytest.FixtureRequest) -> Stud
     if dicomweb_state.settings.writes or not dicomweb_state.held:
         study: StudyData = request.getfixturevalue("stored_study")
         return study
-    return heldstudy.read(dicomweb_state.client, dicomweb_state.held[0])
+    held = heldstudy.read(dicomweb_state.client, dicomweb_state.held[0])
+    dicomweb_state.sampled, dicomweb_state.sampled_whole = len(held), held.is_whole()
+    return held
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from .state import (
     server_key,
     settings_key,
     state_key,
+    workers_read_key,
 )
 
 
@@ -115,6 +116,8 @@ class XdistHooks:
         report = output.get("dicomweb_cleanup")
         if report:
             node.config.stash[cleanup_reports_key].append(CleanupReport(**report))
+        if output.get("dicomweb_read"):
+            node.config.stash[workers_read_key].append(output["dicomweb_read"])
         if output.get("dicomweb_deselected"):
             # Every worker collects (and deselects) the same: one list is the run's.
             node.config.stash[deselected_key] = output["dicomweb_deselected"]
@@ -166,6 +169,7 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     if workeroutput is not None:
         workeroutput["dicomweb_deselected"] = config.stash.get(deselected_key, [])
         workeroutput["dicomweb_shared"] = state.handed_over if state is not None else []
+        workeroutput["dicomweb_read"] = state.read() if state is not None else {}
     if state is not None and state.registry.studies:
         report = clean_up(state)
         if workeroutput is not None:

@@ -25,6 +25,7 @@ from .state import (
     deselected_key,
     identity_key,
     judge_key,
+    reading_of,
     server_key,
 )
 
@@ -125,6 +126,7 @@ class VerdictRecorder:
             "settings": self.settings.redacted(),
             "started": self.started,
             "ended": time.time(),
+            "reading": reading_of(config),
         }
         document = results.build(
             run=run,

@@ -31,6 +31,7 @@ from .state import (
     judge_key,
     settings_key,
     state_key,
+    workers_read_key,
 )
 
 
@@ -38,6 +39,7 @@ def configure(config: pytest.Config, base_url: str) -> None:
     """Resolve the settings and set up the run; called once the run's hooks are registered."""
     config.stash[cleanup_reports_key] = []
     config.stash[deselected_key] = []
+    config.stash[workers_read_key] = []
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     try:
         settings = settings_of(config, base_url)
@@ -74,6 +76,9 @@ def configure(config: pytest.Config, base_url: str) -> None:
     shared = Path(workerinput["dicomweb_shared_dir"]) if workerinput else None
     shared = shared if shared is not None and shared.is_dir() else None  # a worker elsewhere
     state = config.stash[state_key] = RunState(settings, label, profile, run_deadline, shared)
+    # The controller and each worker read at once: each holds to its share of the read budget.
+    workers = workerinput["workercount"] if workerinput else _workers(config)
+    state.processes = workers + 1 if workers else 1
     if workerinput is not None and workerinput.get("dicomweb_held") is not None:
         state.held = tuple(workerinput["dicomweb_held"])
     read_map = os.environ.get(readmap.ENV)  # docs/what-is-read.md's runs only (tests/)
@@ -89,6 +94,14 @@ def configure(config: pytest.Config, base_url: str) -> None:
         interrupt_on_sigterm()  # the controller does it once it knows the run is ours
     if workerinput is None:
         config.pluginmanager.register(VerdictRecorder(settings, requirements, profile), RECORDER)
+
+
+def _workers(config: pytest.Config) -> int:
+    """The xdist workers this controller starts (0: a serial run)."""
+    if config.getoption("dist", "no") == "no":
+        return 0
+    count = config.getoption("numprocesses", None)
+    return count if isinstance(count, int) else len(config.getoption("tx", None) or [])
 
 
 def settings_of(config: pytest.Config, base_url: str) -> Settings:

@@ -14,6 +14,7 @@ import pytest
 
 from .. import samples, synthetic
 from ..auth import build_auth
+from ..budget import Meter
 from ..cleanup import Cleaner, CleanupReport, orthanc_root
 from ..client import Client, Exchange, Redactor
 from ..dicomweb import stow
@@ -38,6 +39,8 @@ server_key = pytest.StashKey[str]()  # the Server header, as results.json "serve
 identity_key = pytest.StashKey[Identity]()
 # Checks deselected (-k, -m): their expectations are not stale, only unexercised.
 deselected_key = pytest.StashKey[list[dict[str, Any]]]()
+# What each worker read ({"requests", "bytes", "sampled"}), handed to the controller at its end.
+workers_read_key = pytest.StashKey[list[dict[str, int]]]()
 StudyT = TypeVar("StudyT", bound=samples.Study)
 
 try:
@@ -79,8 +82,26 @@ class RunState:
         # The studies a run given --dicomweb-studies reads, found on the server before any check
         # (lifecycle.read_held; a worker gets them from the controller); None: none named.
         self.held: tuple[str, ...] | None = None
+        # The processes that read the server at once (the controller and its xdist workers):
+        # each holds to its share of the read budget.
+        self.processes = 1
+        # Instances of the held study this process sampled (fixture study_data; 0: none), and
+        # whether they are the whole study.
+        self.sampled = 0
+        self.sampled_whole = True
         # Studies stored for every worker, which the controller deletes after the last one.
         self.handed_over: list[tuple[str, str]] = []  # (Study Instance UID, Patient ID)
+
+    def read(self) -> dict[str, int]:
+        """What this process read of the server: requests sent, bytes of answers, instances of
+        the held study sampled."""
+        meter = self._client.meter if self._client is not None else None
+        return {
+            "requests": meter.requests if meter else 0,
+            "bytes": meter.bytes if meter else 0,
+            "sampled": self.sampled,
+            "partial": int(not self.sampled_whole),
+        }
 
     @property
     def client_made(self) -> bool:
@@ -106,6 +127,10 @@ class RunState:
                 redactor=redactor,
                 max_retry_wait=s.max_retry_wait,
                 guard=Guard(s.base_url, self.registry, read_only=not s.writes, orthanc_url=orthanc),
+                meter=Meter(
+                    s.budget.share(self.processes) if s.budget else None,
+                    f"--dicomweb-read-budget {s.budget.described()}" if s.budget else "",
+                ),
             )
             self._client.run_deadline = self.run_deadline
         return self._client
@@ -212,6 +237,27 @@ class RunState:
     def cleaner(self) -> Cleaner:
         s = self.settings
         return Cleaner(self.client, self.registry, s.cleanup, s.orthanc_url)
+
+
+def reading_of(config: pytest.Config) -> dict[str, Any]:
+    """What the run read of the server, every process together (on the controller), as
+    results.json "reading" holds it: requests, bytes of answers, the studies a read-only run read,
+    the instances it sampled of the first (every process samples the same) and whether that is
+    not the whole study, and the read budget."""
+    state = config.stash.get(state_key, None)
+    workers: list[dict[str, int]] = config.stash.get(workers_read_key, [])
+    parts = [state.read(), *workers] if state is not None else workers
+    settings = state.settings if state is not None else None
+    budget = settings.budget if settings is not None else None
+    return {
+        "read_only": bool(settings and not settings.writes),
+        "studies": list(state.held or ()) if state is not None else [],
+        "instances_sampled": max((p.get("sampled", 0) for p in parts), default=0),
+        "partial": bool(max((p.get("partial", 0) for p in parts), default=0)),
+        "requests": sum(p.get("requests", 0) for p in parts),
+        "bytes": sum(p.get("bytes", 0) for p in parts),
+        "budget": budget.described() if budget else None,
+    }
 
 
 def own_exchanges(item: pytest.Item) -> list[Exchange]:

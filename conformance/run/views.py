@@ -24,10 +24,10 @@ from ..cleanup import merged
 from ..client import Exchange
 from ..errors import NoAnswer, Throttled
 from ..items import requirement_ids
-from ..report import conformance_line, gate_summary
+from ..report import conformance_line, gate_summary, read_line, read_only_line
 from ..verdicts import PreconditionFailed, Verdict
 from .recorder import recorder_of
-from .state import cleanup_reports_key, identity_key, own_exchanges, state_key
+from .state import cleanup_reports_key, identity_key, own_exchanges, reading_of, state_key
 
 EVIDENCE_EXCHANGES = 6
 SHORT_CHARS = 300  # what broke, as the short summary (and JUnit's message attribute) says it
@@ -154,14 +154,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     _cleanup(terminalreporter, config)
 
 
-def read_only_summary(records: list[dict[str, Any]], held: tuple[str, ...]) -> str:
-    """What a read-only run judged, on what, and what it could not run."""
+def read_only_summary(records: list[dict[str, Any]], reading: dict[str, Any]) -> str:
+    """What a read-only run judged, on what, what it read and what it could not run."""
     unrun = [r for r in records if r["verdict"] == "DISABLED" and "read-only" in r["message"]]
     judged = [r for r in records if r["verdict"] not in (Verdict.DISABLED, Verdict.NOT_IMPLEMENTED)]
-    studies = f"{len(held)} stud{'y' if len(held) == 1 else 'ies'}"
+    spent = [r for r in records if r["verdict"] == "DISABLED" and "read budget" in r["message"]]
     return (
-        f"read-only run on {studies}: {len(judged)} checks judged; {len(unrun)} checks need to "
+        f"{read_only_line(reading)}: {len(judged)} checks judged; {len(unrun)} checks need to "
         "write and were not run (DISABLED; each is listed in results.json)"
+        + (f"; {len(spent)} checks not run: the read budget was spent" if spent else "")
+        + f"; {read_line(reading)}"
     )
 
 
@@ -191,7 +193,7 @@ def _verdicts(tr: Any, config: pytest.Config, recorder: Any) -> None:
     if why:
         tr.line(why, bold=True)
     if not settings.writes:
-        tr.line(read_only_summary(records, config.stash[state_key].held or ()))
+        tr.line(read_only_summary(records, reading_of(config)))
     for key in recorder.unmatched_expectations(config):
         tr.line(f"expectation {key} matched no check in this run", yellow=True)
     if settings.results:
