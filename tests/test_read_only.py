@@ -16,6 +16,7 @@ from paths import ORTHANC_EXPECTATIONS
 from suiterun import RunSuite, SuiteRun
 
 from conformance import expectations, samples
+from conformance.checks.test_existing import WHOLE_BOUND
 from conformance.client import Client
 from conformance.dicomweb import stow
 from conformance.local.orthanc import LocalOrthanc
@@ -126,10 +127,15 @@ def test_a_read_only_run_only_reads_and_lists_what_it_could_not_run(
     # checks did); what is left still needs to write.
     assert 0 < len(unrun) <= 362 - len(data), len(unrun)
     judged = [v for v in run.verdicts.values() if v not in ("DISABLED", "NOT-IMPLEMENTED")]
+    reading = run.results["reading"]
+    assert reading["read_only"] and reading["studies"] == [existing]
+    assert reading["instances_sampled"] == 3 and not reading["partial"]
+    assert 0 < reading["requests"] == len(proxy.seen), (reading, len(proxy.seen))
     assert (
-        f"read-only run on 1 study: {len(judged)} checks judged; {len(unrun)} checks need to "
-        "write and were not run"
+        f"read-only run on 1 study (3 instances sampled): {len(judged)} checks judged; "
+        f"{len(unrun)} checks need to write and were not run"
     ) in run.stdout
+    assert f"read {reading['requests']:,} requests and " in run.stdout
     assert run.results["cleanup"] is None
     # What was there is there, and nothing else.
     stored = Client(orthanc.dicomweb_url).get(f"studies/{existing}/metadata")
@@ -243,3 +249,54 @@ def test_a_search_that_drops_attributes_is_caught_on_a_sample_of_what_the_server
     orthanc.purge()
     assert run.verdicts == dict.fromkeys(checks, "FAIL"), run.stdout
     assert run.results["cleanup"] is None
+
+
+def test_the_run_reads_no_more_than_its_budget_and_says_what_it_left(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """Past --dicomweb-read-budget no request is sent: the checks left are DISABLED (never
+    FAIL or ERROR), the summary says how many, and under -n 2 the controller and both workers
+    together stay within the budget."""
+    existing = stored_directly(orthanc)
+    with HostileProxy(orthanc.url) as proxy:
+        run = run_suite(
+            f"{proxy.url}/dicom-web",
+            "--dicomweb-read-only",
+            f"--dicomweb-studies={existing}",
+            "--dicomweb-read-budget=45,50MB",
+            "-n",
+            "2",
+        )
+    orthanc.purge()
+    assert len(proxy.seen) <= 45, len(proxy.seen)
+    assert run.results["reading"]["requests"] == len(proxy.seen)
+    assert run.results["reading"]["budget"] == "45 requests and 50.0 MB"
+    spent = [c for c in run.results["checks"] if "read budget is spent" in c["message"]]
+    assert spent and {c["verdict"] for c in spent} == {"DISABLED"}, spent
+    assert f"{len(spent)} checks not run: the read budget was spent" in run.stdout
+    # What was judged before the budget ran out was judged as without a budget.
+    assert "ERROR" not in run.verdicts.values(), run.stdout
+
+
+def test_a_study_too_large_to_read_whole_is_left_and_its_series_are_judged(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """A held study listing more instances than test_existing.WHOLE_BOUND is not retrieved
+    whole (DISABLED, saying so); its series, each small enough, are."""
+    orthanc.purge()
+    uid = samples.derive_uid("somebody", "large", "study")
+    each = WHOLE_BOUND // 2 + 10
+    instances = [
+        generated_instance("somebody", uid, f"{uid}.{series}.{n}", None, [], series=series)
+        for series in (1, 2)
+        for n in range(1, each + 1)
+    ]
+    assert stow(Client(orthanc.dicomweb_url), instances).status_code == 200
+    run = run_suite(
+        orthanc.dicomweb_url, "--dicomweb-read-only", f"--dicomweb-studies={uid}", checks=READING
+    )
+    orthanc.purge()
+    study, series = READING
+    assert run.verdicts == {study: "DISABLED", series: "PASS"}, run.stdout
+    message = next(c["message"] for c in run.results["checks"] if c["check"] == study)
+    assert f"not retrieved whole, each lists more than {WHOLE_BOUND} instances" in message
