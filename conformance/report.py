@@ -76,11 +76,15 @@ def conformance_line(results: Results) -> str:
     unjudged = sum(r["verdict"] == "ERROR" for r in must)
     overall = "FAIL" if failing else "INCOMPLETE" if unjudged else "PASS"
     not_run = sum(r.get("status") == "not run" for r in requirements)
+    unwritten = sum(r["verdict"] == "DISABLED" for r in requirements)
     if not_run:
         mode = results.get("mode")
         overall = f"PARTIAL ({f'{mode} run: ' if mode else ''}{not_run} requirements not run)"
         if not_run == 1:
             overall = overall.replace("requirements", "requirement")
+    elif (results.get("reading") or {}).get("read_only") and unwritten:
+        # What a read-only run could not judge is no PASS either.
+        overall = f"PARTIAL (read-only run: {_plural(unwritten, 'requirement')} not judged)"
     line = f"{overall}: {len(failing)} of {len(must)} tested MUST requirements fail"
     faults = breach_count(failing)
     if failing:

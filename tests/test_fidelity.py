@@ -112,6 +112,17 @@ def test_the_conformance_line_counts_faults_as_well_as_requirements() -> None:
     assert report.conformance_line({"requirements": alone}).endswith("from 1 distinct fault")
 
 
+def test_a_read_only_run_that_left_requirements_unjudged_is_never_a_pass() -> None:
+    rows = [row("OK", "PASS"), row("STORE", "DISABLED"), row("STOW", "DISABLED")]
+    reading = {"read_only": True}
+    line = report.conformance_line({"requirements": rows, "reading": reading})
+    assert line == (
+        "PARTIAL (read-only run: 2 requirements not judged): 0 of 1 tested MUST requirements fail"
+    )
+    # A writing run that switched capabilities off says so elsewhere (DISABLED by choice).
+    assert report.conformance_line({"requirements": rows}).startswith("PASS: 0 of 1")
+
+
 @pytest.fixture(scope="module")
 def readings_by_requirement() -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)

@@ -92,7 +92,13 @@ class VerdictRecorder:
         if xml is None or not self.records:
             return
         rows = results.requirement_rows(self.catalog, self.records)
-        headline = conformance_line({"requirements": rows, "mode": self.settings.mode})
+        headline = conformance_line(
+            {
+                "requirements": rows,
+                "mode": self.settings.mode,
+                "reading": reading_of(session.config),
+            }
+        )
         xml.add_global_property("conformance", headline)
         for row in rows:
             if row["verdict"] is not None:

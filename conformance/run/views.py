@@ -188,7 +188,8 @@ def _verdicts(tr: Any, config: pytest.Config, recorder: Any) -> None:
     )
     for line in _failing_requirements(records, rows):
         tr.line(line)
-    tr.line(conformance_line({"requirements": rows, "mode": settings.mode}), bold=True)
+    headline = {"requirements": rows, "mode": settings.mode, "reading": reading_of(config)}
+    tr.line(conformance_line(headline), bold=True)
     why = recorder.exit_reason(rows)
     if why:
         tr.line(why, bold=True)
