@@ -11,15 +11,23 @@ A production study can hold thousands of instances: the sample is at most ``SERI
 series of at most ``INSTANCES_SAMPLED`` instances each, and says whether it is the whole study
 (counts can only be judged then). A failed read while building it leaves the checks that need
 it unjudged (ERROR), never FAIL: the search and metadata checks judge those answers.
+
+Some checks need an instance showing a feature (an image, a multi-frame image, one without pixel
+data, one its metadata says is stored compressed: FEATURES). A sample lacking a multi-frame image
+or an instance without pixel data looks once further: one search of at most FEATURE_SEARCHED of
+the study's instances, and one metadata read per feature lacking (``extras``, never counted as
+the sample's). A failed or empty search finds nothing, and the checks needing it are unjudged.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from . import expect
 from .client import Client
@@ -32,6 +40,19 @@ from .samples import Instance, SampleStudy
 # 1 + 3 searches and 9 metadata reads, once per process.
 SERIES_SAMPLED = 3
 INSTANCES_SAMPLED = 3
+# A check of frames, of a compressed instance or of a non-image needs an instance showing it; a
+# sample lacking one looks once further, in one search of at most this many of the study's
+# instances, and reads the metadata of at most one instance per feature it lacks.
+FEATURE_SEARCHED = 50
+NUMBER_OF_FRAMES, ROWS = "00280008", "00280010"
+AVAILABLE_TRANSFER_SYNTAX = "AvailableTransferSyntaxUID"  # (0008,3002), where the server says
+# What a check may ask a held instance to show, as its messages name it.
+FEATURES = {
+    "image": "an image",
+    "multiframe": "a multi-frame image",
+    "no_pixels": "an instance without pixel data",
+    "compressed": "an instance its metadata says is stored compressed",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,9 @@ class HeldInstance:
     series_uid: str
     sop_uid: str
     dataset: Dataset
+    # The top-level attributes the metadata gives as bulk data (BulkDataURI), left out of
+    # ``dataset``: a retrieve of the instance must hold them, whatever their bytes.
+    bulk: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"HeldInstance({self.name!r}, {self.sop_uid})"
@@ -57,6 +81,9 @@ class HeldStudy:
     instances: tuple[HeldInstance, ...]
     series_listed: int  # series the series search listed (at most SERIES_SAMPLED + 1)
     whole_series: frozenset[str]  # sampled series whose every instance is in the sample
+    # Instances outside the sample, read because they show a feature the sample lacks (a
+    # multi-frame image, an instance without pixel data): never counted as the sample's.
+    extras: tuple[HeldInstance, ...] = ()
 
     def __iter__(self) -> Iterator[HeldInstance]:
         return iter(self.instances)
@@ -99,6 +126,51 @@ StudyData = SampleStudy | HeldStudy  # "the data": what the run stored, or what 
 DataInstance = Instance | HeldInstance
 
 
+def has_feature(dataset: Dataset, feature: str) -> bool:
+    """Whether an instance's metadata shows a feature of FEATURES."""
+    image = "Rows" in dataset
+    if feature == "image":
+        return image
+    if feature == "multiframe":
+        return image and _frames(dataset) > 1
+    if feature == "no_pixels":
+        return not image and "SOPClassUID" in dataset
+    if feature == "compressed":
+        offered = UID(str(dataset.get(AVAILABLE_TRANSFER_SYNTAX, "")))
+        return image and offered.is_transfer_syntax and offered.is_compressed
+    raise ValueError(f"no feature {feature!r}: {sorted(FEATURES)}")
+
+
+def _frames(dataset: Dataset) -> int:
+    try:
+        return int(dataset.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def number_of_frames(instance: DataInstance) -> int:
+    """The frames an instance's metadata (or the stored dataset) says it has: 1 unless more."""
+    return _frames(instance.dataset)
+
+
+def with_feature(study: HeldStudy, feature: str) -> HeldInstance | None:
+    """The held instance showing ``feature`` with the fewest pixel bytes by its metadata (the
+    checks that use it read it whole, and a production multi-frame image can be gigabytes):
+    of the sample, else of its extras; the first of equals."""
+    found = [i for i in (*study, *study.extras) if has_feature(i.dataset, feature)]
+    return min(found, key=lambda i: _pixel_bytes(i.dataset), default=None)
+
+
+def _pixel_bytes(dataset: Dataset) -> int:
+    """The uncompressed pixel bytes an instance's metadata describes (0 where it cannot tell)."""
+    try:
+        values = [int(dataset.get(k, 1) or 1) for k in ("Rows", "Columns", "SamplesPerPixel")]
+        bits = int(dataset.get("BitsAllocated", 8) or 8)
+    except (TypeError, ValueError):
+        return 0
+    return math.prod(values) * _frames(dataset) * max(bits // 8, 1)
+
+
 def first_instance(study: StudyData) -> DataInstance:
     """An instance of the data: red-triangle of the article's study (the one its checks have
     always named), else the first sampled."""
@@ -125,20 +197,82 @@ def read(client: Client, study_uid: str) -> HeldStudy:
     whole: set[str] = set()
     for series_uid in listed[:SERIES_SAMPLED]:
         path = f"studies/{study_uid}/series/{series_uid}/instances"
-        sops = _listed(client, path, SOP_UID, INSTANCES_SAMPLED)
-        if len(sops) <= INSTANCES_SAMPLED:
+        rows = _rows(client, path, SOP_UID, INSTANCES_SAMPLED)
+        if len(rows) <= INSTANCES_SAMPLED:
             whole.add(series_uid)
-        for sop_uid in sops[:INSTANCES_SAMPLED]:
-            dataset = _metadata(client, f"{path}/{sop_uid}", sop_uid)
+        for sop_uid in list(rows)[:INSTANCES_SAMPLED]:
+            dataset, bulk = _metadata(client, f"{path}/{sop_uid}", sop_uid, rows[sop_uid])
             name = f"held-{len(instances) + 1}"
-            instances.append(HeldInstance(name, study_uid, series_uid, sop_uid, dataset))
+            instances.append(HeldInstance(name, study_uid, series_uid, sop_uid, dataset, bulk))
     expect.precondition(bool(instances), f"the searches of study {study_uid} list no instance")
-    return HeldStudy(study_uid, tuple(instances), len(listed), frozenset(whole))
+    sample = HeldStudy(study_uid, tuple(instances), len(listed), frozenset(whole))
+    lacking = [f for f in SEARCHED_FOR if with_feature(sample, f) is None]
+    if not lacking:
+        return sample
+    extras = tuple(_extras(client, study_uid, sample.sop_uids, lacking))
+    return HeldStudy(study_uid, sample.instances, len(listed), frozenset(whole), extras)
+
+
+# The features an instance search shows (Rows, Number of Frames): a held study lacking them in
+# its sample is searched once for them. "compressed" needs the metadata's word, never guessed.
+SEARCHED_FOR = ("multiframe", "no_pixels")
+
+
+def _extras(
+    client: Client, study_uid: str, sampled: set[str], lacking: list[str]
+) -> list[HeldInstance]:
+    """At most one instance per lacking feature, from one bounded search of the study's
+    instances; a search or read that fails finds none (the checks needing it are unjudged, and
+    the search checks judge such answers)."""
+    response = search(
+        client,
+        f"studies/{study_uid}/instances",
+        ("limit", str(FEATURE_SEARCHED)),
+        ("includefield", NUMBER_OF_FRAMES),
+        ("includefield", ROWS),
+    )
+    try:
+        objects = json_array(response) if response.status_code == 200 else []
+    except ProtocolError:
+        objects = []
+    found: list[HeldInstance] = []
+    for feature in lacking:
+        for obj in objects[:FEATURE_SEARCHED]:
+            series_uid, sop_uid = _uid(obj.get(SERIES_UID)), _uid(obj.get(SOP_UID))
+            if series_uid is None or sop_uid is None or sop_uid in sampled:
+                continue
+            if not _may_show(obj, feature):
+                continue
+            path = f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+            try:
+                dataset, bulk = _metadata(client, path, sop_uid)
+            except expect.PreconditionFailed:
+                break
+            if has_feature(dataset, feature):
+                name = f"held-extra-{len(found) + 1}"
+                found.append(HeldInstance(name, study_uid, series_uid, sop_uid, dataset, bulk))
+                sampled = sampled | {sop_uid}
+            break  # one metadata read per feature, whatever it shows
+    return found
+
+
+def _may_show(obj: dict[str, Any], feature: str) -> bool:
+    """Whether a search result may be an instance with ``feature`` (its metadata decides)."""
+    rows = obj.get(ROWS)
+    frames = _number(obj.get(NUMBER_OF_FRAMES))
+    if feature == "multiframe":
+        return frames is not None and frames > 1
+    return rows is None or _number(rows) is None
 
 
 def _listed(client: Client, path: str, tag: str, bound: int) -> list[str]:
     """The unique keys a search lists, asking for one more than ``bound`` (so that "more than
     the bound" is known without reading them all), in the order listed, each once."""
+    return list(_rows(client, path, tag, bound))
+
+
+def _rows(client: Client, path: str, tag: str, bound: int) -> dict[str, dict[str, Any]]:
+    """As ``_listed``, each key with its (first) result."""
     response = search(client, path, ("limit", str(bound + 1)))
     expect.answered(response, 200, 204)
     try:
@@ -149,7 +283,19 @@ def _listed(client: Client, path: str, tag: str, bound: int) -> list[str]:
     expect.precondition(
         None not in found, f"{expect.request_line(response)}: a result lacks its {tag}"
     )
-    return list(dict.fromkeys(str(uid) for uid in found))
+    rows: dict[str, dict[str, Any]] = {}
+    for uid, obj in zip(found, objects, strict=True):
+        rows.setdefault(str(uid), obj)
+    return rows
+
+
+def _number(attribute: Any) -> int | None:
+    value = attribute.get("Value") if isinstance(attribute, dict) else None
+    first = value[0] if isinstance(value, list) and value else None
+    try:
+        return int(first) if first is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _uid(attribute: Any) -> str | None:
@@ -158,11 +304,32 @@ def _uid(attribute: Any) -> str | None:
     return first if isinstance(first, str) and first else None
 
 
-def _metadata(client: Client, path: str, sop_uid: str) -> Dataset:
-    """An instance's metadata as a Dataset, without the attributes it gives as bulk data."""
+# Metadata answers that say the server offers none (tiny-pacs: 404): the sample then describes
+# each instance as its search result does, and the metadata checks judge the absence.
+NO_METADATA = (404, 405, 406, 501)
+UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def _metadata(
+    client: Client, path: str, sop_uid: str, row: dict[str, Any] | None = None
+) -> tuple[Dataset, frozenset[str]]:
+    """An instance's metadata as a Dataset, without the attributes it gives as bulk data, and
+    the tags of those (top level); where the server has no metadata to give, the instance as
+    its search result ``row`` describes it (if given)."""
     response = metadata(client, path)
-    expect.answered(response, 200)
     line = expect.request_line(response)
+    if row is not None and response.status_code in NO_METADATA:
+        try:
+            dataset = Dataset.from_json(_without_bulk_data(row))
+        except Exception as exc:  # pydicom raises many types for JSON it cannot read
+            raise expect.PreconditionFailed(f"{line}: and its search result: {exc}") from None
+        # A search result need not repeat the UIDs its path names.
+        parts = path.split("/")
+        for keyword, value in zip(UID_KEYWORDS, parts[1::2], strict=True):
+            if keyword not in dataset:
+                setattr(dataset, keyword, value)
+        return dataset, frozenset()
+    expect.answered(response, 200)
     try:
         objects = json_array(response)
     except ProtocolError as exc:
@@ -176,7 +343,12 @@ def _metadata(client: Client, path: str, sop_uid: str) -> Dataset:
         str(dataset.get("SOPInstanceUID", "")) == sop_uid,
         f"{line}: describes SOP instance {dataset.get('SOPInstanceUID')!r}",
     )
-    return dataset
+    bulk = frozenset(
+        tag
+        for tag, attribute in objects[0].items()
+        if isinstance(attribute, dict) and "BulkDataURI" in attribute
+    )
+    return dataset, bulk
 
 
 def _without_bulk_data(obj: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 import requests
+from pydicom.dataset import Dataset
 
 from conformance import heldstudy, samples
 from conformance.client import Client
@@ -99,10 +100,14 @@ def test_a_large_study_is_sampled_within_the_bounds_and_says_so() -> None:
     assert len(held) == heldstudy.SERIES_SAMPLED * heldstudy.INSTANCES_SAMPLED
     assert not held.is_whole() and not held.is_whole("1.2.3.1")
     assert "a sample" in held.sampled
-    # One series search, one instance search per sampled series, one metadata read each.
-    assert len(server.asked) == 1 + 3 + 9
+    # One series search, one instance search per sampled series, one metadata read each, and
+    # one bounded search for the features the sample lacks (a multi-frame image, an instance
+    # without pixel data; this server does not answer it, so none is found).
+    assert len(server.asked) == 1 + 3 + 9 + 1
     searches = [query for path, query in server.asked if not path.endswith("/metadata")]
-    assert all(query == [("limit", "4")] for query in searches)
+    assert all(query == [("limit", "4")] for query in searches[:-1])
+    assert searches[-1][0] == ("limit", str(heldstudy.FEATURE_SEARCHED))
+    assert held.extras == () and heldstudy.with_feature(held, "multiframe") is None
 
 
 def test_one_large_series_makes_the_study_a_sample_but_not_the_others() -> None:
@@ -125,7 +130,7 @@ def test_a_study_the_run_stored_is_always_whole_and_red_is_its_instance() -> Non
         {f"studies/{STUDY}/series": (204, None)},
         {f"studies/{STUDY}/series": (200, [{"00080060": {"vr": "CS", "Value": ["MR"]}}])},
         {f"studies/{STUDY}/series/1.2.3.1/instances": (404, None)},
-        {f"studies/{STUDY}/series/1.2.3.1/instances/1.2.3.1.1/metadata": (406, None)},
+        {f"studies/{STUDY}/series/1.2.3.1/instances/1.2.3.1.1/metadata": (500, None)},
         {f"studies/{STUDY}/series/1.2.3.1/instances/1.2.3.1.1/metadata": (200, [])},
         {
             f"studies/{STUDY}/series/1.2.3.1/instances/1.2.3.1.1/metadata": (
@@ -146,7 +151,7 @@ def test_a_study_the_run_stored_is_always_whole_and_red_is_its_instance() -> Non
         "no-series",
         "series-without-uid",
         "instance-search-404",
-        "metadata-406",
+        "metadata-500",
         "metadata-empty",
         "metadata-of-another-instance",
         "metadata-unreadable",
@@ -160,6 +165,158 @@ def test_an_answer_that_cannot_be_read_is_a_precondition_never_a_failure(
         heldstudy.read(server.client, STUDY)
 
 
+@pytest.mark.parametrize("status", heldstudy.NO_METADATA)
+def test_without_metadata_the_sample_is_what_the_searches_say(status: int) -> None:
+    """A server with no metadata to give (tiny-pacs: 404) is still sampled, each instance as its
+    search result describes it: the checks of metadata judge the absence, the others run."""
+    path = f"studies/{STUDY}/series/1.2.3.1/instances/1.2.3.1.1/metadata"
+    held = heldstudy.read(study({"1.2.3.1": 1}, **{path: (status, None)}).client, STUDY)
+    assert [i.sop_uid for i in held] == ["1.2.3.1.1"]
+    assert str(held.instances[0].dataset.SeriesInstanceUID) == "1.2.3.1"
+    assert held.instances[0].bulk == frozenset()
+
+
 def test_a_held_study_is_no_sample_study() -> None:
     held = heldstudy.read(study({"1.2.3.1": 1}).client, STUDY)
     assert isinstance(held, HeldStudy) and not hasattr(held.instances[0], "data")
+
+
+def image(sop: str, series: str, frames: int | None = None) -> dict[str, Any]:
+    """A search result or metadata of an image (Rows), multi-frame if ``frames`` > 1."""
+    obj = {
+        "00080016": uid("1.2.840.10008.5.1.4.1.1.7"),
+        "00080018": uid(sop),
+        "0020000D": uid(STUDY),
+        "0020000E": uid(series),
+        "00280010": {"vr": "US", "Value": [8]},
+    }
+    if frames is not None:
+        obj["00280008"] = {"vr": "IS", "Value": [frames]}
+    return obj
+
+
+def report(sop: str, series: str) -> dict[str, Any]:
+    """An instance without pixel data: an SR, no Rows."""
+    return {
+        "00080016": uid("1.2.840.10008.5.1.4.1.1.88.11"),
+        "00080018": uid(sop),
+        "0020000D": uid(STUDY),
+        "0020000E": uid(series),
+    }
+
+
+def with_features_outside_the_sample(**overrides: tuple[int, Any]) -> FakeServer:
+    """Five series of one image each (only three sampled); a multi-frame image and an SR in
+    the two series the sample leaves out."""
+    sampled = {f"1.2.3.{n}": 1 for n in range(1, 6)}
+    server = study(sampled)
+    for n in range(1, 4):
+        path = f"studies/{STUDY}/series/1.2.3.{n}/instances/1.2.3.{n}.1/metadata"
+        server.answers[path] = (200, [image(f"1.2.3.{n}.1", f"1.2.3.{n}")])
+    found = [image(f"1.2.3.{n}.1", f"1.2.3.{n}") for n in range(1, 4)]
+    found += [image("1.2.3.4.1", "1.2.3.4", frames=4), report("1.2.3.5.1", "1.2.3.5")]
+    server.answers[f"studies/{STUDY}/instances"] = (200, found)
+    for obj in found[3:]:
+        series, sop = obj["0020000E"]["Value"][0], obj["00080018"]["Value"][0]
+        path = f"studies/{STUDY}/series/{series}/instances/{sop}/metadata"
+        server.answers[path] = (200, [obj])
+    server.answers.update(overrides)
+    return server
+
+
+def test_features_the_sample_lacks_are_found_by_one_bounded_search() -> None:
+    server = with_features_outside_the_sample()
+    held = heldstudy.read(server.client, STUDY)
+    multiframe = heldstudy.with_feature(held, "multiframe")
+    no_pixels = heldstudy.with_feature(held, "no_pixels")
+    assert multiframe is not None and multiframe.sop_uid == "1.2.3.4.1"
+    assert heldstudy.number_of_frames(multiframe) == 4
+    assert no_pixels is not None and no_pixels.sop_uid == "1.2.3.5.1"
+    # The extras are no part of the sample: it stays three series, and not the whole study.
+    assert len(held) == 3 and held.sop_uids == {"1.2.3.1.1", "1.2.3.2.1", "1.2.3.3.1"}
+    assert [i.name for i in held.extras] == ["held-extra-1", "held-extra-2"]
+    assert not held.is_whole()
+    feature_search = [q for p, q in server.asked if p == f"studies/{STUDY}/instances"]
+    assert feature_search == [
+        [
+            ("limit", str(heldstudy.FEATURE_SEARCHED)),
+            ("includefield", heldstudy.NUMBER_OF_FRAMES),
+            ("includefield", heldstudy.ROWS),
+        ]
+    ]
+    assert len(server.asked) == 1 + 3 + 3 + 1 + 2
+    image_held = heldstudy.with_feature(held, "image")
+    assert image_held is not None and image_held.name == "held-1"
+
+
+def test_a_sample_showing_every_feature_searches_no_further() -> None:
+    server = with_features_outside_the_sample()
+    server.answers[f"studies/{STUDY}/series"] = (200, [{"0020000E": uid("1.2.3.4")}])
+    server.answers[f"studies/{STUDY}/series/1.2.3.4/instances"] = (
+        200,
+        [{"00080018": uid("1.2.3.4.1")}, {"00080018": uid("1.2.3.5.1")}],
+    )
+    server.answers[f"studies/{STUDY}/series/1.2.3.4/instances/1.2.3.5.1/metadata"] = (
+        200,
+        [report("1.2.3.5.1", "1.2.3.4")],
+    )
+    held = heldstudy.read(server.client, STUDY)
+    assert held.extras == () and held.is_whole()
+    assert heldstudy.with_feature(held, "multiframe") is not None
+    assert heldstudy.with_feature(held, "no_pixels") is not None
+    assert not any(p == f"studies/{STUDY}/instances" for p, _ in server.asked)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(500, None), (200, {"not": "an array"}), (200, [image("1.2.3.4.1", "1.2.3.4", frames=1)])],
+    ids=["search-500", "not-an-array", "no-multi-frame-listed"],
+)
+def test_a_feature_search_that_finds_nothing_leaves_the_feature_absent_never_an_error(
+    answer: tuple[int, Any],
+) -> None:
+    server = with_features_outside_the_sample(**{f"studies/{STUDY}/instances": answer})
+    held = heldstudy.read(server.client, STUDY)
+    assert heldstudy.with_feature(held, "multiframe") is None
+    assert len(held) == 3
+
+
+def test_a_listed_feature_the_metadata_does_not_show_is_not_taken() -> None:
+    """The search says four frames, the metadata one: the metadata decides."""
+    server = with_features_outside_the_sample()
+    path = f"studies/{STUDY}/series/1.2.3.4/instances/1.2.3.4.1/metadata"
+    server.answers[path] = (200, [image("1.2.3.4.1", "1.2.3.4", frames=1)])
+    held = heldstudy.read(server.client, STUDY)
+    assert heldstudy.with_feature(held, "multiframe") is None
+    assert [p for p, _ in server.asked].count(path) == 1
+
+
+@pytest.mark.parametrize(
+    ("offered", "compressed"),
+    [("1.2.840.10008.1.2.4.50", True), ("1.2.840.10008.1.2.1", False), (None, False)],
+    ids=["jpeg-baseline", "explicit-vr-le", "not-said"],
+)
+def test_compressed_only_where_the_metadata_says_so(offered: str | None, compressed: bool) -> None:
+    obj = image("1.2.3.1.1", "1.2.3.1")
+    if offered is not None:
+        obj["00083002"] = uid(offered)
+    dataset = Dataset.from_json(obj)
+    assert heldstudy.has_feature(dataset, "compressed") is compressed
+    assert heldstudy.has_feature(dataset, "image") and not heldstudy.has_feature(
+        dataset, "no_pixels"
+    )
+
+
+def test_of_instances_with_a_feature_the_smallest_stands_for_it() -> None:
+    """The checks read it whole: the one with the fewest pixel bytes by its metadata."""
+    server = study({"1.2.3.1": 3})
+    sizes = {"1.2.3.1.1": 512, "1.2.3.1.2": 64, "1.2.3.1.3": 64}
+    for sop, rows in sizes.items():
+        obj = image(sop, "1.2.3.1")
+        obj["00280010"] = {"vr": "US", "Value": [rows]}
+        obj["00280011"] = {"vr": "US", "Value": [rows]}
+        path = f"studies/{STUDY}/series/1.2.3.1/instances/{sop}/metadata"
+        server.answers[path] = (200, [obj])
+    held = heldstudy.read(server.client, STUDY)
+    smallest = heldstudy.with_feature(held, "image")
+    assert smallest is not None and smallest.sop_uid == "1.2.3.1.2"

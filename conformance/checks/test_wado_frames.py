@@ -1,6 +1,12 @@
 """WADO-RS bulk data, frames and rendered resources (PS3.18 10.4, Table 10.3-2): the bytes of
 each frame as stored, bulk data by its URI, rendered images and thumbnails in the media types
 asked for.
+
+Each check asks its questions of the run's own instances (the article's red-triangle, the
+synthetic multi-frame image, its SR) or, in a read-only run, of held instances showing the same
+feature (test_wado.instance_with, frames_instance); the held data lacking it leaves the check
+unjudged. A frame or bulk data of a held image is compared with the server's own pixel data of
+that instance, sent whole in Explicit VR Little Endian: the stored bytes are not the run's.
 """
 
 from __future__ import annotations
@@ -15,29 +21,25 @@ import requests
 from pydicom.dataset import Dataset
 
 from conformance import expect, multipart
-from conformance.checks.test_wado import (
+from conformance.checks.wadodata import (
     JPEG,
     MULTIPART_OCTETS,
     PIXEL_DATA,
     PNG,
     TEXT_HTML,
     assert_client_error,
+    frames_instance,
     instance_metadata,
-    instance_named,
+    instance_with,
     pixel_size,
     png_size,
-    synthetic,
+    uncompressed_frame,
+    uncompressed_pixels,
 )
 from conformance.client import Client
-from conformance.dicomweb import (
-    ProtocolError,
-    instance_path,
-    media_type,
-    parts,
-    retrieve,
-)
-from conformance.samples import Instance, SampleStudy
-from conformance.synthetic import CatalogStudy, frame_bytes
+from conformance.dicomweb import ProtocolError, media_type, parts, retrieve
+from conformance.heldstudy import DataInstance, HeldInstance, number_of_frames, path_of
+from conformance.synthetic import frame_bytes
 
 # --- bulkdata ---------------------------------------------------------------------------------
 
@@ -49,7 +51,7 @@ class BulkPart:
     part: multipart.Part
 
 
-def pixel_bulk_data(client: Client, instance: Instance) -> BulkPart:
+def pixel_bulk_data(client: Client, instance: DataInstance) -> BulkPart:
     """Pixel Data fetched through its BulkDataURI (NOT-IMPLEMENTED without one)."""
     attribute = instance_metadata(client, instance).get(PIXEL_DATA)
     uri = attribute.get("BulkDataURI") if isinstance(attribute, dict) else None
@@ -62,7 +64,9 @@ def pixel_bulk_data(client: Client, instance: Instance) -> BulkPart:
     return BulkPart(uri, response, found[0])
 
 
-def stored_pixels(instance: Instance) -> bytes:
+def stored_pixels(client: Client, instance: DataInstance) -> bytes:
+    if isinstance(instance, HeldInstance):
+        return uncompressed_pixels(client, instance)
     if instance.name == "multiframe":
         return b"".join(frame_bytes(k) for k in range(1, int(instance.dataset.NumberOfFrames) + 1))
     return bytes(instance.dataset.PixelData[: pixel_size(instance.dataset)])
@@ -73,17 +77,18 @@ def stored_pixels(instance: Instance) -> bytes:
 def test_bulkdata_uri_returns_the_pixel_bytes(
     dicomweb: Client, request: pytest.FixtureRequest, name: str
 ) -> None:
-    instance = instance_named(request, name)
+    instance = instance_with(request, name)
     body = pixel_bulk_data(dicomweb, instance).part.body
     # The element is padded to an even length; the pad byte may come along.
-    expect.same_bytes(body, stored_pixels(instance), "the BulkDataURI's bytes", padded=True)
+    want = stored_pixels(dicomweb, instance)
+    expect.same_bytes(body, want, "the BulkDataURI's bytes", padded=True)
 
 
 @pytest.mark.requirement("WADO-BULKDATA-CONTENT-LOCATION")
 def test_bulkdata_part_has_content_location(
-    dicomweb: Client, stored_synthetic: CatalogStudy
+    dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
-    bulk = pixel_bulk_data(dicomweb, stored_synthetic.multiframe)
+    bulk = pixel_bulk_data(dicomweb, frames_instance(request))
     location = bulk.part.headers.get("content-location")
     assert location, "the bulk data part has no Content-Location header"
     base = bulk.response.url
@@ -95,11 +100,11 @@ def test_bulkdata_part_has_content_location(
 # --- frames -----------------------------------------------------------------------------------
 
 
-def frames(client: Client, instance: Instance, frame_list: str) -> requests.Response:
-    return retrieve(client, f"{instance_path(instance)}/frames/{frame_list}", MULTIPART_OCTETS)
+def frames(client: Client, instance: DataInstance, frame_list: str) -> requests.Response:
+    return retrieve(client, f"{path_of(instance)}/frames/{frame_list}", MULTIPART_OCTETS)
 
 
-def require_frames(client: Client, instance: Instance) -> None:
+def require_frames(client: Client, instance: DataInstance) -> None:
     response = frames(client, instance, "1")
     response.close()
     if response.status_code in expect.ROUTE_ABSENT:
@@ -107,7 +112,9 @@ def require_frames(client: Client, instance: Instance) -> None:
     expect.answered(response, 200)
 
 
-def expected_frame(instance: Instance, number: int) -> bytes:
+def expected_frame(client: Client, instance: DataInstance, number: int) -> bytes:
+    if isinstance(instance, HeldInstance):
+        return uncompressed_frame(client, instance, number)
     if instance.name == "multiframe":
         return frame_bytes(number)
     return bytes(instance.dataset.PixelData[: pixel_size(instance.dataset)])
@@ -126,16 +133,16 @@ def test_frame_is_its_pixel_bytes(
     """Frames are defined on a multi-frame instance (Table 10.1-1): a single-frame image's
     frame 1 may be refused (INFO); served, it must be the image's bytes."""
     name, number = case.split("/")
-    instance = instance_named(request, name)
-    require_frames(dicomweb, synthetic(request).multiframe)
+    instance = instance_with(request, name)
+    require_frames(dicomweb, frames_instance(request))
     response = frames(dicomweb, instance, number)
-    if name != "multiframe" and 400 <= response.status_code < 500:
+    if number_of_frames(instance) == 1 and 400 <= response.status_code < 500:
         response.close()
         expect.info(f"frames/{number} of a single-frame image refused: {response.status_code}")
     expect.status(response, 200)
     found = [part.body for part in parts(dicomweb, response)]
     assert len(found) == 1, f"frames/{number} came in {len(found)} parts, expected 1"
-    want = expected_frame(instance, int(number))
+    want = expected_frame(dicomweb, instance, int(number))
     assert same_frame(found[0], want), (
         f"frames/{number} is {len(found[0])} bytes that are not frame {number} ({len(want)} bytes)"
     )
@@ -146,10 +153,12 @@ def test_frame_is_its_pixel_bytes(
 def test_frame_past_the_last_answers_a_client_error(
     dicomweb: Client, request: pytest.FixtureRequest, case: str
 ) -> None:
-    name, number = case.split("/")
-    instance = instance_named(request, name)
-    require_frames(dicomweb, synthetic(request).multiframe)
-    response = frames(dicomweb, instance, number)
+    """The frame after the last its Number of Frames says (a held image's by its metadata)."""
+    name = case.split("/")[0]
+    instance = instance_with(request, name)
+    number = number_of_frames(instance) + 1
+    require_frames(dicomweb, frames_instance(request))
+    response = frames(dicomweb, instance, str(number))
     response.close()
     assert_client_error(response, f"{name} has no frame {number}")
 
@@ -157,9 +166,9 @@ def test_frame_past_the_last_answers_a_client_error(
 @pytest.mark.requirement("WADO-FRAME-NUMBER-INVALID-400")
 @pytest.mark.parametrize("number", ["0", "abc"])
 def test_invalid_frame_number_answers_a_client_error(
-    dicomweb: Client, stored_synthetic: CatalogStudy, number: str
+    dicomweb: Client, request: pytest.FixtureRequest, number: str
 ) -> None:
-    multiframe = stored_synthetic.multiframe
+    multiframe = frames_instance(request)
     require_frames(dicomweb, multiframe)
     response = frames(dicomweb, multiframe, number)
     response.close()
@@ -168,10 +177,12 @@ def test_invalid_frame_number_answers_a_client_error(
 
 @pytest.mark.requirement("WADO-FRAMES-OF-NON-IMAGE")
 def test_frames_of_an_sr_answer_a_client_error(
-    dicomweb: Client, stored_synthetic: CatalogStudy
+    dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
-    require_frames(dicomweb, stored_synthetic.multiframe)
-    response = frames(dicomweb, stored_synthetic.no_pixels, "1")
+    """The run's SR; in a read-only run a held instance without pixel data."""
+    no_pixels = instance_with(request, "no_pixels")
+    require_frames(dicomweb, frames_instance(request))
+    response = frames(dicomweb, no_pixels, "1")
     response.close()
     assert_client_error(response, "the SR has no pixel data, so no frames")
 
@@ -228,18 +239,18 @@ def assert_rendered_jpeg(response: requests.Response, ds: Dataset) -> None:
 
 @pytest.mark.requirement("WADO-RENDERED-JPEG")
 def test_rendered_jpeg_is_baseline_of_the_image_size(
-    dicomweb: Client, stored_study: SampleStudy
+    dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
-    red = stored_study.red
-    assert_rendered_jpeg(rendered(dicomweb, instance_path(red), JPEG), red.dataset)
+    red = instance_with(request, "red-triangle")
+    assert_rendered_jpeg(rendered(dicomweb, path_of(red), JPEG), red.dataset)
 
 
 @pytest.mark.requirement("WADO-RENDERED-PNG")
 def test_rendered_png_is_a_decodable_png_of_the_image_size(
-    dicomweb: Client, stored_study: SampleStudy
+    dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
-    red = stored_study.red
-    response = rendered(dicomweb, instance_path(red), PNG)
+    red = instance_with(request, "red-triangle")
+    response = rendered(dicomweb, path_of(red), PNG)
     kind = media_type(response)[0]
     assert kind == PNG, f"Accept {PNG} was answered with {kind}"
     size = png_size(response.content)
@@ -249,29 +260,31 @@ def test_rendered_png_is_a_decodable_png_of_the_image_size(
 
 
 @pytest.mark.requirement("WADO-RENDERED-DEFAULT-JPEG")
-def test_rendered_wildcard_is_jpeg(dicomweb: Client, stored_study: SampleStudy) -> None:
-    red = stored_study.red
-    assert_rendered_jpeg(rendered(dicomweb, instance_path(red), "*/*"), red.dataset)
+def test_rendered_wildcard_is_jpeg(dicomweb: Client, request: pytest.FixtureRequest) -> None:
+    red = instance_with(request, "red-triangle")
+    assert_rendered_jpeg(rendered(dicomweb, path_of(red), "*/*"), red.dataset)
 
 
 @pytest.mark.requirement("WADO-RENDERED-FRAME")
-def test_rendered_frame_of_multiframe(dicomweb: Client, stored_synthetic: CatalogStudy) -> None:
-    multiframe = stored_synthetic.multiframe
-    response = rendered(dicomweb, f"{instance_path(multiframe)}/frames/1", PNG)
+def test_rendered_frame_of_multiframe(dicomweb: Client, request: pytest.FixtureRequest) -> None:
+    """The run's multi-frame image; in a read-only run a held one, else any held image."""
+    multiframe = frames_instance(request)
+    response = rendered(dicomweb, f"{path_of(multiframe)}/frames/1", PNG)
     kind = media_type(response)[0]
     assert kind == PNG, f"Accept {PNG} was answered with {kind}"
     size = png_size(response.content)
     assert size == (multiframe.dataset.Columns, multiframe.dataset.Rows), (
-        f"frame 1 rendered is {size[0]} x {size[1]}, the frame 16 x 16"
+        f"frame 1 rendered is {size[0]} x {size[1]}, the frame "
+        f"{multiframe.dataset.Columns} x {multiframe.dataset.Rows}"
     )
 
 
 @pytest.mark.requirement("WADO-RENDERED-QUALITY")
-def test_rendered_quality_parameter(dicomweb: Client, stored_study: SampleStudy) -> None:
-    red = stored_study.red
+def test_rendered_quality_parameter(dicomweb: Client, request: pytest.FixtureRequest) -> None:
+    red = instance_with(request, "red-triangle")
     sizes = {}
     for quality in ("10", "100"):
-        response = rendered(dicomweb, instance_path(red), JPEG, [("quality", quality)])
+        response = rendered(dicomweb, path_of(red), JPEG, [("quality", quality)])
         assert_rendered_jpeg(response, red.dataset)
         sizes[quality] = len(response.content)
     if sizes["10"] >= sizes["100"]:
@@ -280,15 +293,14 @@ def test_rendered_quality_parameter(dicomweb: Client, stored_study: SampleStudy)
 
 @pytest.mark.requirement("WADO-RENDERED-NON-IMAGE")
 def test_an_sr_is_never_rendered_as_an_image(
-    dicomweb: Client, stored_synthetic: CatalogStudy
+    dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
     """An SR is Text (Table 8.7.2-1): image/jpeg is none of its rendered types, so it is
     ignored (8.7.7) and nothing acceptable is left: 406 (8.7.8.1) or the Text default text/html
     (Table 8.7.3-1, 8.7.4-1). Any other answer fits neither, unless the server has no rendered
     resources at all (an image's rendering is absent too)."""
-    response = dicomweb.get(
-        f"{instance_path(stored_synthetic.no_pixels)}/rendered", headers={"Accept": JPEG}
-    )
+    no_pixels = instance_with(request, "no_pixels")
+    response = dicomweb.get(f"{path_of(no_pixels)}/rendered", headers={"Accept": JPEG})
     kind = media_type(response)[0] if response.status_code == 200 else ""
     assert not kind.startswith("image/"), f"the SR was rendered as an image: 200 {kind}"
     if expect.chose_406(response):
@@ -297,7 +309,7 @@ def test_an_sr_is_never_rendered_as_an_image(
         expect.chose("default-media-type")
         return
     if response.status_code in expect.ROUTE_ABSENT:
-        image = f"{instance_path(stored_synthetic.multiframe)}/rendered"
+        image = f"{path_of(frames_instance(request))}/rendered"
         if dicomweb.get(image, headers={"Accept": JPEG}).status_code in expect.ROUTE_ABSENT:
             expect.not_implemented(f"no rendered resources: it answered {response.status_code}")
     raise AssertionError(
@@ -308,18 +320,18 @@ def test_an_sr_is_never_rendered_as_an_image(
 
 @pytest.mark.requirement("WADO-THUMBNAIL")
 def test_thumbnails_at_every_level_are_one_jpeg_or_none_exist(
-    dicomweb: Client, stored_study: SampleStudy, stored_synthetic: CatalogStudy
+    dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
     """Thumbnails are optional, but a server with one level has all (10.4.1.1.4): every level is
     asked, and only all of them absent (404/405/501) is NOT-IMPLEMENTED. The study is the
     article's, all images: which instance stands for a study that holds an SR is the server's
     choice ("The origin server will determine what constitutes a meaningful representation")."""
-    red, multiframe = stored_study.red, stored_synthetic.multiframe
+    red, multiframe = instance_with(request, "red-triangle"), frames_instance(request)
     levels = {
         "study": f"studies/{red.study_uid}",
         "series": f"studies/{red.study_uid}/series/{red.series_uid}",
-        "instance": instance_path(red),
-        "frame": f"{instance_path(multiframe)}/frames/1",
+        "instance": path_of(red),
+        "frame": f"{path_of(multiframe)}/frames/1",
     }
     answers = {
         level: dicomweb.get(f"{path}/thumbnail", headers={"Accept": JPEG})
