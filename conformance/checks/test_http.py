@@ -4,6 +4,11 @@ PS3.18 builds on HTTP: its status-code tables end with "See also Section 8.5", a
 to HTTP's own codes. So the rules here are PS3.18 8.4 and Annex F where PS3.18 states them, and
 RFC 9110 / RFC 7234 where it leaves them to HTTP. A check never judges an error message's text:
 it is the server's own prose.
+
+The checks that need only data on the server ask their questions of "the data" (fixture
+study_data): the run's stored study, or in a read-only run a sample of the first study it reads.
+What needs a write (a store response, PUT and PATCH, which a read-only run never sends) is the
+writing run's: DISABLED read-only, and left out of a check that asks it among others.
 """
 
 from __future__ import annotations
@@ -22,13 +27,12 @@ from conformance.dicomweb import (
     ACCEPT_DICOM_ANY_TS,
     DICOM_JSON,
     declared_media_type,
-    instance_path,
     metadata,
     search,
     stow,
 )
+from conformance.heldstudy import HeldStudy, StudyData, first_instance, path_of
 from conformance.run.fixtures import NewSynthetic
-from conformance.samples import SampleStudy
 from conformance.synthetic import CatalogStudy
 
 # RFC 7234 5.5: warn-code SP warn-agent SP warn-text. PS3.18 writes its warnings unquoted
@@ -55,9 +59,10 @@ JSON_ANSWERS = {
 @pytest.mark.requirement("HTTP-JSON-CONTENT-TYPE")
 @pytest.mark.parametrize("kind", list(JSON_ANSWERS))
 def test_dicom_json_answers_are_application_dicom_json(
-    dicomweb: Client, stored_study: SampleStudy, new_synthetic: NewSynthetic, kind: str
+    dicomweb: Client, study_data: StudyData, request: pytest.FixtureRequest, kind: str
 ) -> None:
-    study = stored_study.study_uid
+    """Of the data; a store response needs a store (DISABLED in a read-only run)."""
+    study = study_data.study_uid
     if kind == "study-metadata":
         response = metadata(dicomweb, f"studies/{study}")
         if response.status_code in expect.ROUTE_ABSENT:
@@ -67,6 +72,7 @@ def test_dicom_json_answers_are_application_dicom_json(
         response = search(dicomweb, "studies", StudyInstanceUID=study)
         expect.status(response, 200)
     else:
+        new_synthetic: NewSynthetic = request.getfixturevalue("new_synthetic")
         response = stow(dicomweb, [new_synthetic().sequence])
         expect.answered(response, 200)
     expect.precondition(bool(response.content), f"{JSON_ANSWERS[kind]} answered with no payload")
@@ -78,14 +84,14 @@ def test_dicom_json_answers_are_application_dicom_json(
 
 
 def send_error_request(
-    kind: str, client: Client, stored_study: SampleStudy, absent_uid: str
+    kind: str, client: Client, study: StudyData, absent_uid: str
 ) -> requests.Response:
     if kind == "metadata-of-unknown-study":
         return metadata(client, f"studies/{unknown_uid()}")
     if kind == "search-with-limit=abc":
         return search(client, "studies", ("limit", "abc"))
     if kind == "instance-with-accept=text/html":
-        return client.get(instance_path(stored_study.red), headers={"Accept": "text/html"})
+        return client.get(path_of(first_instance(study)), headers={"Accept": "text/html"})
     if kind == "PUT studies/{unknown}":
         # Never on the collection (a PUT could replace it) nor on stored data: on a study UID
         # this run minted and never stored.
@@ -99,15 +105,16 @@ ERROR_REQUESTS = [
     "instance-with-accept=text/html",
     "PUT studies/{unknown}",
 ]
+WRITES = ("PUT studies/{unknown}",)  # never sent by a read-only run (its case is DISABLED)
 
 
 @pytest.mark.requirement("HTTP-PAYLOAD-CONTENT-TYPE")
 @pytest.mark.parametrize("kind", ERROR_REQUESTS)
 def test_answers_with_a_payload_have_a_content_type(
-    dicomweb: Client, stored_study: SampleStudy, absent_uid: str, kind: str
+    dicomweb: Client, study_data: StudyData, absent_uid: str, kind: str
 ) -> None:
     """Error answers are where a payload most often comes without its media type."""
-    response = send_error_request(kind, dicomweb, stored_study, absent_uid)
+    response = send_error_request(kind, dicomweb, study_data, absent_uid)
     if not response.content:
         expect.info(f"{kind}: answered {response.status_code} with no payload")
     assert response.headers.get("Content-Type"), (
@@ -118,12 +125,16 @@ def test_answers_with_a_payload_have_a_content_type(
 
 @pytest.mark.requirement("HTTP-ERROR-EXPLANATION")
 def test_client_errors_say_what_went_wrong(
-    dicomweb: Client, stored_study: SampleStudy, absent_uid: str
+    dicomweb: Client, study_data: StudyData, absent_uid: str
 ) -> None:
-    """Each 4xx answer carries an explanation; its text is the server's own and never judged."""
+    """Each 4xx answer carries an explanation; its text is the server's own and never judged.
+    A read-only run asks only the requests that read (no PUT)."""
     answered = []
+    reads_only = isinstance(study_data, HeldStudy)
     for kind in ERROR_REQUESTS:
-        response = send_error_request(kind, dicomweb, stored_study, absent_uid)
+        if reads_only and kind in WRITES:
+            continue
+        response = send_error_request(kind, dicomweb, study_data, absent_uid)
         if 400 <= response.status_code < 500:
             answered.append((kind, response))
     expect.precondition(bool(answered), "none of the erroneous requests was answered 4xx")
@@ -191,16 +202,18 @@ OPTIONS_STUDIES = "OPTIONS studies"
 @pytest.mark.requirement("HTTP-405-ALLOW")
 @pytest.mark.parametrize("name", [*METHODS, OPTIONS_STUDIES])
 def test_405_lists_the_allowed_methods(
-    dicomweb: Client, stored_study: SampleStudy, new_synthetic: NewSynthetic, name: str
+    dicomweb: Client, study_data: StudyData, request: pytest.FixtureRequest, name: str
 ) -> None:
     """Every 405 of the method probes, and of OPTIONS (RFC 9110 9.1: optional), lists the
     methods the run saw the resource serve: GET (Retrieve of a study, Search of studies), and
-    POST where a store to it succeeded (the sample study was stored by POST studies)."""
+    POST where a store to it succeeded (the sample study was stored by POST studies; a
+    read-only run stores nothing, so it saw only GET). The probes need a study of their own."""
     if name == OPTIONS_STUDIES:
         response = dicomweb.request("OPTIONS", "studies")
-        sent = Refused("OPTIONS", "studies", response, {"GET", "POST"})
+        seen = {"GET"} if isinstance(study_data, HeldStudy) else {"GET", "POST"}
+        sent = Refused("OPTIONS", "studies", response, seen)
     else:
-        sent = send_unsupported(name, dicomweb, new_synthetic)
+        sent = send_unsupported(name, dicomweb, request.getfixturevalue("new_synthetic"))
     method, path, response = sent.method, sent.path, sent.response
     if response.status_code != 405:
         expect.info(f"{method} {path} answered {response.status_code}, not 405: no Allow to check")
@@ -219,11 +232,11 @@ HEAD_TARGETS = ["studies-search", "instance"]
 
 @pytest.mark.requirement("HTTP-HEAD-LIKE-GET")
 @pytest.mark.parametrize("target", HEAD_TARGETS)
-def test_head_answers_like_get(dicomweb: Client, stored_study: SampleStudy, target: str) -> None:
+def test_head_answers_like_get(dicomweb: Client, study_data: StudyData, target: str) -> None:
     if target == "studies-search":
-        path, query, accept = "studies", [("StudyInstanceUID", stored_study.study_uid)], DICOM_JSON
+        path, query, accept = "studies", [("StudyInstanceUID", study_data.study_uid)], DICOM_JSON
     else:
-        path, query, accept = instance_path(stored_study.red), [], ACCEPT_DICOM_ANY_TS
+        path, query, accept = path_of(first_instance(study_data)), [], ACCEPT_DICOM_ANY_TS
     get = dicomweb.get(path, query=query, headers={"Accept": accept}, stream=True)
     get.close()
     expect.answered(get, 200)
@@ -268,8 +281,9 @@ def warning_values(response: requests.Response) -> list[str]:
 
 # The answers most likely to carry a Warning: a search cut short by limit, and flags a server may
 # not support. PS3.18 prescribes a Warning for each (8.3.4.4.1, 8.3.4.2, 8.3.4.5, 8.3.4.6).
+LIMITED = "instances?limit="  # a search of a series' instances cut short by limit
 PRESCRIBED = (
-    "instances?limit=2 (of 3)",
+    LIMITED,
     "fuzzymatching=true",
     "emptyvaluematching=true",
     "multiplevaluematching=true",
@@ -280,17 +294,26 @@ PRESCRIBED = (
 
 @pytest.mark.requirement("HTTP-WARNING-SYNTAX")
 def test_warning_headers_follow_the_http_grammar(
-    dicomweb: Client, stored_synthetic: CatalogStudy
+    dicomweb: Client, held_study: str | None, request: pytest.FixtureRequest
 ) -> None:
     """Each Warning of an answer PS3.18 prescribes one for is warn-code SP warn-agent SP
     warn-text: the text quoted (reading rfc7234) or as PS3.18 writes it (reading
-    ps3-18-unquoted)."""
-    study, series = stored_synthetic.study_uid, stored_synthetic.charset_latin.series_uid
-    asked = {
-        "instances?limit=2 (of 3)": (
+    ps3-18-unquoted). Asked of the synthetic study, or in a read-only run of the held one."""
+    if held_study is None:
+        stored: CatalogStudy = request.getfixturevalue("stored_synthetic")
+        study, series = stored.study_uid, stored.charset_latin.series_uid
+        limited: tuple[str, int, int] | None = (series, 2, 3)
+    else:
+        study = held_study
+        limited = cut_short(request.getfixturevalue("study_data"))
+    asked: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    if limited is not None:  # a held study of one-instance series has no search to cut short
+        series, limit, of = limited
+        asked[f"{LIMITED}{limit} (of {of})"] = (
             f"studies/{study}/series/{series}/instances",
-            [("limit", "2")],
-        ),
+            [("limit", str(limit))],
+        )
+    asked |= {
         "fuzzymatching=true": (
             "studies",
             [("PatientName", "Conformance^Synthetic"), ("fuzzymatching", "true")],
@@ -314,13 +337,30 @@ def test_warning_headers_follow_the_http_grammar(
         response = dicomweb.get(path, query=query, headers={"Accept": DICOM_JSON})
         warnings += [(what, value) for value in warning_values(response)]
     malformed = [(what, value) for what, value in warnings if not WARNING.fullmatch(value)]
-    breaches = [f"{what}: Warning: {value}" for what, value in malformed if what in PRESCRIBED]
+    breaches = [f"{what}: Warning: {value}" for what, value in malformed if prescribed(what)]
     assert not breaches, f"Warning headers not of the form '299 <agent> <text>': {breaches}"
     for what, value in warnings:
-        if what in PRESCRIBED:
+        if prescribed(what):
             expect.chose("rfc7234" if QUOTED_WARNING.fullmatch(value) else "ps3-18-unquoted")
     if malformed:  # where PS3.18 prescribes no Warning: no rule holds its syntax
         shown = "; ".join(f"{what}: Warning: {value}" for what, value in malformed)
         expect.info(f"a malformed Warning where PS3.18 prescribes none: {shown}")
     if not warnings:
         expect.info(f"no Warning header in {len(asked)} answers ({', '.join(asked)})")
+
+
+def prescribed(what: str) -> bool:
+    """Whether PS3.18 prescribes a Warning for the answer asked as ``what``."""
+    return what.startswith(PRESCRIBED)
+
+
+def cut_short(held: HeldStudy) -> tuple[str, int, int] | None:
+    """A sampled series a search with limit cuts short, the limit and how many it holds (at
+    least): the series with the most instances sampled, below its count where the sample holds
+    the whole series, at the sample's count where it holds more. None if every series sampled
+    holds a single instance."""
+    series = max(held.series_uids, key=lambda uid: len(held.in_series(uid)))
+    count = len(held.in_series(series))
+    if held.is_whole(series):
+        return (series, count - 1, count) if count > 1 else None
+    return series, count, count + 1

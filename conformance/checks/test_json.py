@@ -7,7 +7,8 @@ stored datasets, are test_json_values.py's.
 
 The shape rules judge a document's form, never its values against stored bytes, so they run in
 a read-only run too, on the data the server already holds: the first study the run reads gives
-the study's metadata, a search for it and the instances of one of its series. The documents only
+the study's metadata, a search for it and the instances of one of its series; the second study
+it reads, if it is given one, stands for the synthetic study (its metadata). The documents only
 the run's own synthetic study or a store can give are DISABLED there.
 """
 
@@ -48,6 +49,7 @@ from conformance.dicomweb import (
 from conformance.run.fixtures import NewSynthetic
 from conformance.samples import SampleStudy
 from conformance.synthetic import CatalogStudy
+from conformance.verdicts import disabled
 
 VRS = frozenset(
     {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL"}
@@ -76,10 +78,12 @@ DOCUMENTS = {
     "instances-search": "GET studies/{synthetic}/series/{charset series}/instances",
     "store-response": "POST studies (a new synthetic instance)",
 }
-# The same documents of the data a read-only run holds (the first study it reads); the others
-# need the run's own synthetic study or a store, and are DISABLED there.
+# The same documents of the data a read-only run holds (the first study it reads; the second,
+# where it reads two, in place of the synthetic study); the others need the run's own synthetic
+# study or a store, and are DISABLED there.
 HELD_DOCUMENTS = {
     "study-metadata": "GET studies/{held study}/metadata",
+    "synthetic-metadata": "GET studies/{second held study}/metadata",
     "studies-search": "GET studies?StudyInstanceUID={held study}",
     "instances-search": "GET studies/{held study}/series/{its first series}/instances",
 }
@@ -129,7 +133,10 @@ def fetch(dicomweb: Client, held_study: str | None, request: pytest.FixtureReque
 
     def load(kind: str) -> Document:
         if held_study is not None and kind in HELD_DOCUMENTS:
-            response = held_document(dicomweb, held_study, kind)
+            study = held_study
+            if kind == "synthetic-metadata":
+                study = second_held(get("readable_studies"))
+            response = held_document(dicomweb, study, kind)
             asked, size = HELD_DOCUMENTS[kind], HELD_SIZES.get(kind)
         else:  # asks for only the fixtures the kind needs: DISABLED in a read-only run
             response = stored_document(dicomweb, get, kind)
@@ -168,11 +175,22 @@ def stored_document(dicomweb: Client, get: Callable[[str], Any], kind: str) -> r
     return response
 
 
+def second_held(studies: list[str]) -> str:
+    """The second study a read-only run reads; with only one, the document is unjudged."""
+    if len(studies) < 2:
+        disabled(
+            "a read-only run: it reads one study, and the synthetic study's document needs a "
+            "second (--dicomweb-studies=UID,UID)"
+        )
+    return studies[1]
+
+
 def held_document(dicomweb: Client, study_uid: str, kind: str) -> requests.Response:
     """The answer holding one of the HELD_DOCUMENTS of a study the server holds: asked as
-    stored_document asks, with the series the first a series search lists."""
-    if kind == "study-metadata":
-        response = expect.get_metadata(dicomweb, f"studies/{study_uid}")
+    stored_document asks, with the series the first a series search lists. Its text stored in
+    any character set: a 406 is 8.8.5's (INFO), as of the synthetic study."""
+    if kind in METADATA_DOCUMENTS:
+        response = expect.get_metadata(dicomweb, f"studies/{study_uid}", transcoded=True)
     elif kind == "studies-search":
         response = search(dicomweb, "studies", StudyInstanceUID=study_uid)
         expect.status(response, 200)
