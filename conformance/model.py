@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
 
 Level = Literal["study", "series", "instance"]
 Entity = Mapping[str, Mapping[str, Any]]  # a DICOM JSON object: "GGGGEEEE" -> {"vr", "Value"}
@@ -78,6 +79,17 @@ def values_of(entity: Entity, tag: str) -> list[str]:
             value = value.get("Alphabetic", "")
         values.append("" if value is None else str(value))
     return values
+
+
+def entity_of(dataset: Dataset, keys: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+    """The attributes ``keys`` (keywords or tags) a dataset holds, as DICOM JSON (Annex F):
+    the model's view of an instance the run stored or the server holds."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for tag in (tag_of(key) for key in keys):
+        element = dataset.get(int(tag, 16))
+        if element is not None:
+            found[tag] = element.to_json_dict(lambda _: "", 1 << 30)
+    return found
 
 
 # --- one attribute ----------------------------------------------------------------------------
@@ -227,17 +239,23 @@ def instant(value: str, upper: bool) -> tuple[datetime, int | None]:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a conforming search answers: every ``must`` entity, and only ``may`` ones."""
+    """What a conforming search answers: every ``must`` entity, and only ``may`` ones.
+
+    ``known`` is None where the model holds every entity the search ranges over. Where it
+    holds a sample (a study the server holds, read in part), it names the entities sampled:
+    one of them outside ``may`` cannot be in the answer, any other entity may be."""
 
     must: frozenset[str]
     may: frozenset[str]
+    known: frozenset[str] | None = None
 
     def problem(self, answered: Iterable[str], name: Callable[[str], str] = str) -> str | None:
         """What is wrong with an answer naming ``answered`` entities (None: it conforms);
         ``name`` says how the message names an entity."""
         got = list(answered)
         missing = sorted(name(u) for u in self.must - set(got))
-        extra = sorted(name(u) for u in set(got) - self.may)
+        judged = set(got) if self.known is None else set(got) & self.known
+        extra = sorted(name(u) for u in judged - self.may)
         repeated = sorted({name(u) for u in got if got.count(u) > 1})
         said = []
         if missing:
@@ -278,6 +296,32 @@ def search(
     found = {uid: matches(entity, pairs, rules) for uid, entity in entities.items()}
     must = frozenset(uid for uid, m in found.items() if m == "yes")
     return Answer(must, frozenset(uid for uid, m in found.items() if m != "no"))
+
+
+def search_sample(
+    entities: Mapping[str, Entity],
+    pairs: Sequence[tuple[str, str]],
+    whole: bool,
+    rules: Rules = Rules(),
+) -> Answer:
+    """``search`` over what the data holds of the entities a search ranges over: all of them
+    (``whole``), or a sample, whose matches must be answered and whose other entities must not,
+    while an entity the sample does not hold may be answered or not (the model cannot tell)."""
+    answer = search(entities, pairs, rules)
+    return answer if whole else Answer(answer.must, answer.may, frozenset(entities))
+
+
+def common(entities: Sequence[Entity], tags: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+    """The attributes (of ``tags``) every entity holds with the same value: what an entity of
+    an upper level built from its instances holds. One the instances disagree on is left out,
+    so that it *may* match any query (which of their values the server keeps is its own)."""
+    kept: dict[str, Mapping[str, Any]] = {}
+    for tag in tags:
+        found = [entity.get(tag) for entity in entities]
+        first = found[0] if found else None
+        if first is not None and first.get("Value") and all(f == first for f in found):
+            kept[tag] = first
+    return kept
 
 
 def page(ordered: Sequence[str], limit: int | None, offset: int) -> list[str]:

@@ -7,6 +7,7 @@ encodes, with the standard's wording or example where it gives one.
 from __future__ import annotations
 
 import pytest
+from pydicom.dataset import Dataset
 
 from conformance import model
 from conformance.model import Rules, match
@@ -301,3 +302,57 @@ def test_sequence_keys_match_together_in_one_item() -> None:
     assert model.search(series, both).must == {"1.1"}
     assert model.search(series, crossed).may == set()  # RP1 and S1 are in different items
     assert model.search(series, [("00400275.00401001", "RP2")]).must == {"1.1"}
+
+
+def test_a_sample_judges_its_own_entities_and_leaves_the_rest_open() -> None:
+    """Search on a sample of what the server holds (heldstudy): the sampled entities that
+    match must be answered and the sampled ones that do not must not be; an entity the sample
+    does not hold may be answered (its values are unknown). A whole universe leaves none open."""
+    series = {
+        "1": entity(Modality=("CS", ["OT"])),
+        "2": entity(Modality=("CS", ["SR"])),
+    }
+    sampled = model.search_sample(series, [("Modality", "OT")], whole=False)
+    assert sampled.must == {"1"} and sampled.known == frozenset({"1", "2"})
+    assert sampled.problem(["1", "3"]) is None  # "3": not sampled, may be an OT series
+    assert sampled.problem(["1", "2"]) == "returns ['2'], which do not match"
+    assert sampled.problem(["3"]) == "misses ['1']"
+    whole = model.search_sample(series, [("Modality", "OT")], whole=True)
+    assert whole.known is None
+    assert whole.problem(["1", "3"]) == "returns ['3'], which do not match"
+
+
+def test_an_upper_level_entity_holds_what_its_instances_agree_on() -> None:
+    """A series (or study) built from its instances: an attribute they disagree on is left
+    out, so that it may match any query (the server keeps one of the values, C.2.2.1.2)."""
+    instances = [
+        entity(Modality=("CS", ["OT"]), PatientName=("PN", [{"Alphabetic": "Doe^John"}])),
+        entity(Modality=("CS", ["OT"]), PatientName=("PN", [{"Alphabetic": "Roe^Jane"}])),
+    ]
+    tags = [model.tag_of("Modality"), model.tag_of("PatientName"), model.tag_of("StudyID")]
+    series = model.common(instances, tags)
+    assert series == {"00080060": {"vr": "CS", "Value": ["OT"]}}
+    assert model.matches(series, [("PatientName", "Doe^John")]) == "may"
+    assert model.matches(series, [("Modality", "SR")]) == "no"
+    assert model.common([], tags) == {}
+
+
+def test_an_instance_is_the_model_entity_of_its_dataset() -> None:
+    """The attributes asked for, as DICOM JSON (PS3.18 F.2): a PN as its Alphabetic group, an
+    IS as a number, a sequence as its items; an attribute the dataset lacks is left out."""
+    ds = Dataset()
+    ds.PatientName = "Doe^John"
+    ds.InstanceNumber = "7"
+    item = Dataset()
+    item.ScheduledProcedureStepID = "S1"
+    ds.RequestAttributesSequence = [item]
+    got = model.entity_of(
+        ds, ["PatientName", "InstanceNumber", "RequestAttributesSequence", "StudyID"]
+    )
+    assert got["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "Doe^John"}]}
+    assert model.values_of(got, "00200013") == ["7"]
+    assert "00200010" not in got
+    assert (
+        model.matches(got, [("RequestAttributesSequence.ScheduledProcedureStepID", "S1")]) == "yes"
+    )
+    assert model.matches(got, [("InstanceNumber", "7"), ("PatientName", "Doe^John")]) == "yes"

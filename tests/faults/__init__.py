@@ -238,6 +238,7 @@ from . import (  # noqa: E402
     auth,
     azure,
     dicomjson,
+    heldsearch,
     http,
     properties,
     qido,
@@ -252,5 +253,6 @@ __all__ = ["FAULTS", "Answer", "Exchange", "Forward", "JsonObject", "behaviour",
 __all__ += ["each_attribute", "each_object", "header", "is_dicom_json", "is_metadata"]
 __all__ += ["is_search", "json_answer", "json_changed", "of_vr", "query_pairs", "rewrite_json"]
 __all__ += ["search_results", "with_query"]
-__all__ += ["auth", "azure", "dicomjson", "http", "properties", "qido", "resources", "state"]
+__all__ += ["auth", "azure", "dicomjson", "heldsearch", "http", "properties", "qido", "resources"]
+__all__ += ["state"]
 __all__ += ["stow", "wado", "walkthrough"]
