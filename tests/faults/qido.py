@@ -73,6 +73,11 @@ def _check(name: str) -> str:
     return f"{CHECKS}{name}"
 
 
+def _scoped(name: str) -> str:
+    """A check of test_qido_scoped.py: the same rule, judged on the data (stored or held)."""
+    return f"test_qido_scoped.py::{name}"
+
+
 def _search_rewriting_query(
     change: Callable[[list[tuple[str, str]]], list[tuple[str, str]]],
 ) -> Callable[[Exchange, Forward], Answer]:
@@ -192,6 +197,9 @@ def search_ignores_study_scope(request: Exchange, forward: Forward) -> Answer:
         _check("test_question_mark_matches_one_character[PatientID=prefix?]"),
         _check("test_star_alone_matches_every_study[AccessionNumber]"),
         _check("test_star_alone_matches_every_study[StudyID]"),
+        _scoped("test_scoped_search_finds_what_the_model_finds[series?Modality=prefix*]"),
+        _scoped("test_scoped_search_finds_what_the_model_finds[series?Modality=prefix?]"),
+        _scoped("test_study_is_found_by_its_own_values[PatientID=prefix*]"),
     ],
 )
 def search_wildcards_literal(request: Exchange, forward: Forward) -> Answer:
@@ -216,6 +224,8 @@ def search_wildcards_literal(request: Exchange, forward: Forward) -> Answer:
         _check("test_study_time_range[StudyTime=120000-]"),
         _check("test_study_time_range[StudyTime=-120000]"),
         f"{PROPERTIES}test_datetime_ranges_find_what_the_model_finds",
+        _scoped("test_study_is_found_by_its_own_values[StudyDate=range]"),
+        _scoped("test_study_is_found_by_its_own_values[StudyTime=range]"),
     ],
 )
 def search_date_range_as_single_value(request: Exchange, forward: Forward) -> Answer:
@@ -234,6 +244,10 @@ fault(
     catches=[
         _check("test_uid_list_matches_each_listed_uid[StudyInstanceUID=S1,S2]"),
         _check("test_uid_list_matches_each_listed_uid[SOPInstanceUID=I1,I3]"),
+        _scoped("test_scoped_search_finds_what_the_model_finds[series?SeriesInstanceUID=uid,uid]"),
+        _scoped(
+            "test_scoped_search_finds_what_the_model_finds[series-instances?SOPInstanceUID=uid,uid]"
+        ),
     ],
 )(
     _search_rewriting_query(
@@ -477,7 +491,12 @@ fault(
 
 fault(
     "search-ignores-offset",
-    catches=[_check("test_offset_skips_matches"), _check("test_pages_give_every_match_once")],
+    catches=[
+        _check("test_offset_skips_matches"),
+        _check("test_pages_give_every_match_once"),
+        _scoped("test_scoped_pages_add_up_to_the_whole[series]"),
+        _scoped("test_scoped_pages_add_up_to_the_whole[series-instances]"),
+    ],
 )(_search_rewriting_query(lambda pairs: [(k, v) for k, v in pairs if k != "offset"]))
 """offset dropped: every page starts at the first match."""
 
