@@ -52,7 +52,7 @@ def _named(client: Client, named: Sequence[str]) -> Held:
             results = _search(client, ("StudyInstanceUID", uid))
         except _Unanswered as exc:
             return Held((), problem=f"the search for study {uid} {exc}")
-        (found if any(first_value(r, STUDY_UID) == uid for r in results) else missing).append(uid)
+        (found if any(_value(r, STUDY_UID) == uid for r in results) else missing).append(uid)
     if not found:
         return Held(
             (),
@@ -68,7 +68,7 @@ def _discovered(client: Client, wanted: int) -> Held:
         results = _search(client, ("limit", str(max(wanted, DISCOVERY_PAGE))))
     except _Unanswered as exc:
         return Held((), problem=f"the search for studies to read (--dicomweb-studies) {exc}")
-    by_uid = {uid: o for o in results if isinstance(uid := first_value(o, STUDY_UID), str)}
+    by_uid = {uid: o for o in results if isinstance(uid := _value(o, STUDY_UID), str)}
     recent = sorted(by_uid.items(), key=lambda item: (_when(item[1]), item[0]), reverse=True)
     if not recent:
         return Held((), problem="nothing to read: a search of studies lists none")
@@ -78,7 +78,16 @@ def _discovered(client: Client, wanted: int) -> Held:
 def _when(obj: dict[str, Any]) -> tuple[str, str]:
     """Study Date and Time as text (DA and TM sort as text; most recent first, so a study
     without them comes last)."""
-    return str(first_value(obj, STUDY_DATE) or ""), str(first_value(obj, STUDY_TIME) or "")
+    return str(_value(obj, STUDY_DATE) or ""), str(_value(obj, STUDY_TIME) or "")
+
+
+def _value(obj: dict[str, Any], tag: str) -> Any:
+    """The first value of an attribute, None where the result does not hold it as DICOM JSON
+    (a malformed result names no study: the search checks judge it)."""
+    try:
+        return first_value(obj, tag)
+    except ProtocolError:
+        return None
 
 
 class _Unanswered(Exception):

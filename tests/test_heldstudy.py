@@ -9,7 +9,7 @@ import pytest
 import requests
 from pydicom.dataset import Dataset
 
-from conformance import heldstudy, samples
+from conformance import held, heldstudy, samples
 from conformance.client import Client
 from conformance.heldstudy import HeldStudy, first_instance, is_whole, path_of
 from conformance.verdicts import PreconditionFailed
@@ -320,3 +320,22 @@ def test_of_instances_with_a_feature_the_smallest_stands_for_it() -> None:
     held = heldstudy.read(server.client, STUDY)
     smallest = heldstudy.with_feature(held, "image")
     assert smallest is not None and smallest.sop_uid == "1.2.3.1.2"
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"0020000D": {"vr": "UI", "Value": "1.2.3"}},  # a value that is no array
+        {"0020000d": {"vr": "UI", "Value": [["1.2.3"]]}},  # a lower-case tag, a nested array
+    ],
+)
+def test_a_malformed_search_result_names_no_study_and_never_stops_the_run(
+    result: dict[str, Any],
+) -> None:
+    """The studies a read-only run reads are found by searches (conformance/held.py): a result
+    the suite cannot read is a study not found, one line, never an internal error."""
+    server = FakeServer({"studies": (200, [result])})
+    named = held.held_studies(server.client, ["1.2.3"], None)
+    assert named.studies == () and named.missing == ("1.2.3",) and named.problem
+    found = held.held_studies(server.client, [], 2)
+    assert found.problem == "nothing to read: a search of studies lists none"

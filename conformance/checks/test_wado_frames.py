@@ -20,7 +20,7 @@ import pytest
 import requests
 from pydicom.dataset import Dataset
 
-from conformance import expect, multipart
+from conformance import expect, heldstudy, multipart
 from conformance.checks.wadodata import (
     JPEG,
     MULTIPART_OCTETS,
@@ -29,6 +29,7 @@ from conformance.checks.wadodata import (
     TEXT_HTML,
     assert_client_error,
     frames_instance,
+    held_sample,
     instance_metadata,
     instance_with,
     pixel_size,
@@ -319,13 +320,19 @@ def test_an_sr_is_never_rendered_as_an_image(
 
 
 @pytest.mark.requirement("WADO-THUMBNAIL")
+def images(instance: HeldInstance) -> bool:
+    return heldstudy.has_feature(instance.dataset, "image")
+
+
 def test_thumbnails_at_every_level_are_one_jpeg_or_none_exist(
     dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
     """Thumbnails are optional, but a server with one level has all (10.4.1.1.4): every level is
     asked, and only all of them absent (404/405/501) is NOT-IMPLEMENTED. The study is the
     article's, all images: which instance stands for a study that holds an SR is the server's
-    choice ("The origin server will determine what constitutes a meaningful representation")."""
+    choice ("The origin server will determine what constitutes a meaningful representation"),
+    so on a held study the study and series levels are asked only where every instance of them
+    is known to be an image."""
     red, multiframe = instance_with(request, "red-triangle"), frames_instance(request)
     levels = {
         "study": f"studies/{red.study_uid}",
@@ -333,6 +340,15 @@ def test_thumbnails_at_every_level_are_one_jpeg_or_none_exist(
         "instance": path_of(red),
         "frame": f"{path_of(multiframe)}/frames/1",
     }
+    held = held_sample(request)
+    if held is not None:
+        # A held study or series may hold an SR: which instance stands for it is the server's
+        # choice, so the level is asked only where every instance of it is known to be an image.
+        series = [i for i in held if i.series_uid == red.series_uid]
+        if not (heldstudy.is_whole(held) and all(images(i) for i in held)):
+            del levels["study"]
+        if not (heldstudy.is_whole(held, red.series_uid) and all(images(i) for i in series)):
+            del levels["series"]
     answers = {
         level: dicomweb.get(f"{path}/thumbnail", headers={"Accept": JPEG})
         for level, path in levels.items()
