@@ -319,8 +319,11 @@ def _metadata(
     response = metadata(client, path)
     line = expect.request_line(response)
     if row is not None and response.status_code in NO_METADATA:
+        # An empty attribute of a search result says nothing of the instance (a search returns
+        # the keys it was asked for, empty where the instance has no value): left out.
+        valued = {tag: a for tag, a in row.items() if isinstance(a, dict) and a.get("Value")}
         try:
-            dataset = Dataset.from_json(_without_bulk_data(row))
+            dataset = Dataset.from_json(_without_bulk_data(valued))
         except Exception as exc:  # pydicom raises many types for JSON it cannot read
             raise expect.PreconditionFailed(f"{line}: and its search result: {exc}") from None
         # A search result need not repeat the UIDs its path names.

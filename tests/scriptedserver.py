@@ -148,5 +148,3 @@ def clients(server: ScriptedServer) -> Iterator[Clients]:
     yield made
     for client in made.made:
         client.session.close()
-
-

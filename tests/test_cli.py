@@ -254,9 +254,9 @@ def test_run_refuses_a_word_that_names_nothing_before_pytest_starts(
     assert said == (
         "dicomweb-conformance run: error: 'qidoo' names no module of the suite (azure, existing, "
         "http, http_auth, json, json_values, properties, properties_bad_input, "
-        "properties_roundtrip, properties_stateful, qido, qido_attributes, qido_paging, qido_scoped, "
-        "stow, stow_failures, wado, wado_frames, wado_metadata, walkthrough) and no path here (an "
-        "option's value? write --option=value)\n"
+        "properties_roundtrip, properties_stateful, qido, qido_attributes, qido_paging, "
+        "qido_scoped, stow, stow_failures, wado, wado_frames, wado_metadata, walkthrough) and no "
+        "path here (an option's value? write --option=value)\n"
     )
     assert not out.exists()
 

@@ -52,7 +52,7 @@ STUDY_DATA_CHECKS = (
     "test_wado.py::test_malformed_uid_answers_a_client_error",
     "test_wado.py::test_instance_retrieve_returns_that_instance_intact[red-triangle]",
 )
-NEEDS_THE_SYNTHETIC = ("[series-under-another-study]", "[frame-past-the-last]")
+NEEDS_THE_SYNTHETIC = ("[series-under-another-study]",)
 
 
 def json_checks(run: SuiteRun) -> tuple[dict[str, str], dict[str, str]]:
@@ -118,19 +118,21 @@ def test_a_read_only_run_only_reads_and_lists_what_it_could_not_run(
     assert held == {c: entries[c].verdict for c in held}, run.stdout
     # So are the search and retrieve checks of "the data", on a sample of the held study.
     data, needs_synthetic = study_data_checks(run)
-    assert len(data) == 36, sorted(data)
+    assert len(data) == 37, sorted(data)
     assert data == {c: entries[c].verdict for c in data}, run.stdout
     unrun = read_only_disabled(run)
     assert others and set(others) <= set(unrun), others
     assert needs_synthetic and set(needs_synthetic) <= set(unrun), needs_synthetic
-    # 362 before the checks of "the data" read the held study (398 before the JSON shape
-    # checks did); what is left still needs to write.
-    assert 0 < len(unrun) <= 362 - len(data), len(unrun)
+    # 249 need to write (of 481 check items): 398 before the JSON shape checks read the held
+    # study, 362 before the search and retrieve checks of "the data" did, 326 before the rest.
+    assert 0 < len(unrun) <= 249, len(unrun)
     judged = [v for v in run.verdicts.values() if v not in ("DISABLED", "NOT-IMPLEMENTED")]
     reading = run.results["reading"]
     assert reading["read_only"] and reading["studies"] == [existing]
     assert reading["instances_sampled"] == 3 and not reading["partial"]
-    assert 0 < reading["requests"] == len(proxy.seen), (reading, len(proxy.seen))
+    # Every request through the proxy is counted; the BulkDataURIs Orthanc writes lead around
+    # it, straight to Orthanc (counted, not seen).
+    assert 0 < len(proxy.seen) <= reading["requests"], (reading, len(proxy.seen))
     assert (
         f"read-only run on 1 study (3 instances sampled): {len(judged)} checks judged; "
         f"{len(unrun)} checks need to write and were not run"
@@ -269,7 +271,7 @@ def test_the_run_reads_no_more_than_its_budget_and_says_what_it_left(
         )
     orthanc.purge()
     assert len(proxy.seen) <= 45, len(proxy.seen)
-    assert run.results["reading"]["requests"] == len(proxy.seen)
+    assert len(proxy.seen) <= run.results["reading"]["requests"] <= 45
     assert run.results["reading"]["budget"] == "45 requests and 50.0 MB"
     spent = [c for c in run.results["checks"] if "read budget is spent" in c["message"]]
     assert spent and {c["verdict"] for c in spent} == {"DISABLED"}, spent

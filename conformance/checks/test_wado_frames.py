@@ -319,11 +319,11 @@ def test_an_sr_is_never_rendered_as_an_image(
     )
 
 
-@pytest.mark.requirement("WADO-THUMBNAIL")
 def images(instance: HeldInstance) -> bool:
     return heldstudy.has_feature(instance.dataset, "image")
 
 
+@pytest.mark.requirement("WADO-THUMBNAIL")
 def test_thumbnails_at_every_level_are_one_jpeg_or_none_exist(
     dicomweb: Client, request: pytest.FixtureRequest
 ) -> None:
