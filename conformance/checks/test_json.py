@@ -179,8 +179,8 @@ def second_held(studies: list[str]) -> str:
     """The second study a read-only run reads; with only one, the document is unjudged."""
     if len(studies) < 2:
         disabled(
-            "a read-only run: it reads one study, and the synthetic study's document needs a "
-            "second (--dicomweb-studies=UID,UID)"
+            "the held data lacks it: one study is read, and the synthetic study's document "
+            "needs a second (--dicomweb-studies=UID,UID)"
         )
     return studies[1]
 

@@ -85,7 +85,9 @@ def held_showing(held: HeldStudy, what: str, shows: Callable[[Dataset], bool]) -
     candidates: list[HeldInstance] = [*held, *held.extras]
     found = next((i for i in candidates if shows(i.dataset)), None)
     if found is None:
-        disabled(f"a read-only run: no instance of the study it reads ({held.sampled}) has {what}")
+        disabled(
+            f"the held data lacks it: no instance of the study read ({held.sampled}) has {what}"
+        )
     return found
 
 
@@ -249,7 +251,7 @@ def test_attribute_tag_value_is_eight_uppercase_hex_digits(
         if isinstance(a, dict) and a.get("vr") == "AT" and isinstance(a.get("Value"), list)
     }
     if not valued:
-        disabled(f"a read-only run: {instance.name}'s metadata gives no value of VR AT")
+        disabled(f"the held data lacks it: {instance.name}'s metadata gives no value of VR AT")
     bad = [
         f"{tag} = {values!r}"
         for tag, values in valued.items()
@@ -386,7 +388,7 @@ def held_values_are_separate(obj: dict[str, Any], name: str) -> None:
         f"{name}: values joined by a backslash in one array entry: {'; '.join(joined[:SHOWN])}"
     )
     if not several:
-        disabled(f"a read-only run: {name}'s metadata has no attribute of several values")
+        disabled(f"the held data lacks it: {name}'s metadata has no attribute of several values")
 
 
 # --- metadata equals what was stored ----------------------------------------------------------

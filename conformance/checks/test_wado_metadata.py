@@ -86,7 +86,7 @@ def held_instance(held: HeldStudy, kind: str) -> HeldInstance:
     found = with_feature(held, kind)
     if found is None:
         disabled(
-            f"a read-only run: the study it reads ({held.sampled}) shows none of what the case "
+            f"the held data lacks it: the study read ({held.sampled}) shows none of what the case "
             f"needs: {FEATURES[kind]}"
         )
     return found
@@ -173,7 +173,9 @@ def test_series_metadata_describes_only_that_series(
     if isinstance(stored, HeldStudy):
         order = ["green-square+red-triangle", "blue-circle"].index(series)
         if len(stored.series_uids) <= order:
-            disabled(f"a read-only run: the study it reads shows it one series ({stored.sampled})")
+            disabled(
+                f"the held data lacks it: the study read shows it one series ({stored.sampled})"
+            )
         one: DataInstance = stored.in_series(stored.series_uids[order])[0]
     else:
         one = stored[member]
