@@ -13,6 +13,7 @@ A writing run reads what it stored: it has no budget unless one is given.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,13 +74,16 @@ def size(n: int) -> str:
 
 class Meter:
     """What one process has read: every request sent and every byte of answer read, held to its
-    share of a budget (None: counted, never refused)."""
+    share of a budget (None: counted, never refused); safe to count into from several threads."""
 
     def __init__(self, budget: Budget | None = None, what: str = "") -> None:
         self.budget = budget
         self.what = what  # how the budget was given, for messages: "--dicomweb-read-budget"
         self.requests = 0
         self.bytes = 0
+        # Client.each's threads count at once: each count under the lock, so the totals stay
+        # exact (a read-modify-write of an attribute is not atomic between threads).
+        self._lock = threading.Lock()
 
     def _spent(self, what: str) -> BudgetSpent:
         assert self.budget is not None
@@ -90,9 +94,10 @@ class Meter:
 
     def ask(self, method: str, url: str) -> None:
         """Count a request about to be sent; raise BudgetSpent instead if none is left."""
-        if self.budget is not None and self.requests >= self.budget.requests:
-            raise self._spent(f"{method} {url} was not sent")
-        self.requests += 1
+        with self._lock:
+            if self.budget is not None and self.requests >= self.budget.requests:
+                raise self._spent(f"{method} {url} was not sent")
+            self.requests += 1
 
     def watch(self, response: requests.Response) -> None:
         """Count the bytes of ``response``'s body as it is read; stop reading past the budget."""
@@ -102,12 +107,14 @@ class Meter:
 
         def counted(*args: Any, **kwargs: Any) -> Iterator[bytes]:
             for chunk in stream(*args, **kwargs):
-                meter.bytes += len(chunk)
-                if meter.budget is not None and meter.bytes > meter.budget.bytes:
+                with meter._lock:
+                    meter.bytes += len(chunk)
+                    read = meter.bytes
+                if meter.budget is not None and read > meter.budget.bytes:
                     request = response.request
                     raise meter._spent(
                         f"the answer to {request.method} {request.url} was not read past "
-                        f"{size(meter.bytes)}"
+                        f"{size(read)}"
                     )
                 yield chunk
 

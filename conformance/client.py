@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
 import urllib3.exceptions as urllib3_exceptions
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from . import deadline, multipart, readmap
+from . import batch, deadline, multipart, readmap
 from .budget import Meter
 from .errors import BudgetSpent, DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
 from .evidence import compact_json, shown
@@ -39,6 +40,7 @@ _TEXTUAL = re.compile(r"json|xml|text|html|javascript", re.IGNORECASE)
 # What OpenSSL says when the other side answers a TLS hello in plain text (an http:// port).
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+T = TypeVar("T")
 
 
 class Redactor:
@@ -222,10 +224,19 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         guard: Guard | None = None,
         meter: Meter | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         deadline.install(self.session)
+        # Requests of one batch (each) go out on at most this many threads; 1: one after another.
+        self.concurrency = max(1, concurrency)
+        self._pool = batch.Pool(self.concurrency)
+        if self.concurrency > batch.ADAPTER_POOL:
+            # A connection kept for each thread, not dropped after every answer (see batch.py).
+            for prefix, adapter in list(self.session.adapters.items()):
+                if isinstance(adapter, HTTPAdapter):
+                    self.session.mount(prefix, type(adapter)(pool_maxsize=self.concurrency))
         self.session.auth = auth
         # The environment's proxies (HTTPS_PROXY, NO_PROXY) and CA bundle (REQUESTS_CA_BUNDLE)
         # for the server, read once: requests reads them again for every request, which was
@@ -246,7 +257,8 @@ class Client:
         self.run_deadline: tuple[float, str] | None = None
         self.exchanges: list[Exchange] = []
         self._guard_reader: Client = self  # whose credentials the guard reads the server with
-        # What this process has read, held to its share of the read budget (if any).
+        # What this process has read, held to its share of the read budget (if any); counted
+        # from the pool's threads too.
         self.meter = meter or Meter()
 
     def as_other(self, auth: AuthBase | None) -> Client:
@@ -263,6 +275,7 @@ class Client:
             guard=self.guard,
             meter=self.meter,
         )
+        other.concurrency, other._pool = self.concurrency, self._pool
         other.session.verify = self.session.verify
         other.session.proxies = self.session.proxies
         other.exchanges = self.exchanges
@@ -294,6 +307,9 @@ class Client:
         __tracebackhide__ = True
         url = self.url(path, query)
         sent = {k: v for k, v in (headers or {}).items() if v is not None}
+        if method.upper() not in SAFE_METHODS and batch.current_sink() is not None:
+            # Only reads are independent of each other; a write is never asked in a batch.
+            raise UnsafeRequestError(f"{method} {url} is not sent in a batch of reads (each)")
         if self.guard is not None and method.upper() not in SAFE_METHODS:
             try:
                 self.guard.check(method, url, sent, body, self._read_for_guard)
@@ -307,6 +323,7 @@ class Client:
                     readmap.watch(response, self.base_url)
                 return response
             response.close()
+            self._pool.throttled()
             asked = retry_after_seconds(response.headers.get("Retry-After"), time.time())
             wait = 2.0**attempt if asked is None else asked
             left, deadline_name = self._time_left(per_request=False)
@@ -322,6 +339,32 @@ class Client:
                 raise Throttled(f"{throttled}; waiting {wait:g} s would pass {deadline_name}")
             self._sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def each(self, calls: Iterable[Callable[[], T]]) -> list[T]:
+        """The values of ``calls``, each a GET (or HEAD) whose answer none of the others needs,
+        in the order given: asked at once on at most ``concurrency`` threads. Their exchanges are
+        recorded in the order given too, after the last one is done; the first error in that
+        order is raised once every call has ended. At concurrency 1 (and inside a call) they are
+        asked one after another and the first error is raised at once, as a loop would."""
+        __tracebackhide__ = True
+        asked = list(calls)
+        if self.concurrency == 1 or len(asked) < 2 or readmap.on or batch.current_sink():
+            # readmap (scripts/what-is-read) follows one answer at a time.
+            return [call() for call in asked]
+        submitted = [self._pool.submit(call, self.exchanges) for call in asked]
+        futures = [future for future, _ in submitted]
+        sinks = [sink for _, sink in submitted]
+        try:
+            outcomes = batch.wait_all(
+                futures, sinks, lambda: self._time_left(per_request=False)[0] <= 0
+            )
+        finally:
+            for sink in sinks:
+                self.exchanges.extend(sink.exchanges)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
+        return [outcome.value for outcome in outcomes]  # type: ignore[misc]
 
     def _time_left(self, per_request: bool = True) -> tuple[float, str]:
         """Seconds until the earliest deadline (of a request, unless ``per_request`` is False:
@@ -347,6 +390,23 @@ class Client:
         stream: bool,
     ) -> requests.Response:
         __tracebackhide__ = True
+        sink = batch.current_sink()
+        if sink is None:
+            return self._attempt(method, url, headers, sent, body, stream, None)
+        with self._pool.admitted(lambda: self._time_left(per_request=False)[0] <= 0):
+            return self._attempt(method, url, headers, sent, body, stream, sink)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str | None],
+        sent: Mapping[str, str],
+        body: bytes | None,
+        stream: bool,
+        sink: batch.Sink | None,
+    ) -> requests.Response:
+        __tracebackhide__ = True
         exchange = self._begin(method, url, sent, body)
         left, what = self._time_left()
         if left <= 0:
@@ -358,6 +418,8 @@ class Client:
             exchange.error = "not sent: the read budget is spent"
             raise BudgetSpent(self.redactor.text(str(exc))) from None
         watch = deadline.Deadline(left, what).start()
+        if sink is not None:
+            sink.flying.add(watch)  # ended by the waiting thread once the check's time is up
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -384,6 +446,9 @@ class Client:
             exchange.error = str(error)
             exchange.elapsed = time.monotonic() - started
             raise error from None
+        finally:
+            if sink is not None:
+                sink.flying.discard(watch)
         exchange.elapsed = time.monotonic() - started
         return response
 
@@ -462,7 +527,11 @@ class Client:
             request_headers=self.redactor.headers(shown),
             request_body=self.redactor.text(describe_body(body, headers.get("Content-Type"))),
         )
-        self.exchanges.append(exchange)
+        sink = batch.current_sink()
+        if sink is not None and sink.owner is self.exchanges:
+            sink.exchanges.append(exchange)  # appended to self.exchanges in the order asked
+        else:
+            self.exchanges.append(exchange)
         return exchange
 
     def _finish(self, exchange: Exchange, response: requests.Response, stream: bool) -> None:

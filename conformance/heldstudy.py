@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -193,17 +194,27 @@ def read(client: Client, study_uid: str) -> HeldStudy:
     one (a check that needs the sample cannot judge its rule)."""
     listed = _listed(client, f"studies/{study_uid}/series", SERIES_UID, SERIES_SAMPLED)
     expect.precondition(bool(listed), f"a search of study {study_uid}'s series lists none")
-    instances: list[HeldInstance] = []
     whole: set[str] = set()
+    wanted: list[tuple[str, str, dict[str, Any]]] = []  # (series, SOP instance, search result)
     for series_uid in listed[:SERIES_SAMPLED]:
         path = f"studies/{study_uid}/series/{series_uid}/instances"
         rows = _rows(client, path, SOP_UID, INSTANCES_SAMPLED)
         if len(rows) <= INSTANCES_SAMPLED:
             whole.add(series_uid)
-        for sop_uid in list(rows)[:INSTANCES_SAMPLED]:
-            dataset, bulk = _metadata(client, f"{path}/{sop_uid}", sop_uid, rows[sop_uid])
-            name = f"held-{len(instances) + 1}"
-            instances.append(HeldInstance(name, study_uid, series_uid, sop_uid, dataset, bulk))
+        wanted += [
+            (series_uid, sop_uid, rows[sop_uid]) for sop_uid in list(rows)[:INSTANCES_SAMPLED]
+        ]
+    # No metadata read depends on another's answer: up to 9 asked at once (Client.each).
+    read = client.each(
+        partial(_metadata, client, f"studies/{study_uid}/series/{s}/instances/{sop}", sop, row)
+        for s, sop, row in wanted
+    )
+    instances = [
+        HeldInstance(f"held-{n}", study_uid, series_uid, sop_uid, dataset, bulk)
+        for n, ((series_uid, sop_uid, _), (dataset, bulk)) in enumerate(
+            zip(wanted, read, strict=True), start=1
+        )
+    ]
     expect.precondition(bool(instances), f"the searches of study {study_uid} list no instance")
     sample = HeldStudy(study_uid, tuple(instances), len(listed), frozenset(whole))
     lacking = [f for f in SEARCHED_FOR if with_feature(sample, f) is None]

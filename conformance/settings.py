@@ -64,6 +64,16 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError("a whole number, 1 or more")
+    return number
+
+
 MAX_DISCOVERED = 100  # studies --dicomweb-studies=auto:N may ask for
 AUTO = re.compile(r"auto:(\d+)")
 
@@ -140,6 +150,13 @@ OPTIONS: tuple[Option, ...] = (
         "retries",
         "Retries on 429/503 (honouring Retry-After). Default: 2.",
         parse=_non_negative_int,
+        metavar="N",
+    ),
+    Option(
+        "concurrency",
+        "Requests a check asks at once where their answers do not depend on each other (per "
+        "process); 1 asks strictly one after another. Default: 4.",
+        parse=_positive_int,
         metavar="N",
     ),
     Option(
@@ -288,6 +305,7 @@ class Settings:
     check_timeout: float = 300.0
     run_timeout: float = 3600.0
     retries: int = 2
+    concurrency: int = 4
     max_retry_wait: float = 120.0
     insecure: bool = False
     samples: Path | None = None

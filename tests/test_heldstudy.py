@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
 
 import pytest
 import requests
@@ -15,6 +16,7 @@ from conformance.heldstudy import HeldStudy, first_instance, is_whole, path_of
 from conformance.verdicts import PreconditionFailed
 
 STUDY = "1.2.3"
+T = TypeVar("T")
 
 
 def uid(value: str) -> dict[str, Any]:
@@ -39,6 +41,10 @@ class FakeServer:
         response.headers["Content-Type"] = "application/dicom+json"
         response.request = requests.Request("GET", f"http://pacs/{path}").prepare()
         return response
+
+    def each(self, calls: Iterable[Callable[[], T]]) -> list[T]:
+        """As Client.each at concurrency 1: in turn."""
+        return [call() for call in calls]
 
     @property
     def client(self) -> Client:

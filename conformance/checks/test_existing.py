@@ -12,6 +12,7 @@ wrong, and a search that lists too little is for the search checks to find.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 import pytest
 from pydicom.dataset import Dataset
@@ -59,6 +60,22 @@ def _searched(dicomweb: Client, path: str, tag: str) -> list[str]:
     return found
 
 
+def _tried(dicomweb: Client, path: str) -> tuple[list[str], Exception | None]:
+    """An instance search's SOP Instance UIDs, or the error it raised, for the caller to raise in
+    the order the searches were asked."""
+    try:
+        return _searched(dicomweb, path, SOP_UID), None
+    except Exception as exc:
+        return [], exc
+
+
+def _status(dicomweb: Client, path: str) -> int:
+    """The status of a retrieve, its body left unread."""
+    response = retrieve(dicomweb, path)
+    response.close()
+    return response.status_code
+
+
 def _sent(parts: Iterable[Dataset]) -> list[tuple[str, str, str]]:
     """(StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID) of each part of a retrieve."""
     return [
@@ -73,10 +90,23 @@ def _listed(dicomweb: Client, study_uid: str) -> dict[str, list[str]]:
     stop once the study is too large to read whole."""
     series = _searched(dicomweb, f"studies/{study_uid}/series", SERIES_UID)
     found: dict[str, list[str]] = {}
-    for uid in series:
-        found[uid] = _searched(dicomweb, f"studies/{study_uid}/series/{uid}/instances", SOP_UID)
-        if not _small(found):
-            return found  # too large to read whole: the series so far, for the series check
+    # The series' searches depend on no other answer: asked at once (Client.each), a pool's
+    # worth at a time, so that a large study is not searched whole. Their answers are taken in
+    # order, as one after another: the same series kept, the same error raised, whatever the
+    # concurrency (a search past the stop is asked, never judged).
+    step = dicomweb.concurrency
+    for start in range(0, len(series), step):
+        chunk = series[start : start + step]
+        answers = dicomweb.each(
+            partial(_tried, dicomweb, f"studies/{study_uid}/series/{uid}/instances")
+            for uid in chunk
+        )
+        for uid, (sops, error) in zip(chunk, answers, strict=True):
+            if error is not None:
+                raise error
+            found[uid] = sops
+            if not _small(found):
+                return found  # too large to read whole: the series so far, for the series check
     count = sum(len(sops) for sops in found.values())
     expect.precondition(
         len(series) <= max(count, 1),
@@ -97,12 +127,14 @@ def _left_out(
     either leaves the retrieve unjudged (the search may list what is not there)."""
     left_out: list[str] = []
     unknown: list[str] = []
-    for series_uid, sops in listed.items():
-        for sop in sorted(set(sops) - sent):
-            path = f"studies/{study_uid}/series/{series_uid}/instances/{sop}"
-            response = retrieve(dicomweb, path)
-            response.close()
-            (left_out if response.status_code == 200 else unknown).append(sop)
+    asked = [(series, sop) for series, sops in listed.items() for sop in sorted(set(sops) - sent)]
+    # Each instance's own retrieve depends on no other answer: asked at once (Client.each).
+    statuses = dicomweb.each(
+        partial(_status, dicomweb, f"studies/{study_uid}/series/{series}/instances/{sop}")
+        for series, sop in asked
+    )
+    for (_, sop), status in zip(asked, statuses, strict=True):
+        (left_out if status == 200 else unknown).append(sop)
     expect.precondition(
         not unknown,
         f"searches list instances {unknown} that no retrieve sends, not even their own: the "

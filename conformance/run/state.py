@@ -131,6 +131,7 @@ class RunState:
                     s.budget.share(self.processes) if s.budget else None,
                     f"--dicomweb-read-budget {s.budget.described()}" if s.budget else "",
                 ),
+                concurrency=s.concurrency,
             )
             self._client.run_deadline = self.run_deadline
         return self._client
