@@ -123,6 +123,26 @@ def test_a_read_only_run_that_left_requirements_unjudged_is_never_a_pass() -> No
     assert report.conformance_line({"requirements": rows}).startswith("PASS: 0 of 1")
 
 
+def test_the_report_header_says_what_a_read_only_run_read() -> None:
+    reading = {
+        "read_only": True,
+        "studies": ["1.2.3", "1.2.4"],
+        "instances_sampled": 9,
+        "partial": True,
+        "requests": 1234,
+        "bytes": 3_100_000,
+        "budget": "5,000 requests and 500.0 MB",
+    }
+    assert report.read_only_line(reading) == (
+        "read-only run on 2 studies (9 instances sampled, not the whole study)"
+    )
+    assert report.read_line(reading) == (
+        "read 1,234 requests and 3.1 MB of a budget of 5,000 requests and 500.0 MB"
+    )
+    writing = {**reading, "read_only": False, "studies": [], "instances_sampled": 0}
+    assert report.read_line({**writing, "budget": None}) == "read 1,234 requests and 3.1 MB"
+
+
 @pytest.fixture(scope="module")
 def readings_by_requirement() -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
