@@ -50,6 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+        # A shell starts a background job (`cmd &`, nohup) with Ctrl-C ignored, and every process
+        # it starts inherits that: the tests that send SIGINT to a run or a server would wait in
+        # vain. Our tests behave the same in the foreground and the background.
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def gives_a_server(fixturedef: pytest.FixtureDef[object]) -> bool:
