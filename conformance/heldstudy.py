@@ -33,6 +33,7 @@ from pydicom.uid import UID
 from . import expect
 from .client import Client
 from .dicomweb import SERIES_UID, SOP_UID, ProtocolError, json_array, metadata, search
+from .model import level_of
 from .samples import Instance, SampleStudy
 
 # Three series of three instances: enough for a check to see several results of each level
@@ -69,9 +70,26 @@ class HeldInstance:
     # The top-level attributes the metadata gives as bulk data (BulkDataURI), left out of
     # ``dataset``: a retrieve of the instance must hold them, whatever their bytes.
     bulk: frozenset[str] = frozenset()
+    # Described by its search result (the server has no metadata): ``dataset`` then holds what
+    # a search says, of the study and series too, and only ``own()`` is the instance's.
+    from_search: bool = False
 
     def __repr__(self) -> str:
         return f"HeldInstance({self.name!r}, {self.sop_uid})"
+
+    def own(self) -> Dataset:
+        """What the server says of this instance itself: its metadata, or of a search result
+        the instance-level attributes (a server may keep one Patient's Name per patient where
+        the instances differ) less those only a result carries (its character set, UTF-8
+        whatever the instance's; RetrieveURL; availability)."""
+        if not self.from_search:
+            return self.dataset
+        own = Dataset()
+        for element in self.dataset:
+            tag = f"{int(element.tag):08X}"
+            if level_of(tag) == "instance" and tag not in RESULT_ONLY:
+                own.add(element)
+        return own
 
 
 @dataclass(frozen=True)
@@ -210,8 +228,8 @@ def read(client: Client, study_uid: str) -> HeldStudy:
         for s, sop, row in wanted
     )
     instances = [
-        HeldInstance(f"held-{n}", study_uid, series_uid, sop_uid, dataset, bulk)
-        for n, ((series_uid, sop_uid, _), (dataset, bulk)) in enumerate(
+        HeldInstance(f"held-{n}", study_uid, series_uid, sop_uid, dataset, bulk, searched)
+        for n, ((series_uid, sop_uid, _), (dataset, bulk, searched)) in enumerate(
             zip(wanted, read, strict=True), start=1
         )
     ]
@@ -256,7 +274,7 @@ def _extras(
                 continue
             path = f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
             try:
-                dataset, bulk = _metadata(client, path, sop_uid)
+                dataset, bulk, _ = _metadata(client, path, sop_uid)
             except expect.PreconditionFailed:
                 break
             if has_feature(dataset, feature):
@@ -319,11 +337,12 @@ def _uid(attribute: Any) -> str | None:
 # each instance as its search result does, and the metadata checks judge the absence.
 NO_METADATA = (404, 405, 406, 501)
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+RESULT_ONLY = frozenset({"00080005", "00080056", "00081190"})  # charset, availability, URL
 
 
 def _metadata(
     client: Client, path: str, sop_uid: str, row: dict[str, Any] | None = None
-) -> tuple[Dataset, frozenset[str]]:
+) -> tuple[Dataset, frozenset[str], bool]:
     """An instance's metadata as a Dataset, without the attributes it gives as bulk data, and
     the tags of those (top level); where the server has no metadata to give, the instance as
     its search result ``row`` describes it (if given)."""
@@ -342,7 +361,7 @@ def _metadata(
         for keyword, value in zip(UID_KEYWORDS, parts[1::2], strict=True):
             if keyword not in dataset:
                 setattr(dataset, keyword, value)
-        return dataset, frozenset()
+        return dataset, frozenset(), True
     expect.answered(response, 200)
     try:
         objects = json_array(response)
@@ -362,7 +381,7 @@ def _metadata(
         for tag, attribute in objects[0].items()
         if isinstance(attribute, dict) and "BulkDataURI" in attribute
     )
-    return dataset, bulk
+    return dataset, bulk, False
 
 
 def _without_bulk_data(obj: dict[str, Any]) -> dict[str, Any]:

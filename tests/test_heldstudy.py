@@ -11,6 +11,7 @@ import requests
 from pydicom.dataset import Dataset
 
 from conformance import held, heldstudy, samples
+from conformance.checks.wadodata import assert_as_its_metadata_says
 from conformance.client import Client
 from conformance.heldstudy import HeldStudy, first_instance, is_whole, path_of
 from conformance.verdicts import PreconditionFailed
@@ -345,3 +346,31 @@ def test_a_malformed_search_result_names_no_study_and_never_stops_the_run(
     assert named.studies == () and named.missing == ("1.2.3",) and named.problem
     found = held.held_studies(server.client, [], 2)
     assert found.problem == "nothing to read: a search of studies lists none"
+
+
+def test_a_retrieve_is_held_only_to_what_a_search_says_of_the_instance_itself() -> None:
+    """Without metadata the sample comes from searches, which say things of the study and series
+    (one Patient's Name per patient, where the instances differ) and of the result (UTF-8,
+    RetrieveURL): a retrieve is held to the instance-level values only, never accused for those."""
+    path = f"studies/{STUDY}/series/1.2.3.1/instances"
+    row = {
+        "00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+        "00080018": uid("1.2.3.1.1"),
+        "00081190": {"vr": "UR", "Value": ["http://pacs/studies/1.2.3"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Kept^OnePerPatient"}]},
+        "00200013": {"vr": "IS", "Value": [7]},
+    }
+    answers = {path: (200, [row]), f"{path}/1.2.3.1.1/metadata": (404, None)}
+    held = heldstudy.read(study({"1.2.3.1": 1}, **answers).client, STUDY).instances[0]
+    assert held.from_search and "PatientName" in held.dataset  # the searches still use it
+    own = sorted(e.keyword for e in held.own())
+    assert own == ["InstanceNumber", "SOPInstanceUID"], own
+    retrieved = Dataset()
+    retrieved.SpecificCharacterSet = "ISO_IR 100"
+    retrieved.SOPInstanceUID = "1.2.3.1.1"
+    retrieved.PatientName = "Its^Own"
+    retrieved.InstanceNumber = 7
+    assert_as_its_metadata_says(retrieved, held)  # no accusation for what is not its own
+    retrieved.InstanceNumber = 8
+    with pytest.raises(AssertionError, match=r"differs from its metadata in: \['InstanceNumber'\]"):
+        assert_as_its_metadata_says(retrieved, held)

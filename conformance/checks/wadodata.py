@@ -148,10 +148,11 @@ def assert_as_its_metadata_says(ds: Dataset, instance: HeldInstance) -> None:
     """A held instance as retrieved holds every attribute the server's metadata gives it, with
     the value given there, and those it gives as bulk data (their bytes unknown: not compared;
     group 0002 is not in the metadata): two answers of the server about one instance, which
-    must agree (10.4.1.2)."""
+    must agree (10.4.1.2). Without metadata, what its search result says of the instance
+    itself (``HeldInstance.own``)."""
     diff = [
         e.keyword or str(e.tag)
-        for e in instance.dataset
+        for e in instance.own()
         if e.tag.group != 2 and (e.tag not in ds or ds[e.tag].value != e.value)
     ]
     assert not diff, f"{instance.name} as retrieved differs from its metadata in: {diff}"
