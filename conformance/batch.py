@@ -47,6 +47,7 @@ class Sink:
     ``owner`` (the client's list), in the order sent; other lists are appended to directly."""
 
     owner: list[Any]  # client.Exchange (client.py imports this module)
+    writes: bool = False  # the call may write (Client.each(..., writes=True))
     exchanges: list[Any] = field(default_factory=list)
     flying: set[Deadline] = field(default_factory=set)
 
@@ -112,12 +113,14 @@ class Pool:
                 self._active -= 1
                 self._gate.notify()
 
-    def submit(self, call: Callable[[], T], owner: list[Any]) -> tuple[Future[Outcome[T]], Sink]:
+    def submit(
+        self, call: Callable[[], T], owner: list[Any], writes: bool = False
+    ) -> tuple[Future[Outcome[T]], Sink]:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="dicomweb")
             executor = self._executor
-        sink = Sink(owner)
+        sink = Sink(owner, writes)
         return executor.submit(_run, call, sink), sink
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -212,38 +213,50 @@ class Cleaner:
             return CleanupReport(
                 self.mode, leftovers={s: f"cleanup failed: {_reason(exc)}" for s in studies}
             )
+        # Each study is deleted on its own (a delete touches no other study): at once, on the
+        # client's pool, each into a report of its own merged in the order of ``studies``.
         report = CleanupReport(method)
-        for study_uid in studies:
-            if self.abandon():
-                report.leftovers[study_uid] = "cleanup was interrupted"
-                continue
-            if method == "none":
-                report.leftovers[study_uid] = (
-                    "cleanup is off"
-                    if self.mode == "none"
-                    else "the server has neither DICOMweb DELETE nor Orthanc's REST API"
-                )
-                continue
-            try:
-                done = (
-                    probed
-                    if probed is not None and study_uid == studies[0]
-                    else self.delete_with_dicomweb(study_uid)
-                    if method == "dicomweb"
-                    else self.delete_with_orthanc(study_uid, report)
-                )
-            except UnsafeRequestError as exc:
-                report.foreign[study_uid] = str(exc)
-                continue
-            except Exception as exc:  # whatever the server answered: report it, go on
-                report.leftovers[study_uid] = _reason(exc)
-                continue
-            # Only what was there and is gone counts: a study whose store failed was never
-            # stored, and "removed" must not say otherwise.
-            if done == "removed":
-                report.removed.append(study_uid)
-            elif done != "absent":
-                report.leftovers[study_uid] = f"{method} delete was refused"
+        calls = [
+            partial(self._remove, uid, method, probed if i == 0 else None)
+            for i, uid in enumerate(studies)
+        ]
+        for part in self.client.each(calls, writes=True):
+            report.merge(part)
+        return report
+
+    def _remove(self, study_uid: str, method: str, probed: Outcome | None) -> CleanupReport:
+        """Delete one study (``probed``: what choosing the method found for it already)."""
+        report = CleanupReport(method)
+        if self.abandon():
+            report.leftovers[study_uid] = "cleanup was interrupted"
+            return report
+        if method == "none":
+            report.leftovers[study_uid] = (
+                "cleanup is off"
+                if self.mode == "none"
+                else "the server has neither DICOMweb DELETE nor Orthanc's REST API"
+            )
+            return report
+        try:
+            done = (
+                probed
+                if probed is not None
+                else self.delete_with_dicomweb(study_uid)
+                if method == "dicomweb"
+                else self.delete_with_orthanc(study_uid, report)
+            )
+        except UnsafeRequestError as exc:
+            report.foreign[study_uid] = str(exc)
+            return report
+        except Exception as exc:  # whatever the server answered: report it, go on
+            report.leftovers[study_uid] = _reason(exc)
+            return report
+        # Only what was there and is gone counts: a study whose store failed was never
+        # stored, and "removed" must not say otherwise.
+        if done == "removed":
+            report.removed.append(study_uid)
+        elif done != "absent":
+            report.leftovers[study_uid] = f"{method} delete was refused"
         return report
 
 

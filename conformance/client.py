@@ -307,8 +307,9 @@ class Client:
         __tracebackhide__ = True
         url = self.url(path, query)
         sent = {k: v for k, v in (headers or {}).items() if v is not None}
-        if method.upper() not in SAFE_METHODS and batch.current_sink() is not None:
-            # Only reads are independent of each other; a write is never asked in a batch.
+        sink = batch.current_sink()
+        if method.upper() not in SAFE_METHODS and sink is not None and not sink.writes:
+            # Reads are independent of each other; a write only where the caller says so.
             raise UnsafeRequestError(f"{method} {url} is not sent in a batch of reads (each)")
         if self.guard is not None and method.upper() not in SAFE_METHODS:
             try:
@@ -340,9 +341,11 @@ class Client:
             self._sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    def each(self, calls: Iterable[Callable[[], T]]) -> list[T]:
+    def each(self, calls: Iterable[Callable[[], T]], writes: bool = False) -> list[T]:
         """The values of ``calls``, each a GET (or HEAD) whose answer none of the others needs,
-        in the order given: asked at once on at most ``concurrency`` threads. Their exchanges are
+        in the order given: asked at once on at most ``concurrency`` threads. ``writes``: the
+        calls may write too, each only what none of the others reads or writes (the cleanup's
+        deletes, each of its own study). Their exchanges are
         recorded in the order given too, after the last one is done; the first error in that
         order is raised once every call has ended. At concurrency 1 (and inside a call) they are
         asked one after another and the first error is raised at once, as a loop would."""
@@ -351,7 +354,7 @@ class Client:
         if self.concurrency == 1 or len(asked) < 2 or readmap.on or batch.current_sink():
             # readmap (scripts/what-is-read) follows one answer at a time.
             return [call() for call in asked]
-        submitted = [self._pool.submit(call, self.exchanges) for call in asked]
+        submitted = [self._pool.submit(call, self.exchanges, writes) for call in asked]
         futures = [future for future, _ in submitted]
         sinks = [sink for _, sink in submitted]
         try:

@@ -7,9 +7,9 @@ here; the guard is not part of these tests (it has its own, test_guard.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 import requests
@@ -18,6 +18,8 @@ from conformance.cleanup import IDENTITY_TIMEOUT, Cleaner, orthanc_name, orthanc
 from conformance.client import Client
 from conformance.errors import NoAnswer
 from conformance.guard import Registry
+
+T = TypeVar("T")
 
 BASE = "http://pacs/dicom-web"
 ROOT = "http://pacs"
@@ -42,6 +44,9 @@ class FakeClient:
         self.answers = dict(answers)
         self.sent: list[tuple[str, str]] = []
         self.brief_timeouts: list[float] = []
+
+    def each(self, calls: Iterable[Callable[[], T]], writes: bool = False) -> list[T]:
+        return [call() for call in calls]
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         key = (method, path.removeprefix(BASE + "/"))

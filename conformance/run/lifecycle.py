@@ -194,16 +194,19 @@ def clean_up(state: RunState, studies: list[str] | None = None) -> CleanupReport
     request (the rest is reported as left), and an error of ours becomes a line of the report."""
     client = state.client
     client.run_deadline = None  # cleanup runs past the run's deadline, on a deadline of its own
-    client.check_deadline = (
+    own_deadline = (
         time.monotonic() + state.settings.check_timeout,
         f"the cleanup's deadline of {state.settings.check_timeout:g} s (--dicomweb-check-timeout)",
     )
+    client.check_deadline = own_deadline
     cleaner = state.cleaner()
     cleaner.abandon = state.stop_cleanup.is_set
 
     def stop(signum: int, frame: Any) -> None:
         state.stop_cleanup.set()
         deadline.expire_current()  # the request in flight ends now
+        # and those in flight on the client's pool (the deletes go out together: Client.each)
+        client.check_deadline = (time.monotonic(), "the cleanup was interrupted")
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}
@@ -219,6 +222,7 @@ def clean_up(state: RunState, studies: list[str] | None = None) -> CleanupReport
             leftovers={uid: f"cleanup broke off: {type(exc).__name__}: {exc}" for uid in left},
         )
     finally:
+        client.check_deadline = own_deadline  # not the interrupted one: the sweep searches after
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
