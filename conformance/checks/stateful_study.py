@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import requests
@@ -106,26 +107,41 @@ def every_level(
     (its counts and Modalities in Study), the series search (every series' count and Modality),
     the study's metadata and, for each of ``own`` (the example's series), its instance list,
     its retrieve and its metadata. Counts and modalities are judged where the server returns
-    them (that it returns them at all is test_qido_attributes.py's rule)."""
+    them (that it returns them at all is test_qido_attributes.py's rule).
+
+    The reads are asked together (``Client.each``): the searches and retrieves judged as they
+    come, the first divergence in the order above raised; the metadata judged after, in that
+    order, since the first that answers tells how the others' absence reads."""
+    judged: list[Callable[[], None]] = []
+    described: list[tuple[str, set[str]]] = []  # metadata: the path and what it must describe
     if not study.unsure:  # else what the whole study holds is not known
         if levels.lists or levels.counts:
-            study_search(client, study_uid, study, diverged, levels.counts)
-            series_search(client, study_uid, study, diverged, levels.counts)
+            judged.append(partial(study_search, client, study_uid, study, diverged, levels.counts))
+            judged.append(partial(series_search, client, study_uid, study, diverged, levels.counts))
         if levels.metadata:
-            same_metadata(client, f"studies/{study_uid}", set(study.instances), study, diverged)
+            described.append((f"studies/{study_uid}", set(study.instances)))
     for series in own:
         wanted = study.in_series(series)
         if not wanted:
             continue  # never stored, or all of it deleted: the example's own reads judge that
         path = f"studies/{study_uid}/series/{series}"
         if levels.lists:
-            response = search(client, f"{path}/instances")
-            listed = uids(expect.results(response), SOP_UID)
-            if sorted(map(str, listed)) != sorted(wanted):
-                raise diverged(f"instance list: {_differs(response, listed, wanted)}")
-            same_retrieve(client, path, wanted, diverged)
+            judged.append(partial(same_list, client, path, wanted, diverged))
+            judged.append(partial(same_retrieve, client, path, wanted, diverged))
         if levels.metadata:
-            same_metadata(client, path, wanted, study, diverged)
+            described.append((path, wanted))
+    client.each(judged)
+    answers = client.each([partial(metadata, client, path) for path, _ in described])
+    for (_, wanted), response in zip(described, answers, strict=True):
+        same_metadata(response, wanted, study, diverged)
+
+
+def same_list(client: Client, path: str, wanted: set[str], diverged: Diverged) -> None:
+    """The instance search of the series ``path`` lists exactly the instances ``wanted``."""
+    response = search(client, f"{path}/instances")
+    listed = uids(expect.results(response), SOP_UID)
+    if sorted(map(str, listed)) != sorted(wanted):
+        raise diverged(f"instance list: {_differs(response, listed, wanted)}")
 
 
 def study_search(
@@ -186,10 +202,9 @@ def series_search(
 
 
 def same_metadata(
-    client: Client, path: str, wanted: set[str], study: StudyModel, diverged: Diverged
+    response: requests.Response, wanted: set[str], study: StudyModel, diverged: Diverged
 ) -> None:
-    """The metadata of ``path`` describes exactly the instances ``wanted``, each once."""
-    response = metadata(client, path)
+    """The metadata answered describes exactly the instances ``wanted``, each once."""
     if not wanted and response.status_code in GONE:
         return  # nothing stored there yet (or all of it deleted): a fair answer
     if response.status_code in expect.ROUTE_ABSENT and not study.has_metadata:

@@ -22,15 +22,13 @@ fixed set of examples, reproducible run to run; ``deep`` searches ten times as l
 from __future__ import annotations
 
 import re
-import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from pydicom import Dataset
 
@@ -44,7 +42,7 @@ from conformance.dicomweb import (
     first_value,
     search,
 )
-from conformance.errors import NoAnswer, Throttled
+from conformance.explore import explore
 from conformance.synthetic import (
     ARCHIVE_ACCESSIONS,
     ARCHIVE_DATES,
@@ -138,66 +136,6 @@ def _query(pairs: Pairs) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-# Shrinking a failure asks the server again for every smaller example hypothesis tries, up to
-# hundreds of times. Past this many seconds after the first failure, shrinking ends: the failure
-# reported is the last (so the smallest) one a real answer showed by then.
-SHRINK_SECONDS = 1.5
-
-
-class _ShrinkingOver(BaseException):
-    """Ends hypothesis's search from inside the property: hypothesis lets a BaseException
-    through, where it would shrink on after an Exception, or try other examples after a
-    rejected one (for as long as five minutes of them, each rejected unasked)."""
-
-
-def explore(name: str, values: st.SearchStrategy[T], holds: Callable[[T], None]) -> None:
-    """``holds(value)`` for the values hypothesis generates; it re-raises the failure of the
-    smallest value it found.
-
-    Under ``--dicomweb-hypothesis=ci`` (derandomized) the values come from a seed made of
-    ``name``, so that every run, from any folder, asks the same questions and a verdict changes
-    only when the server does (hypothesis's own derandomizing was seen to differ between
-    working directories). Each value is asked once: hypothesis replays the smallest failure,
-    and gets the same answer again. Once the server gives no answer at all (a timeout,
-    throttling), every later value fails the same way without asking: hypothesis must not
-    spend the check's deadline shrinking an outage."""
-    answers: dict[str, AssertionError | None] = {}
-    failures: list[AssertionError] = []  # in the order found: shrinking finds smaller ones
-    first_failure: list[float] = []
-    outage: list[NoAnswer | Throttled] = []
-
-    @given(value=values)
-    def prop(value: T) -> None:
-        key = repr(value)
-        if key in answers:
-            failure = answers[key]
-            if failure is not None:
-                raise failure
-            return
-        if outage:
-            raise outage[0]
-        if first_failure and time.monotonic() - first_failure[0] > SHRINK_SECONDS:
-            raise _ShrinkingOver
-        try:
-            holds(value)
-        except AssertionError as failure:
-            answers[key] = failure
-            failures.append(failure)
-            first_failure[:] = first_failure or [time.monotonic()]
-            raise
-        except (NoAnswer, Throttled) as error:
-            outage.append(error)
-            raise
-        answers[key] = None
-
-    if settings.default is not None and settings.default.derandomize:
-        prop = seed(zlib.crc32(name.encode()))(prop)
-    try:
-        prop()
-    except _ShrinkingOver:
-        raise failures[-1] from None
-
-
 def holds_for_every(
     client: Client,
     archive: SearchArchive,
@@ -208,7 +146,10 @@ def holds_for_every(
     """For every generated value of ``key``, the archive's answer is the model's."""
     searcher = Searcher(client, archive)
     explore(
-        f"{key} {rules}", values, lambda value: searcher.holds_to_the_model([(key, value)], rules)
+        f"{key} {rules}",
+        values,
+        lambda value: searcher.holds_to_the_model([(key, value)], rules),
+        ask_first=client,
     )
 
 
@@ -343,7 +284,7 @@ def test_text_matches_only_in_its_own_case(dicomweb: Client, stored_archive: Sea
                 f"{searcher.named(found)}; stored {searcher.stored(pairs)}"
             )
 
-    explore("AccessionNumber in another case", recased, holds)
+    explore("AccessionNumber in another case", recased, holds, ask_first=dicomweb)
 
 
 @pytest.mark.requirement("QIDO-MATCH-UID-LIST")
@@ -398,8 +339,12 @@ def test_sequence_keys_match_within_one_item(
         pairs, as_tags = drawn
         if as_tags:
             pairs = [(".".join(tags[p] for p in k.split(".")), v) for k, v in pairs]
-        for uid, entity in searcher.entities.items():
-            response = search(dicomweb, f"studies/{uid}/series", *pairs)
+        asked = [
+            partial(search, dicomweb, f"studies/{uid}/series", *pairs) for uid in searcher.entities
+        ]
+        for (uid, entity), response in zip(
+            searcher.entities.items(), dicomweb.each(asked), strict=True
+        ):
             found = bool(expect.results(response))
             wanted = model.matches(entity, pairs)
             if wanted != "may" and found != (wanted == "yes"):
@@ -413,7 +358,7 @@ def test_sequence_keys_match_within_one_item(
                 )
 
     pairs = st.lists(key, min_size=1, max_size=2, unique_by=lambda p: p[0])
-    explore("sequence items", st.tuples(pairs, spelled), holds)
+    explore("sequence items", st.tuples(pairs, spelled), holds, ask_first=dicomweb)
 
 
 @pytest.mark.requirement("QIDO-PAGING-COMPLETE")
@@ -445,7 +390,7 @@ def test_pages_are_slices_of_the_whole_answer(
                 f"{searcher.named(wanted)} there"
             )
 
-    explore("pages", paging, holds)
+    explore("pages", paging, holds, ask_first=dicomweb)
 
 
 # Offsets a query's date-times carry (minutes from UTC; None: none): negative ones, and positive
@@ -507,8 +452,9 @@ def datetime_ranges_hold(
         wanted = model.search(entities, pairs, rules)
         judged = [uid for uid in entities if uid in wanted.must or uid not in wanted.may]
         found, path = [], ""
-        for uid in judged:
-            path, results = searcher.results(series[uid], pairs)
+        for path, results in client.each(
+            [partial(searcher.results, series[u], pairs) for u in judged]
+        ):
             found += [str(first_value(obj, SOP_UID)) for obj in results]
             path = re.sub(r"studies/[^/]+/series/[^/]+/", "studies/{study}/series/{series}/", path)
         problem = wanted.problem([u for u in found if u in judged], names.__getitem__)
@@ -525,7 +471,7 @@ def datetime_ranges_hold(
     name = f"date-time ranges {rules}"
     if only is not None:
         values, name = values.filter(only), f"{name} {offsets}"
-    explore(name, values, holds)
+    explore(name, values, holds, ask_first=client)
 
 
 @pytest.mark.requirement("QIDO-MATCH-DATETIME-RANGE")
@@ -643,7 +589,7 @@ def test_series_and_instance_searches_find_what_the_model_finds(
                                      unique_by=lambda p: p[0])
         )
     )  # fmt: skip
-    explore("relational searches", queries, holds)
+    explore("relational searches", queries, holds, ask_first=dicomweb)
 
 
 # Attributes includefield may name, of every level, from the archive's (PatientSex: none stored).
@@ -744,4 +690,4 @@ def test_includefield_returns_what_was_stored_at_every_level(
         as_tags=st.booleans(),
         as_list=st.booleans(),
     )
-    explore("includefield", includes, holds)
+    explore("includefield", includes, holds, ask_first=dicomweb)

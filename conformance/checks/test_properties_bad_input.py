@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from conformance import expect, synthetic
 from conformance.checks.test_properties import (
     Searcher,
-    explore,
 )
 from conformance.client import Client
 from conformance.dicomweb import (
@@ -23,6 +22,7 @@ from conformance.dicomweb import (
     search_results,
 )
 from conformance.errors import NoAnswer
+from conformance.explore import explore
 from conformance.run.fixtures import EmptyStudy
 from conformance.synthetic import (
     SearchArchive,

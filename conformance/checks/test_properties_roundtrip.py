@@ -18,7 +18,6 @@ from conformance import expect, multipart, synthetic
 from conformance.annexf import json_differences
 from conformance.checks.test_properties import (
     SPECIFIC_CHARACTER_SET,
-    explore,
 )
 from conformance.client import Client
 from conformance.dicomweb import (
@@ -30,6 +29,7 @@ from conformance.dicomweb import (
     retrieve,
     stow,
 )
+from conformance.explore import explore
 from conformance.run.fixtures import EmptyStudy
 
 # --- round trips: what is stored comes back --------------------------------------------------

@@ -6,6 +6,8 @@ Modalities in Study, metadata, retrieve), stateful_study.py's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,9 +22,6 @@ from conformance.checks.stateful_study import (
     StudyModel,
     every_level,
 )
-from conformance.checks.test_properties import (
-    explore,
-)
 from conformance.client import Client
 from conformance.dicomweb import (
     SERIES_UID,
@@ -33,6 +32,7 @@ from conformance.dicomweb import (
     search,
     stow,
 )
+from conformance.explore import explore
 from conformance.run.fixtures import EmptyStudy
 
 # --- stateful: stores, retrieves and searches against a model of the archive -----------------
@@ -155,11 +155,17 @@ class Archive:
         self.stored = [i for i in self.stored if i not in gone]
         self.deleted += gone
         self.model.remove(i.sop_uid for i in gone)
-        for series in sorted({self.series_of(i) for i in gone}):
-            path = f"studies/{{study}}/series/{self.series_uid(series)}/instances"
-            self.listed(path, SOP_UID, self.expected(series))
-        for instance in gone:
-            answer = self.client.get(instance_path(instance))
+        # Asked together: each series' list (judged as it comes) and each retrieve.
+        lists: list[Callable[[], Any]] = [
+            partial(self.listed, f"studies/{{study}}/series/{self.series_uid(series)}/instances",
+                    SOP_UID, self.expected(series))
+            for series in sorted({self.series_of(i) for i in gone})
+        ]  # fmt: skip
+        gets: list[Callable[[], Any]] = [
+            partial(self.client.get, instance_path(instance)) for instance in gone
+        ]
+        answers: list[Any] = self.client.each([*lists, *gets])[len(lists) :]
+        for instance, answer in zip(gone, answers, strict=True):
             if answer.status_code not in GONE:
                 raise self.diverged(
                     f"GET {instance_path(instance)} of a deleted instance answers "
