@@ -117,3 +117,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
     if checks and not config.pluginmanager.has_plugin(RUN):
         raise pytest.UsageError(NEEDS_A_SERVER)  # checks of a user's, elsewhere
+    if checks:
+        from .run import schedule
+
+        schedule.longest_first(items)

@@ -13,7 +13,8 @@
   summary, JUnit properties, pytest-html's column;
 - ``lifecycle``: the pre-flight, pytest-xdist's workers, SIGTERM, and the run's end (cleanup,
   the sweep, the record written);
-- ``identity``: what the server is, as the reports name it.
+- ``identity``: what the server is, as the reports name it;
+- ``schedule``: which checks start first (the longest), and xdist's chunks.
 
 It stays out of the way of other test suites that also use pytest-base-url's ``--base-url``
 (selenium, playwright): the pre-flight runs only when the DICOMweb checks are targeted.

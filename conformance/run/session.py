@@ -21,6 +21,7 @@ from ..judge import Judge
 from ..preflight import preflight
 from ..profiles import Profile
 from ..settings import OPTIONS, Settings, SettingsError, resolve
+from .schedule import small_chunks
 from .lifecycle import XdistHooks, interrupt_on_sigterm, purge_studies
 from .recorder import NAME as RECORDER
 from .recorder import VerdictRecorder
@@ -90,6 +91,8 @@ def configure(config: pytest.Config, base_url: str) -> None:
     config.stash[judge_key] = Judge(requirements, profile, expected, settings.strict, disabled)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(settings, ends), "dicomweb-xdist")
+        if workerinput is None:
+            small_chunks(config)
     if workerinput is not None:
         interrupt_on_sigterm()  # the controller does it once it knows the run is ours
     if workerinput is None:
