@@ -94,7 +94,11 @@ def one_run(base_url: str, workers: int, select: str | None, code: str | None = 
             "EXCHANGE_TIMER_DIR": folder,
         }
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        # From the checkout's own folder: python -m puts the working directory first on the path.
+        where = code or str(HERE.parent)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=where, check=False
+        )
         wall = time.perf_counter() - started
         removed = re.search(r"removed (\d+) stud", done.stdout)
         logs = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
