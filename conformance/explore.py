@@ -5,7 +5,8 @@ Under ``--dicomweb-hypothesis=ci`` the examples are fixed in advance (derandomiz
 of the property's name), so a property that only reads can **ask first and shrink later**: the
 examples hypothesis tries when every one passes are drawn without asking (hypothesis's own
 engine, run on a test that records them), asked together on the client's pool
-(``Client.each``), and then hypothesis runs as before on those answers. Until the first failure
+(``Client.each``; the first alone, so that a server that gives no answer meets one request as
+before), and then hypothesis runs as before on those answers. Until the first failure
 it draws exactly the examples drawn ahead, so it finds the same first failure; from there it
 shrinks, asking each smaller example it tries one after another (those drawn ahead already
 answered). The verdict and the smallest example are those of asking one at a time; only the
@@ -51,6 +52,7 @@ def explore(
     values: st.SearchStrategy[T],
     holds: Callable[[T], None],
     ask_first: Client | None = None,
+    before: Callable[[list[T]], None] | None = None,
 ) -> None:
     """``holds(value)`` for the values hypothesis generates; it re-raises the failure of the
     smallest value it found.
@@ -59,7 +61,10 @@ def explore(
     ``name``, so that every run, from any folder, asks the same questions and a verdict changes
     only when the server does (hypothesis's own derandomizing was seen to differ between
     working directories); ``ask_first``: ``holds`` only reads, and the values are asked together
-    on this client's pool before hypothesis judges them (the module's doc). Each value is asked
+    on this client's pool before hypothesis judges them (the module's doc); ``before``, given
+    the values drawn ahead, writes what asking them needs (the round trips store them all in
+    one request), and raises NoAnswer or Throttled as the first value's own write would have.
+    Each value is asked
     once: hypothesis replays the smallest failure, and gets the same answer again. Once the
     server gives no answer at all (a timeout, throttling), every later value fails the same way
     without asking: hypothesis must not spend the check's deadline shrinking an outage."""
@@ -95,7 +100,7 @@ def explore(
     if derandomized:
         prop = seed(_seed_of(name))(prop)
         if ask_first is not None and ask_first.concurrency > 1:
-            answers.update(_asked_together(name, values, holds, ask_first))
+            answers.update(_asked_together(name, values, holds, ask_first, before))
     try:
         prop()
     except _ShrinkingOver:
@@ -130,24 +135,48 @@ def _drawn(name: str, values: st.SearchStrategy[T]) -> list[T]:
 
 
 def _asked_together(
-    name: str, values: st.SearchStrategy[T], holds: Callable[[T], None], client: Client
+    name: str,
+    values: st.SearchStrategy[T],
+    holds: Callable[[T], None],
+    client: Client,
+    before: Callable[[list[T]], None] | None,
 ) -> dict[str, Answer]:
-    """The answers to every value drawn ahead, asked on the client's pool. A value whose asking
-    raised anything else (a bug of ours, a refused request) is left out: ``explore`` asks it
-    again in turn, where the error surfaces as it would have."""
+    """The answers to the values drawn ahead: the first alone (a server that does not answer
+    it meets no more requests than asking in turn would send), then the rest on the client's
+    pool. Once one meets an outage, those not yet started are left unasked. A value whose
+    asking raised anything else (a bug of ours, a refused request, a skip) is left out too:
+    ``explore`` asks it again in turn, where the error surfaces as it would have."""
     unique = {repr(v): v for v in _drawn(name, values)}
-    asked = client.each([partial(_answer_or_error, holds, v) for v in unique.values()])
-    return {key: a for key, a in zip(unique, asked, strict=True) if not isinstance(a, _Left)}
+    keys = list(unique)
+    if not keys:
+        return {}
+    if before is not None:
+        try:
+            before(list(unique.values()))
+        except (NoAnswer, Throttled) as outage:
+            return {keys[0]: outage}
+    stop: list[bool] = []  # set once an asking meets an outage
+    asked = [_answer_or_error(holds, unique[keys[0]], stop)]
+    if not stop:
+        rest = [partial(_answer_or_error, holds, unique[key], stop) for key in keys[1:]]
+        asked += client.each(rest)
+    return {key: a for key, a in zip(keys, asked, strict=False) if not isinstance(a, _Left)}
 
 
 class _Left:
-    """A value asked ahead whose asking raised something other than an answer."""
+    """A value asked ahead whose asking raised something other than an answer, or that was
+    not asked (an outage came first)."""
 
 
-def _answer_or_error(holds: Callable[[T], None], value: T) -> Answer | _Left:
+def _answer_or_error(holds: Callable[[T], None], value: T, stop: list[bool]) -> Answer | _Left:
+    if stop:
+        return _Left()
     try:
-        return _ask(holds, value)
+        answer = _ask(holds, value)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # pytest's outcomes too (a skip): left to explore's own asking
         return _Left()
+    if isinstance(answer, NoAnswer | Throttled):
+        stop.append(True)
+    return answer
