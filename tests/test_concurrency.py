@@ -25,8 +25,10 @@ from suiterun import RunSuite, SuiteRun
 from test_read_only import stored_directly
 
 from conformance.budget import Budget, Meter
+from conformance.cleanup import Cleaner
 from conformance.client import Client
 from conformance.errors import BudgetSpent, DeadlineExceeded, NoAnswer, UnsafeRequestError
+from conformance.guard import Registry
 from conformance.local.orthanc import LocalOrthanc
 from conformance.settings import SettingsError, resolve
 
@@ -264,6 +266,21 @@ def test_a_write_is_never_asked_in_a_batch(watched: Watched, make: Make) -> None
     with pytest.raises(UnsafeRequestError, match="batch"):
         client.each([lambda: client.delete("studies/1"), lambda: client.get("p0")])
     assert [r.method for r in watched.server.received] == ["GET"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_the_cleanup_deletes_the_studies_at_once_and_reports_them_in_order(
+    watched: Watched, make: Make, concurrency: int
+) -> None:
+    """Each study's delete is a write of its own (Client.each(..., writes=True)): asked
+    together on the pool, one at a time at concurrency 1; the report in the registry's order."""
+    client = make(concurrency)
+    studies = [f"2.25.{n}" for n in range(8)]
+    report = Cleaner(client, Registry(), mode="dicomweb").run(studies)
+    assert report.removed == studies and not report.leftovers
+    assert [r.method for r in watched.server.received] == ["DELETE"] * 8
+    assert watched.peak == concurrency
+    assert [e.url.rsplit("/", 1)[-1] for e in client.exchanges] == studies
 
 
 def test_a_batch_inside_a_batch_is_asked_in_turn(watched: Watched, make: Make) -> None:
