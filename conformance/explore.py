@@ -6,7 +6,8 @@ of the property's name), so a property that only reads can **ask first and shrin
 examples hypothesis tries when every one passes are drawn without asking (hypothesis's own
 engine, run on a test that records them), asked together on the client's pool
 (``Client.each``; the first alone, so that a server that gives no answer meets one request as
-before), and then hypothesis runs as before on those answers. Until the first failure
+before), and then hypothesis runs as before on those answers (or not at all where every one
+holds: it would draw the same values again, each passing). Until the first failure
 it draws exactly the examples drawn ahead, so it finds the same first failure; from there it
 shrinks, asking each smaller example it tries one after another (those drawn ahead already
 answered). The verdict and the smallest example are those of asking one at a time; only the
@@ -100,7 +101,12 @@ def explore(
     if derandomized:
         prop = seed(_seed_of(name))(prop)
         if ask_first is not None and ask_first.concurrency > 1:
-            answers.update(_asked_together(name, values, holds, ask_first, before))
+            ahead, drawn = _asked_together(name, values, holds, ask_first, before)
+            if len(ahead) == drawn and all(answer is None for answer in ahead.values()):
+                # Every value drawn ahead holds: hypothesis would draw exactly these again,
+                # each passing, and end there. Its second run is saved.
+                return
+            answers.update(ahead)
     try:
         prop()
     except _ShrinkingOver:
@@ -140,27 +146,29 @@ def _asked_together(
     holds: Callable[[T], None],
     client: Client,
     before: Callable[[list[T]], None] | None,
-) -> dict[str, Answer]:
-    """The answers to the values drawn ahead: the first alone (a server that does not answer
-    it meets no more requests than asking in turn would send), then the rest on the client's
-    pool. Once one meets an outage, those not yet started are left unasked. A value whose
-    asking raised anything else (a bug of ours, a refused request, a skip) is left out too:
-    ``explore`` asks it again in turn, where the error surfaces as it would have."""
+) -> tuple[dict[str, Answer], int]:
+    """The answers to the values drawn ahead, and how many were drawn: the first alone (a
+    server that does not answer it meets no more requests than asking in turn would send),
+    then the rest on the client's pool. Once one meets an outage, those not yet started are
+    left unasked. A value whose asking raised anything else (a bug of ours, a refused request,
+    a skip) is left out too: ``explore`` asks it again in turn, where the error surfaces as it
+    would have."""
     unique = {repr(v): v for v in _drawn(name, values)}
     keys = list(unique)
     if not keys:
-        return {}
+        return {}, 0
     if before is not None:
         try:
             before(list(unique.values()))
         except (NoAnswer, Throttled) as outage:
-            return {keys[0]: outage}
+            return {keys[0]: outage}, len(keys)
     stop: list[bool] = []  # set once an asking meets an outage
     asked = [_answer_or_error(holds, unique[keys[0]], stop)]
     if not stop:
         rest = [partial(_answer_or_error, holds, unique[key], stop) for key in keys[1:]]
         asked += client.each(rest)
-    return {key: a for key, a in zip(keys, asked, strict=False) if not isinstance(a, _Left)}
+    answered = {key: a for key, a in zip(keys, asked, strict=False) if not isinstance(a, _Left)}
+    return answered, len(keys)
 
 
 class _Left:
