@@ -89,6 +89,7 @@ class Pool:
         # throttles (429/503), then one.
         self.limit = self.size
         self._active = 0
+        self._alone = False  # a request asked alone is on the wire: no other is admitted
         self._gate = threading.Condition()
 
     def throttled(self) -> None:
@@ -103,7 +104,7 @@ class Pool:
         """One request of a batch on the wire: waits while ``limit`` are, or until ``passed()``
         (the check's or the run's deadline: the request is then refused, unsent, by the client)."""
         with self._gate:
-            while self._active >= self.limit and not passed():
+            while (self._active >= self.limit or self._alone) and not passed():
                 self._gate.wait(POLL_SECONDS)
             self._active += 1
         try:
@@ -111,7 +112,22 @@ class Pool:
         finally:
             with self._gate:
                 self._active -= 1
-                self._gate.notify()
+                self._gate.notify_all()
+
+    @contextmanager
+    def alone(self, passed: Callable[[], bool]) -> Iterator[None]:
+        """One request of a batch on the wire with no other: waits for those in flight to end
+        (or until ``passed()``), and admits none while it is."""
+        with self._gate:
+            while (self._active > 0 or self._alone) and not passed():
+                self._gate.wait(POLL_SECONDS)
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._alone = False
+                self._gate.notify_all()
 
     def submit(
         self, call: Callable[[], T], owner: list[Any], writes: bool = False

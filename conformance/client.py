@@ -319,6 +319,14 @@ class Client:
                 raise type(exc)(str(exc)) from None
         for attempt in range(self.retries + 1):
             response = self._send(method, url, headers or {}, sent, body, stream)
+            if response.status_code == 409 and sink is not None and method.upper() in SAFE_METHODS:
+                # A read answered "Conflict" while others were asked at once: the server's own
+                # writers collided (Orthanc 1.12 and 1.13 caching a study's metadata answer 409
+                # "a bad revision number ... conflict between multiple writers" to concurrent
+                # GETs). Asked again alone, once: a verdict must not depend on how many
+                # requests are asked at once. Both answers stay in the evidence.
+                response.close()
+                response = self._send(method, url, headers or {}, sent, body, stream, alone=True)
             if response.status_code not in RETRY_STATUSES:
                 if readmap.on:
                     readmap.watch(response, self.base_url)
@@ -391,12 +399,14 @@ class Client:
         sent: Mapping[str, str],
         body: bytes | None,
         stream: bool,
+        alone: bool = False,
     ) -> requests.Response:
         __tracebackhide__ = True
         sink = batch.current_sink()
         if sink is None:
             return self._attempt(method, url, headers, sent, body, stream, None)
-        with self._pool.admitted(lambda: self._time_left(per_request=False)[0] <= 0):
+        passed = lambda: self._time_left(per_request=False)[0] <= 0  # noqa: E731
+        with self._pool.alone(passed) if alone else self._pool.admitted(passed):
             return self._attempt(method, url, headers, sent, body, stream, sink)
 
     def _attempt(

@@ -47,6 +47,7 @@ class Watched:
         self.delay = 0.1
         self.delays: dict[str, float] = {}
         self.answers: dict[str, list[Answer]] = {}
+        self.company: list[tuple[str, int]] = []  # each path asked, with how many were in hand
         self._lock = threading.Lock()
         accept = server.get_request
 
@@ -65,6 +66,7 @@ class Watched:
             self.active += 1
             self.peak = max(self.peak, self.active)
             path = received.path.rsplit("/", 1)[-1]
+            self.company.append((path, self.active))
             script = self.answers.get(path, [])
             answer = script.pop(0) if script else Answer(200, {"Content-Type": "text/plain"})
         if not answer.body and answer.status == 200 and not answer.hang:
@@ -240,6 +242,27 @@ def test_a_429_with_retry_after_is_retried_and_the_rest_asked_one_at_a_time(
         ("p1", 200),
     ]
     assert client._pool.limit == 1
+
+
+def test_a_read_answered_409_in_a_batch_is_asked_again_alone(watched: Watched, make: Make) -> None:
+    """Orthanc 1.12 and 1.13 answer concurrent metadata GETs 409 (their writers of a metadata
+    cache collide): the read is asked again with nothing else in flight, once; both exchanges
+    are the evidence; the others of the batch keep going at once."""
+    client = make(4)
+    watched.answers = {"p0": [Answer(409, {"Content-Type": "text/plain"}, b"conflict")]}
+    watched.delays = {"p0": 0.01}  # its 409 comes back while the others are in hand
+    paths = [f"p{n}" for n in range(8)]
+    assert client.each(partial(_body, client, path) for path in paths) == paths
+    asked = [(path, alongside) for path, alongside in watched.company if path == "p0"]
+    assert len(asked) == 2 and asked[1][1] == 1, watched.company
+    assert [e.status for e in client.exchanges if e.url.endswith("/p0")] == [409, 200]
+    assert watched.peak == 4
+
+
+def test_a_409_asked_in_turn_is_the_answer(watched: Watched, make: Make) -> None:
+    client = make(1)
+    watched.answers = {"p0": [Answer(409, {"Content-Type": "text/plain"}, b"conflict")]}
+    assert client.each(partial(_body, client, p) for p in ("p0", "p1")) == ["conflict", "p1"]
 
 
 def test_the_read_budget_counts_exactly_across_threads(watched: Watched, make: Make) -> None:
