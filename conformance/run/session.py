@@ -21,10 +21,10 @@ from ..judge import Judge
 from ..preflight import preflight
 from ..profiles import Profile
 from ..settings import OPTIONS, Settings, SettingsError, resolve
-from .schedule import small_chunks
 from .lifecycle import XdistHooks, interrupt_on_sigterm, purge_studies
 from .recorder import NAME as RECORDER
 from .recorder import VerdictRecorder
+from .schedule import small_chunks
 from .state import (
     RunState,
     cleanup_reports_key,
