@@ -118,3 +118,23 @@ def test_an_error_of_ours_surfaces_as_in_turn(ci_profile: None) -> None:
     for client in (None, Client("http://127.0.0.1:9", concurrency=4)):
         with pytest.raises(KeyError):
             explore("broken", VALUES, Server(broken).holds, ask_first=client)
+
+
+def test_before_writes_what_the_values_drawn_ahead_need_and_an_outage_there_stops_all(
+    ci_profile: None,
+) -> None:
+    """The round trips store every value drawn ahead in one request (``before``), then read each
+    back together; a store that meets no answer is the first value's outage, as in turn."""
+    stored: list[list[int]] = []
+    server = Server(lambda v: None)
+    client = Client("http://127.0.0.1:9", concurrency=4)
+    explore("written ahead", VALUES, server.holds, ask_first=client, before=stored.append)
+    assert len(stored) == 1 and sorted(stored[0]) == sorted(server.asked)
+
+    def no_answer(values: list[int]) -> None:
+        raise NoAnswer("the store did not answer")
+
+    unasked = Server(lambda v: None)
+    with pytest.raises(NoAnswer):
+        explore("written ahead", VALUES, unasked.holds, ask_first=client, before=no_answer)
+    assert unasked.asked == []
