@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import urlsplit
 
 import repairs  # noqa: F401  (registers the repairs next to the faults)
@@ -85,7 +86,7 @@ class FaultProxy:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -351,87 +350,28 @@ def test_one_session_serves_the_threads(watched: Watched, make: Make) -> None:
 # --- a server that answers one request at a time --------------------------------------------
 
 
-class OneAtATime:
+class OneAtATime(FaultProxy):
     """A proxy in front of a real server that answers one request at a time and 429 (Retry-After:
     1) to any request arriving while one is in hand: a burst is throttled."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
+        super().__init__(upstream)
         self.throttled = 0
         self.seen = 0
         self._busy = threading.Lock()
-        self._session = requests.Session()
         self._count = threading.Lock()
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._answer("GET")
-
-            def do_HEAD(self) -> None:
-                self._answer("HEAD")
-
-            def do_POST(self) -> None:
-                self._answer("POST")
-
-            def do_DELETE(self) -> None:
-                self._answer("DELETE")
-
-            def _answer(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                sent = self.rfile.read(length) if length else None
-                with proxy._count:
-                    proxy.seen += 1
-                if not proxy._busy.acquire(blocking=False):
-                    with proxy._count:
-                        proxy.throttled += 1
-                    self.send_response(429)
-                    self.send_header("Retry-After", "1")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                try:
-                    answer = proxy._session.request(
-                        method,
-                        proxy.upstream + self.path,
-                        headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
-                        data=sent,
-                        timeout=60,
-                    )
-                    body = answer.content
-                    self.send_response(answer.status_code)
-                    for key, value in answer.headers.items():
-                        if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                            self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    if method != "HEAD":
-                        self.wfile.write(body)
-                finally:
-                    proxy._busy.release()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> OneAtATime:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._session.close()
+    def answer(self, request: Exchange) -> ProxyAnswer:
+        with self._count:
+            self.seen += 1
+        if not self._busy.acquire(blocking=False):
+            with self._count:
+                self.throttled += 1
+            return ProxyAnswer(429, {"Retry-After": "1"}, b"")
+        try:
+            return self.forward(request)
+        finally:
+            self._busy.release()
 
 
 # The checks that batch (test_existing), and those that read the held study's sample, which
@@ -545,3 +485,30 @@ def test_what_a_retrieve_leaves_out_is_found_by_batched_retrieves_at_any_concurr
         message = next(c["message"] for c in run.results["checks"] if c["check"] == study)
         assert "leaves out instances" in message and message.count("2.25.") >= 3, message
     orthanc.purge()
+
+
+ROUND_TRIPS = (
+    "test_metadata_of_a_generated_instance_is_what_was_stored"
+    " or test_a_generated_instance_is_retrieved_as_it_was_stored"
+)
+
+
+@pytest.mark.server
+def test_a_store_ahead_that_loses_instances_leaves_the_round_trips_judged_as_in_turn(
+    orthanc: LocalOrthanc, run_suite: RunSuite
+) -> None:
+    """The round trips store their examples ahead in one STOW. A server that keeps only the first
+    part of a store and answers 200 for it (the registry's stow-keeps-first-part-only, a
+    streaming parser that stops early) lists one instance as stored: only that one is read back
+    as stored ahead, every other example is stored on its own, and the round trips are judged as
+    they are directly (the store's own checks catch the fault)."""
+    orthanc.purge()
+    with FaultProxy(orthanc.url, "stow-keeps-first-part-only") as proxy:
+        through = run_suite(
+            f"{proxy.url}/dicom-web", "--dicomweb-profile=orthanc", "-k", ROUND_TRIPS
+        )
+    orthanc.purge()
+    direct = run_suite(orthanc.dicomweb_url, "--dicomweb-profile=orthanc", "-k", ROUND_TRIPS)
+    orthanc.purge()
+    assert len(direct.verdicts) == 2 and set(direct.verdicts.values()) == {"PASS"}, direct.stdout
+    assert through.verdicts == direct.verdicts, through.stdout
