@@ -5,6 +5,7 @@ function of the value, as a server's answer is of the query."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -22,11 +23,10 @@ VALUES = st.integers(0, 1000)
 @pytest.fixture
 def ci_profile() -> Iterator[None]:
     """The suite's --dicomweb-hypothesis=ci (conformance/run/session.py), then what was loaded."""
+    from conformance.run import session
+
     previous = settings.default
-    settings.register_profile(
-        "explore-test-ci", max_examples=30, derandomize=True, database=None, deadline=None
-    )
-    settings.load_profile("explore-test-ci")
+    session._load_hypothesis_profile("ci")
     yield
     settings.register_profile("explore-test-restore", previous)
     settings.load_profile("explore-test-restore")
@@ -64,6 +64,30 @@ def failure(server: Server, client: Client | None, name: str = "over 100") -> st
     with pytest.raises(AssertionError) as raised:
         explore(name, VALUES, server.holds, ask_first=client)
     return str(raised.value)
+
+
+def _traced() -> bool:
+    """Whether something follows every line this thread runs (sys.settrace, or on Python 3.12
+    and later a sys.monitoring tool)."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None:
+        return any(monitoring.get_tool(tool) is not None for tool in range(6))
+    return sys.gettrace() is not None
+
+
+def test_shrinking_does_not_trace_the_property(ci_profile: None) -> None:
+    """While shrinking, hypothesis would follow every line the property runs for its explain
+    phase (which tells what varies freely in the smallest failure, and asks variants of it):
+    about a second of a run's CPU, and more requests. The suite's profile runs no explain."""
+    traced: list[bool] = []
+
+    def holds(value: list[int]) -> None:
+        traced.append(_traced())
+        assert sum(value) <= 100, "over 100 in all"
+
+    with pytest.raises(AssertionError, match="over 100 in all"):
+        explore("a list over 100", st.lists(VALUES), holds)
+    assert traced.count(False) > 2 and not any(traced)
 
 
 def test_asked_first_the_smallest_failure_is_the_one_asking_in_turn_finds(

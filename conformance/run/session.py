@@ -127,7 +127,7 @@ def _load_hypothesis_profile(name: str) -> None:
     examples every run, so a verdict changes only when the server does), ``deep`` random and
     ten times longer. Neither has a deadline (the server's time is not the property's) nor an
     example database: a run must write nothing to the user's folder."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     common: dict[str, Any] = {
         "deadline": None,
@@ -135,6 +135,10 @@ def _load_hypothesis_profile(name: str) -> None:
         "suppress_health_check": [HealthCheck.too_slow],
         "print_blob": False,
         "report_multiple_bugs": False,  # one failure, the smallest: that is the verdict's evidence
+        # Not the explain phase: after shrinking it asks variants of the smallest failure (more
+        # requests, and a failure of theirs could end the shrinking bound and be reported in
+        # its place), and it traces every line the property runs (a second of a run's CPU).
+        "phases": (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
     }
     # From hypothesis's own defaults, never from whatever profile is loaded now.
     parent = settings.get_profile("default")
