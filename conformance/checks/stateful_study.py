@@ -95,45 +95,63 @@ SEARCHES = Levels(lists=True, counts=True, metadata=False)
 METADATA = Levels(lists=False, counts=False, metadata=True)
 
 
-def every_level(
+@dataclass
+class Reads:
+    """Reads of the study as it is between two writes, asked together (``ask``) before the next
+    write, since a read changes nothing another read could see; so the model they are held to
+    is still the one they were queued with. ``judged`` ask and judge, each raising its
+    divergence; ``described``, the metadata resources to read and the instances each must
+    describe, with what to raise when it does not."""
+
+    judged: list[Callable[[], None]] = field(default_factory=list)
+    described: list[tuple[str, set[str], Diverged]] = field(default_factory=list)
+
+
+def ask(client: Client, reads: Reads, study: StudyModel) -> None:
+    """Ask ``reads`` together (``Client.each``): the searches, lists and retrieves judged as
+    they come, the first divergence in the order they were queued raised; the metadata judged
+    after, in their order, since the first that answers tells how the others' absence reads."""
+    client.each(reads.judged)
+    answers = client.each([partial(metadata, client, path) for path, _, _ in reads.described])
+    for (_, wanted, diverged), response in zip(reads.described, answers, strict=True):
+        same_metadata(response, wanted, study, diverged)
+
+
+def queue_every_level(
     client: Client,
     study_uid: str,
     study: StudyModel,
     own: Sequence[str],
     diverged: Diverged,
     levels: Levels,
+    reads: Reads,
 ) -> None:
-    """Ask the study at each of ``levels`` and hold each answer to ``study``: the study search
-    (its counts and Modalities in Study), the series search (every series' count and Modality),
-    the study's metadata and, for each of ``own`` (the example's series), its instance list,
-    its retrieve and its metadata. Counts and modalities are judged where the server returns
-    them (that it returns them at all is test_qido_attributes.py's rule).
-
-    The reads are asked together (``Client.each``): the searches and retrieves judged as they
-    come, the first divergence in the order above raised; the metadata judged after, in that
-    order, since the first that answers tells how the others' absence reads."""
-    judged: list[Callable[[], None]] = []
-    described: list[tuple[str, set[str]]] = []  # metadata: the path and what it must describe
+    """Queue in ``reads`` the study at each of ``levels``, each answer to be held to ``study``
+    as it is now: the study search (its counts and Modalities in Study), the series search
+    (every series' count and Modality), the study's metadata and, for each of ``own`` (the
+    example's series), its instance list, its retrieve and its metadata. Counts and modalities
+    are judged where the server returns them (that it returns them at all is
+    test_qido_attributes.py's rule)."""
     if not study.unsure:  # else what the whole study holds is not known
         if levels.lists or levels.counts:
-            judged.append(partial(study_search, client, study_uid, study, diverged, levels.counts))
-            judged.append(partial(series_search, client, study_uid, study, diverged, levels.counts))
+            reads.judged.append(
+                partial(study_search, client, study_uid, study, diverged, levels.counts)
+            )
+            reads.judged.append(
+                partial(series_search, client, study_uid, study, diverged, levels.counts)
+            )
         if levels.metadata:
-            described.append((f"studies/{study_uid}", set(study.instances)))
+            reads.described.append((f"studies/{study_uid}", set(study.instances), diverged))
     for series in own:
         wanted = study.in_series(series)
         if not wanted:
             continue  # never stored, or all of it deleted: the example's own reads judge that
         path = f"studies/{study_uid}/series/{series}"
         if levels.lists:
-            judged.append(partial(same_list, client, path, wanted, diverged))
-            judged.append(partial(same_retrieve, client, path, wanted, diverged))
+            reads.judged.append(partial(same_list, client, path, wanted, diverged))
+            reads.judged.append(partial(same_retrieve, client, path, wanted, diverged))
         if levels.metadata:
-            described.append((path, wanted))
-    client.each(judged)
-    answers = client.each([partial(metadata, client, path) for path, _ in described])
-    for (_, wanted), response in zip(described, answers, strict=True):
-        same_metadata(response, wanted, study, diverged)
+            reads.described.append((path, wanted, diverged))
 
 
 def same_list(client: Client, path: str, wanted: set[str], diverged: Diverged) -> None:

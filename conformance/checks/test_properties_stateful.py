@@ -6,7 +6,6 @@ Modalities in Study, metadata, retrieve), stateful_study.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -18,9 +17,12 @@ from conformance.checks.stateful_study import (
     GONE,
     METADATA,
     SEARCHES,
+    Diverged,
     Levels,
+    Reads,
     StudyModel,
-    every_level,
+    ask,
+    queue_every_level,
 )
 from conformance.client import Client
 from conformance.dicomweb import (
@@ -69,7 +71,13 @@ class Archive:
     series rather than fresh studies: a run then has one study to clean up, not one per
     example.) ``model`` is the whole study's, shared by the examples: what an earlier one
     stored is still there, in the study's counts and metadata. ``levels``: what the check reads
-    back (the levels whose requirements it names)."""
+    back (the levels whose requirements it names).
+
+    The reads between two writes are asked together, just before the next write (``flush``):
+    none changes what another could see, so each sees the study as it would one after another,
+    and they are judged in the order they came, each failure saying what had been done before
+    it. An example's chain of answers waited for in turn is then its writes and one round of
+    reads after each, not one answer per read (at 50 ms away this check was a run's longest)."""
 
     def __init__(
         self, client: Client, study: EmptyStudy, example: int, model: StudyModel, levels: Levels
@@ -83,6 +91,7 @@ class Archive:
         self.deleted: list[Any] = []  # this example's instances deleted
         self.minted = 0  # instances made: a new one never takes a deleted one's UID
         self.done: list[str] = []  # the actions so far, for the failure message
+        self.reads = Reads()  # queued since the last write
 
     def series_number(self, n: int) -> int:
         return self.example * 10 + n
@@ -95,11 +104,25 @@ class Archive:
         return {i.sop_uid for i in self.stored if str(i.dataset.SeriesInstanceUID) == uid}
 
     def diverged(self, what: str) -> AssertionError:
-        earlier = len(self.model.instances) - len(self.stored)
-        return AssertionError(
-            f"after {'; '.join(self.done)} (in a study holding {earlier} instance(s) of earlier "
-            f"examples): {what}"
-        )
+        return self.here()(what)
+
+    def here(self) -> Diverged:
+        """The divergence of a read queued now, raised when it is judged: after what has been
+        done so far."""
+        done, earlier = "; ".join(self.done), len(self.model.instances) - len(self.stored)
+
+        def diverged(what: str) -> AssertionError:
+            return AssertionError(
+                f"after {done} (in a study holding {earlier} instance(s) of earlier examples): "
+                f"{what}"
+            )
+
+        return diverged
+
+    def flush(self) -> None:
+        """Ask the reads queued since the last write (before the next, or at the end)."""
+        reads, self.reads = self.reads, Reads()
+        ask(self.client, reads, self.model)
 
     def do(self, action: Action) -> None:
         kind, n = action
@@ -122,7 +145,9 @@ class Archive:
             if kind == "store again":
                 self.store(instance, self.series_of(instance), first=False)
             else:
-                expect.stored_and_retrievable(self.client, [instance])
+                self.reads.judged.append(
+                    partial(expect.stored_and_retrievable, self.client, [instance])
+                )
         elif kind == "search series":
             wanted = {self.series_uid(n)} if self.expected(n) else set()
             pair = ("SeriesInstanceUID", self.series_uid(n))
@@ -148,6 +173,7 @@ class Archive:
         answered 404 (Azure's documents) or 410 (PS3.18 Table 8.5-1: "If the origin server knows
         that the resource has been deleted, the 410 (Gone) status code shall be returned rather
         than 404")."""
+        self.flush()
         response = self.client.delete(path)
         if response.status_code != 204:
             self.model.unsure = True
@@ -155,28 +181,25 @@ class Archive:
         self.stored = [i for i in self.stored if i not in gone]
         self.deleted += gone
         self.model.remove(i.sop_uid for i in gone)
-        # Asked together: each series' list (judged as it comes) and each retrieve.
-        lists: list[Callable[[], Any]] = [
-            partial(self.listed, f"studies/{{study}}/series/{self.series_uid(series)}/instances",
-                    SOP_UID, self.expected(series))
-            for series in sorted({self.series_of(i) for i in gone})
-        ]  # fmt: skip
-        gets: list[Callable[[], Any]] = [
-            partial(self.client.get, instance_path(instance)) for instance in gone
-        ]
-        answers: list[Any] = self.client.each([*lists, *gets])[len(lists) :]
-        for instance, answer in zip(gone, answers, strict=True):
-            if answer.status_code not in GONE:
-                raise self.diverged(
-                    f"GET {instance_path(instance)} of a deleted instance answers "
-                    f"{answer.status_code}, not 404 or 410"
-                )
+        for series in sorted({self.series_of(i) for i in gone}):
+            path = f"studies/{{study}}/series/{self.series_uid(series)}/instances"
+            self.listed(path, SOP_UID, self.expected(series))
+        self.reads.judged += [partial(self.no_longer_retrieved, i, self.here()) for i in gone]
+
+    def no_longer_retrieved(self, instance: Any, diverged: Diverged) -> None:
+        answer = self.client.get(instance_path(instance))
+        if answer.status_code not in GONE:
+            raise diverged(
+                f"GET {instance_path(instance)} of a deleted instance answers "
+                f"{answer.status_code}, not 404 or 410"
+            )
 
     def series_of(self, instance: Any) -> int:
         return 1 if str(instance.dataset.SeriesInstanceUID) == self.series_uid(1) else 2
 
     def store(self, instance: Any, n: int, first: bool) -> None:
         """Store, then read back: its series lists what the model holds."""
+        self.flush()
         response = stow(self.client, [instance], self.study.study_uid)
         if first:
             if response.status_code != 200:
@@ -191,18 +214,31 @@ class Archive:
             self.listed(path, SOP_UID, self.expected(n))
 
     def look(self) -> None:
-        """Every level of the study, held to the model (stateful_study.every_level)."""
+        """Every level of the study, held to the model (stateful_study.queue_every_level)."""
         own = [self.series_uid(1), self.series_uid(2)]
-        every_level(self.client, self.study.study_uid, self.model, own, self.diverged, self.levels)
+        study, model, levels = self.study.study_uid, self.model, self.levels
+        queue_every_level(self.client, study, model, own, self.here(), levels, self.reads)
 
     def listed(self, path: str, tag: str, wanted: set[str], *pairs: tuple[str, str]) -> None:
-        response = search(self.client, path.format(study=self.study.study_uid), *pairs)
+        """Queue a search of ``path``: it must list exactly ``wanted``."""
+        path = path.format(study=self.study.study_uid)
+        self.reads.judged.append(partial(self.lists, path, tag, wanted, pairs, self.here()))
+
+    def lists(
+        self,
+        path: str,
+        tag: str,
+        wanted: set[str],
+        pairs: tuple[tuple[str, str], ...],
+        diverged: Diverged,
+    ) -> None:
+        response = search(self.client, path, *pairs)
         if response.status_code in GONE and not wanted:
             return  # nothing stored there yet, or all of it deleted: a fair answer
         results = expect.results(response)
         found = [str(first_value(obj, tag)) for obj in results]
         if sorted(found) != sorted(wanted):  # a repeated result differs too
-            raise self.diverged(
+            raise diverged(
                 f"{expect.request_line(response)} lists {len(found)} ({sorted(found)}), "
                 f"the archive holds {len(wanted)} ({sorted(wanted)})"
             )
@@ -266,6 +302,7 @@ def run_sequences(
             archive.do(action)
         archive.done.append("then every level")
         archive.look()
+        archive.flush()
 
     explore(name, st.lists(actions, min_size=1, max_size=longest), holds)
 
