@@ -25,7 +25,14 @@ from requests.auth import AuthBase
 
 from . import batch, deadline, multipart, readmap
 from .budget import Meter
-from .errors import BudgetSpent, DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
+from .errors import (
+    BudgetSpent,
+    ClosedWhileIdle,
+    DeadlineExceeded,
+    NoAnswer,
+    Throttled,
+    UnsafeRequestError,
+)
 from .evidence import compact_json, shown
 from .guard import SAFE_METHODS, Guard
 from .settings import REDACTED
@@ -142,6 +149,14 @@ def _causes(exc: BaseException) -> list[BaseException]:
         found.append(item)
         stack += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
     return found
+
+
+def _closed_before_answer(exc: BaseException) -> bool:
+    """The connection was closed or reset before any byte of an answer came back."""
+    return any(
+        isinstance(c, ConnectionResetError | BrokenPipeError | ConnectionAbortedError)
+        for c in _causes(exc)
+    )  # http.client's RemoteDisconnected (no status line) is a ConnectionResetError
 
 
 def no_answer_kind(exc: BaseException) -> str:
@@ -403,11 +418,22 @@ class Client:
     ) -> requests.Response:
         __tracebackhide__ = True
         sink = batch.current_sink()
-        if sink is None:
-            return self._attempt(method, url, headers, sent, body, stream, None)
-        passed = lambda: self._time_left(per_request=False)[0] <= 0  # noqa: E731
-        with self._pool.alone(passed) if alone else self._pool.admitted(passed):
-            return self._attempt(method, url, headers, sent, body, stream, sink)
+
+        def once() -> requests.Response:
+            if sink is None:
+                return self._attempt(method, url, headers, sent, body, stream, None)
+            passed = lambda: self._time_left(per_request=False)[0] <= 0  # noqa: E731
+            with self._pool.alone(passed) if alone else self._pool.admitted(passed):
+                return self._attempt(method, url, headers, sent, body, stream, sink)
+
+        # A read that met a kept-alive connection closed while idle goes again on another: at
+        # most once per connection the pool can hold (each such connection is dropped).
+        for _ in range(batch.ADAPTER_POOL):
+            try:
+                return once()
+            except ClosedWhileIdle:
+                continue
+        return once()
 
     def _attempt(
         self,
@@ -455,7 +481,16 @@ class Client:
             raise BudgetSpent(self.redactor.text(str(exc))) from None
         except (requests.RequestException, DeadlineExceeded) as exc:
             watch.cancel()
-            error = watch.error() if watch.expired else self._no_answer(method, url, exc)
+            if watch.expired:
+                error: NoAnswer = watch.error()
+            elif watch.reused and method.upper() in SAFE_METHODS and _closed_before_answer(exc):
+                error = ClosedWhileIdle(
+                    f"{method} {url}: no answer on a connection kept open from an earlier "
+                    "exchange: the server closed it while idle (as it may), and the request "
+                    "crossed the close; asked again on another connection"
+                )
+            else:
+                error = self._no_answer(method, url, exc)
             exchange.error = str(error)
             exchange.elapsed = time.monotonic() - started
             raise error from None

@@ -34,6 +34,8 @@ class Deadline:
         self.expired = False
         self._connection: Any = None
         self._sock: socket.socket | None = None
+        # The request went out on a connection already open (kept alive from an earlier one).
+        self.reused = False
         self._timer = threading.Timer(max(seconds, 0.0), self._expire)
         self._timer.daemon = True
 
@@ -52,6 +54,7 @@ class Deadline:
 
     def attach(self, connection: Any) -> None:
         self._connection = connection
+        self.reused = getattr(connection, "sock", None) is not None
         connection._dicomweb_deadline = self
 
     def sent(self, connection: Any) -> None:

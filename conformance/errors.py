@@ -29,6 +29,13 @@ class DeadlineExceeded(NoAnswer):
         super().__init__(message, "deadline")
 
 
+class ClosedWhileIdle(NoAnswer):
+    """A read sent on a connection kept open from an earlier exchange, closed before any answer:
+    the server closed it while idle, as it may at any time (RFC 9112 9.5), and the request
+    crossed the close on the way. Asked again on another connection (RFC 9112 9.3.1: a client
+    may retry a request whose method is idempotent); raised only once that fails too."""
+
+
 class Throttled(Exception):
     """The server kept answering 429 or 503 past the retries it was given (verdict ERROR)."""
 
