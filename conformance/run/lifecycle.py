@@ -9,6 +9,7 @@ safely, is ``cleanup.py``'s.
 from __future__ import annotations
 
 import functools
+import gc
 import shutil
 import signal
 import tempfile
@@ -187,6 +188,18 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         if swept is not None:
             config.stash[cleanup_reports_key].append(swept)
     recorder.finish(session)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run is over: its heap (the evidence, hypothesis's data, the generated instances) is
+    moved out of the cycle collector's reach (``gc.freeze``). The interpreter's exit runs that
+    collector over everything still alive, several times, as it empties the modules: about
+    0.3 s of CPU at the end of a whole catalog's process, and at the end of ``-n 8`` on two
+    cores eight workers exit at once while the controller waits for them. Their objects are
+    still freed as their last reference goes; a cycle left at exit is left to the system."""
+    if targets_checks(config):
+        gc.freeze()
 
 
 def clean_up(state: RunState, studies: list[str] | None = None) -> CleanupReport:
