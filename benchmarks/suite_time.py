@@ -80,7 +80,7 @@ def one_run(base_url: str, workers: int, select: str | None, code: str | None = 
     """One run of the catalog; ``code``: a checkout whose package runs instead of this one's."""
     with tempfile.TemporaryDirectory() as folder:
         command = [
-            sys.executable, "-m", "pytest", "--pyargs", "conformance.checks", "-q",
+            sys.executable, "-m", "pytest", "conformance/checks", "-q",
             "-p", "no:cacheprovider", "-p", "exchange_timer",
             *(["-n", str(workers)] if workers else []),
             *(["-k", select] if select else []),
@@ -94,7 +94,10 @@ def one_run(base_url: str, workers: int, select: str | None, code: str | None = 
             "EXCHANGE_TIMER_DIR": folder,
         }
         started = time.perf_counter()
-        # From the checkout's own folder: python -m puts the working directory first on the path.
+        # From the checkout's own folder, as a user runs the checks: python -m puts the working
+        # directory first on the path. (By its Python name from there, pytest would also load
+        # tests/conftest.py, the project's own tests', into every process: it loads the
+        # conftest.py of the test* folders of a folder it is given none of.)
         where = code or str(HERE.parent)
         done = subprocess.run(
             command, capture_output=True, text=True, env=env, cwd=where, check=False
