@@ -6,7 +6,7 @@ Each broken set-up must stop the run before any check with one clear message and
 
 from __future__ import annotations
 
-import gc
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -369,32 +369,30 @@ def test_bad_choice_on_the_command_line_is_a_usage_error(run_suite: RunSuite) ->
     assert "invalid choice: 'kerberos'" in run.stdout
 
 
+PROBE = "import atexit, gc\natexit.register(lambda: print('frozen:', gc.get_freeze_count()))\n"
+
+
 def test_plugin_is_inert_for_other_test_suites(pytester: pytest.Pytester) -> None:
     """Installed, it must not disturb a suite that uses --base-url for something else: no
     pre-flight, and its heap is not frozen at the end (its objects' cycles still collected)."""
     pytester.makepyfile("def test_other(base_url):\n    assert base_url == 'http://x'\n")
-    pytester.makeconftest(
-        "import atexit, gc\natexit.register(lambda: print('frozen:', gc.get_freeze_count()))\n"
-    )
-    result = pytester.runpytest_subprocess("--base-url=http://x", "-p", "no:cacheprovider")
+    pytester.makepyfile(probe=PROBE)
+    result = pytester.runpytest_subprocess("--base-url=http://x", "-p", "probe")
     # --base-url is set, so the plugin arms, but pre-flight stops only DICOMweb runs.
     result.assert_outcomes(passed=1)
     assert "frozen: 0" in result.stdout.str()
 
 
-def test_a_run_of_the_checks_ends_with_its_heap_frozen(pytester: pytest.Pytester) -> None:
-    """The last unconfigure of a run of the checks freezes the heap, so that the interpreter's
-    exit does not run the cycle collector over it (conformance/run/lifecycle.py)."""
-    from conformance.run import lifecycle
-
-    other, checks = pytester.parseconfig(str(pytester.path)), pytester.parseconfig(str(CHECKS))
-    try:
-        lifecycle.pytest_unconfigure(other)
-        assert gc.get_freeze_count() == 0
-        lifecycle.pytest_unconfigure(checks)
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
+def test_a_run_of_the_checks_exits_with_its_heap_frozen(pytester: pytest.Pytester) -> None:
+    """As a run of the checks exits, its heap is frozen first (conformance/run/lifecycle.py), so
+    that the interpreter's exit does not run the cycle collector over it: also a run stopped
+    before any check (here by its unreachable server)."""
+    pytester.makepyfile(probe=PROBE)
+    result = pytester.runpytest_subprocess(
+        str(CHECKS), "--base-url=http://127.0.0.1:9/dicom-web", "-p", "probe"
+    )
+    frozen = re.search(r"frozen: (\d+)", result.stdout.str())
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and frozen and int(frozen[1]) > 0
 
 
 # The suite's machinery: the libraries, the client, and the run's hooks, fixtures and recorder.

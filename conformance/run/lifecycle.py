@@ -8,6 +8,7 @@ safely, is ``cleanup.py``'s.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import gc
 import shutil
@@ -192,14 +193,17 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """The run is over: its heap (the evidence, hypothesis's data, the generated instances) is
-    moved out of the cycle collector's reach (``gc.freeze``). The interpreter's exit runs that
-    collector over everything still alive, several times, as it empties the modules: about
-    0.3 s of CPU at the end of a whole catalog's process, and at the end of ``-n 8`` on two
-    cores eight workers exit at once while the controller waits for them. Their objects are
-    still freed as their last reference goes; a cycle left at exit is left to the system."""
+    """The run is over: as its process exits, the heap (the evidence, hypothesis's data, the
+    generated instances) is moved out of the cycle collector's reach (``gc.freeze``, first of
+    the exit's handlers). The interpreter's exit runs that collector over everything still
+    alive, several times, as it empties the modules: about 0.3 s of CPU at the end of a whole
+    catalog's process, and at the end of ``-n 8`` on two cores eight workers exit at once while
+    the controller waits for them. Their objects are still freed as their last reference goes;
+    a cycle left at exit is left to the system. (At exit, not now: a run inside another
+    process, pytester's, leaves that process's heap as it was.)"""
     if targets_checks(config):
-        gc.freeze()
+        atexit.unregister(gc.freeze)  # once, however many runs one process makes
+        atexit.register(gc.freeze)
 
 
 def clean_up(state: RunState, studies: list[str] | None = None) -> CleanupReport:
