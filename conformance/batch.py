@@ -46,7 +46,7 @@ class Sink:
     """Where one call of a batch records its exchanges: into ``exchanges`` when they would go to
     ``owner`` (the client's list), in the order sent; other lists are appended to directly."""
 
-    owner: list[Any]  # client.Exchange (client.py imports this module)
+    owner: list[Any]  # evidence.Exchange (the client, which imports this module, records them)
     writes: bool = False  # the call may write (Client.each(..., writes=True))
     exchanges: list[Any] = field(default_factory=list)
     flying: set[Deadline] = field(default_factory=set)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from _pytest._code.code import TerminalRepr
 
-from .client import Redactor
+from .evidence import Redactor
 
 # The most characters any one piece of report text keeps (a line of a traceback, a section).
 TEXT_LIMIT = 20_000

@@ -13,7 +13,8 @@ from typing import cast
 import pytest
 from requests.auth import AuthBase
 
-from conformance.client import Client, Redactor
+from conformance.client import Client
+from conformance.evidence import Redactor
 
 
 @dataclass

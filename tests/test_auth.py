@@ -14,7 +14,7 @@ import requests
 from requests.auth import HTTPBasicAuth
 
 from conformance.auth import REFRESH_MARGIN, AzureAuth, BearerAuth, TokenCredential, build_auth
-from conformance.client import Redactor
+from conformance.evidence import Redactor
 from conformance.settings import AZURE_SCOPE, Settings, SettingsError
 
 URL = "https://pacs.example/dicom-web"

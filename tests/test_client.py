@@ -16,18 +16,9 @@ import requests
 from scriptedserver import Answer, Clients, ScriptedServer
 
 from conformance.auth import build_auth
-from conformance.client import (
-    COMPACT_BYTES,
-    EXCERPT_CHARS,
-    Client,
-    Exchange,
-    Redactor,
-    build_query,
-    describe_body,
-    no_answer_kind,
-    retry_after_seconds,
-)
+from conformance.client import Client, build_query, no_answer_kind, retry_after_seconds
 from conformance.errors import DeadlineExceeded, NoAnswer, Throttled, UnsafeRequestError
+from conformance.evidence import COMPACT_BYTES, EXCERPT_CHARS, Exchange, Redactor, describe_body
 from conformance.guard import Guard, Registry
 from conformance.multipart import encode_related
 from conformance.settings import REDACTED, Settings

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from conformance import multipart
 from conformance.checks.test_http import WARNING, warning_values
-from conformance.client import describe_body, retry_after_seconds
+from conformance.client import retry_after_seconds
 from conformance.dicomweb import (
     ProtocolError,
     declared_media_type,
@@ -39,6 +39,7 @@ from conformance.dicomweb import (
     values,
     warning_reasons,
 )
+from conformance.evidence import describe_body
 from conformance.guard import stored_studies
 
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,8 +16,9 @@ from .. import samples, synthetic
 from ..auth import build_auth
 from ..budget import Meter
 from ..cleanup import Cleaner, CleanupReport, orthanc_root
-from ..client import Client, Exchange, Redactor
+from ..client import Client
 from ..dicomweb import stow
+from ..evidence import Exchange, Redactor
 from ..guard import Guard, Registry
 from ..judge import Judge
 from ..profiles import Profile

@@ -21,8 +21,8 @@ from _pytest._code.code import (
 
 from .. import catalog, results
 from ..cleanup import merged
-from ..client import Exchange
 from ..errors import NoAnswer, Throttled
+from ..evidence import Exchange
 from ..items import requirement_ids
 from ..report import conformance_line, gate_summary, read_line, read_only_line
 from ..verdicts import PreconditionFailed, Verdict
