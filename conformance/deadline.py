@@ -5,13 +5,19 @@ second never trips it, and a 3 MB answer then takes weeks. Here every request ru
 ``Deadline``: a timer that, when it fires, shuts the request's socket down, so whatever read is
 blocked returns at once and the client raises ``DeadlineExceeded``. The socket is known because the
 session's connections tell the deadline of the current thread which one they are (``install``).
+One thread per process watches every deadline (``_Watcher``): a timer thread of its own for each
+request cost a thread's start on every request, and on a loaded machine (eight xdist workers on
+two cores) the wait for that thread to be scheduled before the request could go out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,16 +42,15 @@ class Deadline:
         self._sock: socket.socket | None = None
         # The request went out on a connection already open (kept alive from an earlier one).
         self.reused = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
-        self._timer.daemon = True
+        self.cancelled = False
 
     def start(self) -> Deadline:
         _current.deadline = self
-        self._timer.start()
+        _watcher.add(time.monotonic() + max(self.seconds, 0.0), self)
         return self
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        self.cancelled = True  # the watcher drops it when it comes up
         if getattr(_current, "deadline", None) is self:
             _current.deadline = None
 
@@ -98,6 +103,45 @@ class Deadline:
                 raise deadline.error()
 
         raw.stream = watched  # type: ignore[method-assign]
+
+
+class _Watcher:
+    """The deadlines of the process's requests, the earliest first, and the thread (made when
+    first needed) that ends each request whose deadline passes before it is cancelled."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Deadline]] = []  # a heap: (when, order, deadline)
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, deadline: Deadline) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (when, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="dicomweb-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._due[0][2] is deadline:  # earlier than what the thread waits for
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            passed: list[Deadline] = []
+            with self._wake:
+                now = time.monotonic()
+                while self._due and (self._due[0][2].cancelled or self._due[0][0] <= now):
+                    deadline = heapq.heappop(self._due)[2]
+                    if not deadline.cancelled:
+                        passed.append(deadline)
+                if not passed:
+                    self._wake.wait(self._due[0][0] - now if self._due else None)
+            for deadline in passed:
+                deadline._expire()
+
+
+_watcher = _Watcher()
 
 
 def expire_current() -> None:
