@@ -4,7 +4,8 @@ each run sends and where its time goes.
 
 For each setting: the median wall time over --runs runs (process start included), then from
 the median run: its requests, the studies it stored (and its cleanup removed), MB sent and
-received, the time its processes spent waiting on at least one HTTP exchange (from sending to
+received, the CPU its processes used (median over the runs), the time its processes spent
+waiting on at least one HTTP exchange (from sending to
 the answer's last byte; summed over workers), and the share of the processes' time not spent
 so (our own code, pytest's and the interpreter's), and
 the chains of answers waited for in sequence: a chain is the most exchanges of which none
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,6 +51,7 @@ class Run:
     sent: int
     received: int
     in_exchanges: float  # seconds waiting on at least one exchange, summed over processes
+    cpu: float  # seconds of CPU the run's processes used (user and system)
     studies: int  # stored and removed by the run's cleanup
     critical: int  # the longest chain of one process over the run
     chains: dict[str, tuple[int, int]]  # check -> (requests, chain)
@@ -93,6 +96,7 @@ def one_run(base_url: str, workers: int, select: str | None, code: str | None = 
             ),
             "EXCHANGE_TIMER_DIR": folder,
         }
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         # From the checkout's own folder, as a user runs the checks: python -m puts the working
         # directory first on the path. (By its Python name from there, pytest would also load
@@ -103,6 +107,8 @@ def one_run(base_url: str, workers: int, select: str | None, code: str | None = 
             command, capture_output=True, text=True, env=env, cwd=where, check=False
         )
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # pytest and its workers
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         removed = re.search(r"removed (\d+) stud", done.stdout)
         logs = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
     exchanges = [e for log in logs for e in log]
@@ -116,6 +122,7 @@ def one_run(base_url: str, workers: int, select: str | None, code: str | None = 
         sum(e[1] for e in exchanges),
         sum(e[2] for e in exchanges),
         sum(union([(e[4], e[4] + e[3]) for e in log]) for log in logs),
+        cpu,
         int(removed.group(1)) if removed else 0,
         max((chain([(e[4], e[4] + e[3]) for e in log]) for log in logs), default=0),
         {check: (len(spans), chain(spans)) for check, spans in by_check.items()},
@@ -137,7 +144,8 @@ def report(name: str, runs: list[Run], chains: int) -> str:
         f"{name:>22}: median {statistics.median(r.wall for r in runs):6.2f} s "
         f"(min {min(r.wall for r in runs):.2f}, max {max(r.wall for r in runs):.2f}); "
         f"{median.requests} requests, {median.studies} studies, {median.sent / 1e6:.1f} MB sent, "
-        f"{median.received / 1e6:.1f} MB received; {median.in_exchanges:.1f} s in exchanges, "
+        f"{median.received / 1e6:.1f} MB received; {statistics.median(r.cpu for r in runs):.1f} s "
+        f"of CPU (median); {median.in_exchanges:.1f} s in exchanges, "
         f"{own:.0%} of the processes' time elsewhere; critical path {median.critical} "
         f"answers (sum of the checks' chains {sum(c for _, c in median.chains.values())})"
     ) + "".join(
