@@ -11,28 +11,17 @@ holds: it would draw the same values again, each passing). Until the first failu
 it draws exactly the examples drawn ahead, so it finds the same first failure; from there it
 shrinks, asking each smaller example it tries one after another (those drawn ahead already
 answered). The verdict and the smallest example are those of asking one at a time; only the
-waiting is shorter (30 examples at 50 ms: 1.5 s one after another, 0.4 s four at a time).
-
-A property that writes can be asked **in lanes** (``Lanes``): each lane is state of its own
-(the stateful properties: a study of its own and a model of it), the values drawn ahead are
-dealt to the lanes in turn, and each lane asks its values one after another while the lanes go
-on together. A value's answer then depends on its lane's earlier values only, so the lanes are
-the same at any concurrency (``--dicomweb-concurrency=1`` asks them one lane after another) and
-so are the verdicts; a lane stops at its first failure, and no value drawn after the first
-failure found is asked. Hypothesis then judges the answers as above and shrinks in the lane of
-the first failure it meets, asking in turn. Any other property that writes is asked one value
-at a time.
+waiting is shorter (30 examples at 50 ms: 1.5 s one after another, 0.4 s four at a time). A
+property that writes (the round trips store each example) is asked one example at a time.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
@@ -52,19 +41,6 @@ SHRINK_SECONDS = 1.5
 # What asking one example gave: None (it holds), the failure, or the outage that stopped it.
 Answer = AssertionError | NoAnswer | Throttled | None
 
-# How many lanes a property asked in lanes has: a constant, not the client's concurrency, so
-# that which values share a lane, and so every answer, is the same at any concurrency.
-LANES = 4
-
-
-@dataclass(frozen=True)
-class Lanes(Generic[T]):
-    """A property that writes, asked in lanes (the module's doc): ``new()`` makes the ``holds``
-    of a fresh lane, with state of its own; ``explore``'s own ``holds`` is the first lane's."""
-
-    client: Client
-    new: Callable[[], Callable[[T], None]]
-
 
 class _ShrinkingOver(BaseException):
     """Ends hypothesis's search from inside the property: hypothesis lets a BaseException
@@ -78,7 +54,6 @@ def explore(
     holds: Callable[[T], None],
     ask_first: Client | None = None,
     before: Callable[[list[T]], None] | None = None,
-    lanes: Lanes[T] | None = None,
 ) -> None:
     """``holds(value)`` for the values hypothesis generates; it re-raises the failure of the
     smallest value it found.
@@ -89,9 +64,8 @@ def explore(
     working directories); ``ask_first``: ``holds`` only reads, and the values are asked together
     on this client's pool before hypothesis judges them (the module's doc); ``before``, given
     the values drawn ahead, writes what asking them needs (the round trips store them all in
-    one request), and raises NoAnswer or Throttled as the first value's own write would have;
-    ``lanes``: ``holds`` writes, and the values drawn ahead are asked in lanes (the module's
-    doc). Each value is asked
+    one request), and raises NoAnswer or Throttled as the first value's own write would have.
+    Each value is asked
     once: hypothesis replays the smallest failure, and gets the same answer again. Once the
     server gives no answer at all (a timeout, throttling), every later value fails the same way
     without asking: hypothesis must not spend the check's deadline shrinking an outage."""
@@ -100,8 +74,6 @@ def explore(
     failures: list[AssertionError] = []  # in the order found: shrinking finds smaller ones
     first_failure: list[float] = []
     outage: list[NoAnswer | Throttled] = []
-    lane_of: dict[str, Callable[[T], None]] = {}  # the lane each value drawn ahead was dealt
-    in_turn = [holds]  # asks in turn: the first lane, then the lane of the first failure met
 
     @given(value=values)
     def prop(value: T) -> None:
@@ -113,16 +85,14 @@ def explore(
             if first_failure and time.monotonic() - first_failure[0] > SHRINK_SECONDS:
                 raise _ShrinkingOver
             if key not in answers:
-                answers[key] = _ask(in_turn[0], value)
+                answers[key] = _ask(holds, value)
             seen.add(key)
             answer = answers[key]
             if isinstance(answer, NoAnswer | Throttled):
                 outage.append(answer)
             elif answer is not None:
                 failures.append(answer)
-                if not first_failure:
-                    first_failure.append(time.monotonic())
-                    in_turn[0] = lane_of.get(key, in_turn[0])
+                first_failure[:] = first_failure or [time.monotonic()]
         answer = answers[key]
         if answer is not None:
             raise answer
@@ -130,13 +100,8 @@ def explore(
     derandomized = settings.default is not None and settings.default.derandomize
     if derandomized:
         prop = seed(_seed_of(name))(prop)
-        ahead: dict[str, Answer] | None = None
-        if lanes is not None:
-            ahead, drawn, placed = _asked_in_lanes(name, values, holds, lanes)
-            lane_of.update(placed)
-        elif ask_first is not None and ask_first.concurrency > 1:
+        if ask_first is not None and ask_first.concurrency > 1:
             ahead, drawn = _asked_together(name, values, holds, ask_first, before)
-        if ahead is not None:
             if len(ahead) == drawn and all(answer is None for answer in ahead.values()):
                 # Every value drawn ahead holds: hypothesis would draw exactly these again,
                 # each passing, and end there. Its second run is saved.
@@ -204,47 +169,6 @@ def _asked_together(
         asked += client.each(rest)
     answered = {key: a for key, a in zip(keys, asked, strict=False) if not isinstance(a, _Left)}
     return answered, len(keys)
-
-
-def _asked_in_lanes(
-    name: str, values: st.SearchStrategy[T], holds: Callable[[T], None], lanes: Lanes[T]
-) -> tuple[dict[str, Answer], int, dict[str, Callable[[T], None]]]:
-    """The answers to the values drawn ahead, asked in lanes, how many were drawn, and the lane
-    of each: the first value alone in the first lane (as ``_asked_together``), then value i in
-    lane i mod LANES, the lanes together on the client's pool, each in order. A lane stops at
-    its first failure or error (what it holds after one is not known); every lane stops before
-    a value drawn after the first failure found (hypothesis would not get that far), and once
-    one meets an outage. Those not asked are left out, as in ``_asked_together``."""
-    unique = {repr(v): v for v in _drawn(name, values)}
-    keys = list(unique)
-    if not keys:
-        return {}, 0, {}
-    stop: list[bool] = []  # set once an asking meets an outage
-    failed = [len(keys)]  # the index of the first failure found so far
-    lock = threading.Lock()
-    answered: dict[str, Answer] = {}
-
-    def ask(lane: Callable[[T], None], indexes: range) -> None:
-        for i in indexes:
-            with lock:
-                if i > failed[0]:
-                    return
-            answer = _answer_or_error(lane, unique[keys[i]], stop)
-            if isinstance(answer, _Left):
-                return
-            with lock:
-                answered[keys[i]] = answer
-                if answer is not None:
-                    failed[0] = min(failed[0], i)  # this lane's next value is past it too
-
-    ask(holds, range(1))
-    if keys[0] not in answered or answered[keys[0]] is not None or len(keys) == 1:
-        return answered, len(keys), {keys[0]: holds}  # a failure, an error or an outage first
-    count = min(LANES, len(keys))
-    own = [holds, *(lanes.new() for _ in range(1, count))]
-    calls = [partial(ask, own[n], range(n or count, len(keys), count)) for n in range(count)]
-    lanes.client.each(calls, writes=True)
-    return answered, len(keys), {key: own[i % count] for i, key in enumerate(keys)}
 
 
 class _Left:

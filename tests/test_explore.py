@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from conformance.client import Client
 from conformance.errors import NoAnswer
-from conformance.explore import LANES, _drawn, explore
-from conformance.explore import Lanes as LanesOf
+from conformance.explore import explore
 
 VALUES = st.integers(0, 1000)
 
@@ -163,69 +162,3 @@ def test_before_writes_what_the_values_drawn_ahead_need_and_an_outage_there_stop
     with pytest.raises(NoAnswer):
         explore("written ahead", VALUES, unasked.holds, ask_first=client, before=no_answer)
     assert unasked.asked == []
-
-
-class Lanes:
-    """A property that writes, asked in lanes: each lane's state is the values asked in it, in
-    order; ``bad`` fails."""
-
-    def __init__(self, bad: int) -> None:
-        self.bad = bad
-        self.server = Server(lambda v: None)  # how many are asked at once
-        self.seen: list[list[int]] = []  # per lane, in the order asked
-
-    def new(self) -> Callable[[int], None]:
-        seen: list[int] = []
-        self.seen.append(seen)
-
-        def holds(value: int) -> None:
-            self.server.holds(value)
-            seen.append(value)
-            if value == self.bad:
-                raise AssertionError(f"{value} is bad")
-
-        return holds
-
-    def explore(self, name: str, concurrency: int) -> str:
-        client = Client("http://127.0.0.1:9", concurrency=concurrency)
-        with pytest.raises(AssertionError) as raised:
-            explore(name, VALUES, self.new(), lanes=LanesOf(client, self.new))
-        return str(raised.value)
-
-
-def dealt(name: str) -> tuple[list[int], list[list[int]]]:
-    """The values drawn ahead (their number and order depend on hypothesis, and on the
-    constants of the modules loaded), and those dealt to each lane."""
-    drawn = list(dict.fromkeys(_drawn(name, VALUES)))
-    assert len(drawn) >= 16
-    return drawn, [drawn[n::LANES] for n in range(LANES)]
-
-
-def test_in_lanes_each_lane_is_the_same_at_any_concurrency_and_shrinks_in_the_failing_one(
-    ci_profile: None,
-) -> None:
-    """Which values share a lane does not depend on the concurrency, so neither does any
-    answer; hypothesis then asks its smaller values in the lane of the first failure (the 7th
-    value drawn: lane 2), where they would have met what came before it."""
-    drawn, lanes_of = dealt("in lanes")
-    for concurrency in (1, 4):
-        lanes = Lanes(bad=drawn[6])
-        assert lanes.explore("in lanes", concurrency) == f"{drawn[6]} is bad"
-        assert lanes.server.peak == 1 if concurrency == 1 else lanes.server.peak > 1
-        before = [[v for v in lane if drawn.index(v) <= 6] for lane in lanes_of]
-        assert [seen[: len(b)] for seen, b in zip(lanes.seen, before, strict=True)] == before
-        smaller = [n for n, seen in enumerate(lanes.seen) for v in seen if v not in drawn]
-        assert smaller and set(smaller) == {2}, smaller
-
-
-def test_a_lane_asks_nothing_drawn_after_the_first_failure_found(ci_profile: None) -> None:
-    """At concurrency 1 the lanes go one after another: the first three ask every value dealt
-    to them, the fourth stops at its failure (the 12th value drawn, the first failure): the
-    values it was dealt after that one hypothesis never reaches."""
-    drawn, lanes_of = dealt("in lanes")
-    lanes = Lanes(bad=drawn[11])
-    lanes.explore("in lanes", concurrency=1)
-    assert [seen[: len(d)] for seen, d in zip(lanes.seen[:3], lanes_of, strict=False)] == lanes_of[
-        :3
-    ]
-    assert lanes.seen[3][:3] == lanes_of[3][:3] and lanes.seen[3][3:5] != lanes_of[3][3:5]

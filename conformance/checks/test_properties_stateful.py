@@ -6,7 +6,6 @@ Modalities in Study, metadata, retrieve), stateful_study.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -35,7 +34,7 @@ from conformance.dicomweb import (
     search,
     stow,
 )
-from conformance.explore import Lanes, explore
+from conformance.explore import explore
 from conformance.run.fixtures import EmptyStudy
 
 # --- stateful: stores, retrieves and searches against a model of the archive -----------------
@@ -67,10 +66,10 @@ MODALITY_TAG = 0x00080060
 
 
 class Archive:
-    """One example's two series in its lane's study, and the model of what they must hold:
+    """One example's two series in the check's study, and the model of what they must hold:
     the instances stored so far. Storing one again changes nothing the model can see. (Fresh
-    series rather than fresh studies: a run then has a study per lane to clean up, not one per
-    example.) ``model`` is the whole study's, shared by the lane's examples: what an earlier one
+    series rather than fresh studies: a run then has one study to clean up, not one per
+    example.) ``model`` is the whole study's, shared by the examples: what an earlier one
     stored is still there, in the study's counts and metadata. ``levels``: what the check reads
     back (the levels whose requirements it names).
 
@@ -261,7 +260,7 @@ METADATA_LEVELS = ("WADO-METADATA-STUDY", "WADO-METADATA-SERIES")
 
 @pytest.mark.requirement("STOW-SEARCH-FINDS-STORED", *SEARCH_LEVELS)
 def test_stores_retrieves_and_searches_agree_with_the_model(
-    dicomweb: Client, empty_study: EmptyStudy, more_empty_studies: Callable[[], EmptyStudy]
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """Sequences of stores (new instances, instances stored again), retrieves and searches at
     study, series and instance level, each example in two fresh series of one study that keeps
@@ -269,60 +268,50 @@ def test_stores_retrieves_and_searches_agree_with_the_model(
     after each sequence (and wherever it asks) every level is read back: the study's and each
     series' counts and modalities, instance lists and retrieve. A divergence is shrunk to the
     shortest sequence."""
-    studies = (empty_study, more_empty_studies)
-    run_sequences(dicomweb, studies, "stateful", ACTIONS, SEARCHES)
+    run_sequences(dicomweb, empty_study, "stateful", ACTIONS, SEARCHES)
 
 
 @pytest.mark.requirement(*METADATA_LEVELS)
 def test_metadata_agrees_with_the_model_after_every_store(
-    dicomweb: Client, empty_study: EmptyStudy, more_empty_studies: Callable[[], EmptyStudy]
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """Sequences of stores into the study (new instances in new and existing series,
     instances stored again), its metadata and each series' read back after them: each
     describes every instance the model holds there, once, however many stores came after its
     first read (a metadata document written once, or cached, describes the study as it was)."""
-    studies = (empty_study, more_empty_studies)
-    run_sequences(dicomweb, studies, "metadata", STORES, METADATA, longest=6)
+    run_sequences(dicomweb, empty_study, "metadata", STORES, METADATA, longest=6)
 
 
 def run_sequences(
     client: Client,
-    studies: tuple[EmptyStudy, Callable[[], EmptyStudy]],
+    study: EmptyStudy,
     name: str,
     actions: Any,
     levels: Levels,
     longest: int = 12,
 ) -> None:
-    """Each generated sequence of ``actions`` (``longest`` at most), in two fresh series of a
-    study, followed by a look at every level of ``levels``: a change is always read back
-    everywhere it shows. ``studies``: the first lane's study, and where the other lanes' come
-    from (conformance/explore.py: the examples drawn ahead are asked in lanes, each lane's one
-    after another in a study of its own, the lanes together)."""
-    first, more = studies
+    """Each generated sequence of ``actions`` (``longest`` at most), in two fresh series of
+    ``study``, followed by a look at every level of ``levels``: a change is always read back
+    everywhere it shows."""
+    examples = iter(range(1, 1_000_000))
+    model = StudyModel()  # the whole study's, across examples
 
-    def lane(study: EmptyStudy) -> Callable[[list[Action]], None]:
-        examples = iter(range(1, 1_000_000))
-        model = StudyModel()  # the whole study's, across the lane's examples
+    def holds(sequence: list[Action]) -> None:
+        archive = Archive(client, study, next(examples), model, levels)
+        for action in sequence:
+            archive.do(action)
+        archive.done.append("then every level")
+        archive.look()
+        archive.flush()
 
-        def holds(sequence: list[Action]) -> None:
-            archive = Archive(client, study, next(examples), model, levels)
-            for action in sequence:
-                archive.do(action)
-            archive.done.append("then every level")
-            archive.look()
-            archive.flush()
-
-        return holds
-
-    sequences = st.lists(actions, min_size=1, max_size=longest)
-    explore(name, sequences, lane(first), lanes=Lanes(client, lambda: lane(more())))
+    explore(name, st.lists(actions, min_size=1, max_size=longest), holds)
 
 
 # The search levels too (counts and modalities change with a delete as with a store); not the
 # metadata requirements, whose capability a profile may deny while it has DELETE.
 @pytest.mark.requirement("AZ-DELETE-INSTANCE", "AZ-DELETE-SERIES", *SEARCH_LEVELS)
 def test_deletes_stores_and_searches_agree_with_the_model(
-    dicomweb: Client, empty_study: EmptyStudy, more_empty_studies: Callable[[], EmptyStudy]
+    dicomweb: Client, empty_study: EmptyStudy
 ) -> None:
     """The sequences of the property above with deletes of instances and series among them:
     what was deleted is listed and retrieved no more, what was not is still all there, in
@@ -341,5 +330,4 @@ def test_deletes_stores_and_searches_agree_with_the_model(
             f"no DELETE of an instance: it answered {response.status_code}", capability="delete"
         )
     expect.status(response, 204)
-    studies = (empty_study, more_empty_studies)
-    run_sequences(dicomweb, studies, "deletes", st.one_of(ACTIONS, DELETES), SEARCHES)
+    run_sequences(dicomweb, empty_study, "deletes", st.one_of(ACTIONS, DELETES), SEARCHES)

@@ -161,18 +161,3 @@ def empty_study(dicomweb_state: RunState, request: pytest.FixtureRequest) -> Emp
     instances into it."""
     uid = dicomweb_state.new_study_uid(request.node.nodeid)
     return EmptyStudy(uid, dicomweb_state.marker)
-
-
-@pytest.fixture
-def more_empty_studies(
-    dicomweb_state: RunState, request: pytest.FixtureRequest
-) -> Callable[[], EmptyStudy]:
-    """Fresh, registered studies beside ``empty_study``, one per call: a property asked in
-    lanes (conformance/explore.py) stores each lane's examples into a study of its own."""
-    made = iter(range(2, 1_000_000))
-
-    def new() -> EmptyStudy:
-        uid = dicomweb_state.new_study_uid(f"{request.node.nodeid} #{next(made)}")
-        return EmptyStudy(uid, dicomweb_state.marker)
-
-    return new
