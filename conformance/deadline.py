@@ -118,7 +118,8 @@ class _Watcher:
     def add(self, when: float, deadline: Deadline) -> None:
         with self._wake:
             heapq.heappush(self._due, (when, next(self._order), deadline))
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # not yet, or not here
+                # (a forked process has the watcher's object but not its thread)
                 self._thread = threading.Thread(
                     target=self._run, name="dicomweb-deadlines", daemon=True
                 )
@@ -136,7 +137,10 @@ class _Watcher:
                     if not deadline.cancelled:
                         passed.append(deadline)
                 if not passed:
-                    self._wake.wait(self._due[0][0] - now if self._due else None)
+                    # A thread waits at most TIMEOUT_MAX (about 292 years): a deadline further
+                    # away (any finite timeout is a valid setting) is waited for in steps.
+                    until = self._due[0][0] - now if self._due else threading.TIMEOUT_MAX
+                    self._wake.wait(min(until, threading.TIMEOUT_MAX))
             for deadline in passed:
                 deadline._expire()
 

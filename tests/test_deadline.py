@@ -35,3 +35,14 @@ def test_each_deadline_passes_at_its_own_time_and_a_cancelled_one_never() -> Non
     assert passed_within([early], 0.45) == [early] and time.monotonic() - started < 0.45
     assert not late.expired
     assert passed_within([late, cancelled], 2) == [late] and not cancelled.expired
+
+
+def test_a_deadline_past_what_a_wait_can_take_leaves_the_others_watched() -> None:
+    """The settings take any finite timeout (1e20 s among them), longer than a thread can wait
+    for (threading.TIMEOUT_MAX): the watcher waits its longest and goes on, and a deadline
+    added after still passes (a dead watcher would leave every later request unbounded)."""
+    far = Deadline(1e20, "far").start()
+    time.sleep(0.05)  # the watcher now waits for it
+    near = Deadline(0.05, "near").start()
+    assert passed_within([near], 2) == [near]
+    far.cancel()
